@@ -1,0 +1,255 @@
+// Command migrate applies Car Build's embedded goose migrations to the
+// database at DATABASE_URL and exits. It is the Kubernetes migrate Job and the
+// migration step of the local run.
+//
+// Usage:
+//
+//	migrate [flags] [up|down|down-to VERSION|status|version]
+//
+// The default command is up. -wait retries the first connection until the
+// database answers, so the Job may start before PostgreSQL is ready.
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/pressly/goose/v3"
+
+	"github.com/carbuild/carbuild/migrations"
+	"github.com/carbuild/carbuild/migrations/pgboot"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	logger := newLogger(os.Stderr, os.Getenv("LOG_LEVEL"), os.Getenv("LOG_FORMAT"))
+	err := run(ctx, logger, os.Args[1:], os.LookupEnv, os.Stdout)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		logger.Error("migrate failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+// newLogger builds the JSON logger (or text, with LOG_FORMAT=text) at
+// LOG_LEVEL (default info). Bad values fall back to the defaults with a
+// warning rather than stopping a migration.
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var lvl slog.Level
+	badLevel := lvl.UnmarshalText([]byte(level)) != nil && level != ""
+	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
+	if strings.EqualFold(format, "text") {
+		h = slog.NewTextHandler(w, opts)
+	}
+	logger := slog.New(h).With("service", "migrate")
+	if badLevel {
+		logger.Warn("ignoring bad LOG_LEVEL, using info", "value", level)
+	}
+	if format != "" && !strings.EqualFold(format, "text") && !strings.EqualFold(format, "json") {
+		logger.Warn("ignoring bad LOG_FORMAT, using json", "value", format)
+	}
+	return logger
+}
+
+// config is the migrate step's configuration: env gives the default, a flag
+// of the same meaning wins.
+type config struct {
+	DatabaseURL string
+	Wait        time.Duration
+	Command     string
+	Version     int64 // for down-to
+}
+
+func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: migrate [flags] [up|down|down-to VERSION|status|version]\n\n"+
+			"  up        apply every pending migration (default)\n"+
+			"  down      roll back the latest migration\n"+
+			"  down-to   roll back to VERSION (0 = everything)\n"+
+			"  status    list migrations and whether they are applied\n"+
+			"  version   print the database's current version\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	envURL, _ := lookupEnv("DATABASE_URL")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", envURL, "PostgreSQL URL to migrate (env DATABASE_URL)")
+	wait := 60 * time.Second
+	if v, ok := lookupEnv("MIGRATE_WAIT"); ok && v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return cfg, fmt.Errorf("env MIGRATE_WAIT=%q: %w", v, err)
+		}
+		wait = d
+	}
+	fs.DurationVar(&cfg.Wait, "wait", wait, "how long to retry connecting until the database answers (env MIGRATE_WAIT)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if cfg.DatabaseURL == "" {
+		return cfg, errors.New("no database: set DATABASE_URL or -database-url")
+	}
+	if cfg.Wait < 0 {
+		return cfg, fmt.Errorf("-wait %s: must not be negative", cfg.Wait)
+	}
+	rest := fs.Args()
+	cfg.Command = "up"
+	if len(rest) > 0 {
+		cfg.Command = rest[0]
+		rest = rest[1:]
+	}
+	switch cfg.Command {
+	case "up", "down", "status", "version":
+		if len(rest) > 0 {
+			return cfg, fmt.Errorf("%s takes no arguments, got %q", cfg.Command, rest)
+		}
+	case "down-to":
+		if len(rest) != 1 {
+			return cfg, errors.New("down-to needs one argument: the version to roll back to")
+		}
+		v, err := strconv.ParseInt(rest[0], 10, 64)
+		if err != nil || v < 0 {
+			return cfg, fmt.Errorf("down-to %q: want a version number >= 0", rest[0])
+		}
+		cfg.Version = v
+	default:
+		return cfg, fmt.Errorf("unknown command %q: want up, down, down-to, status or version", cfg.Command)
+	}
+	return cfg, nil
+}
+
+func run(ctx context.Context, logger *slog.Logger, args []string, lookupEnv func(string) (string, bool), stdout io.Writer) error {
+	cfg, err := parseConfig(args, lookupEnv, stdout)
+	if err != nil {
+		return err
+	}
+	logger.Info("starting", "command", cfg.Command, "database_url", pgboot.Redact(cfg.DatabaseURL), "wait", cfg.Wait.String())
+
+	db, err := migrations.Open(cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := waitForDB(ctx, logger, db, cfg.Wait); err != nil {
+		return err
+	}
+	p, err := migrations.NewProvider(db)
+	if err != nil {
+		return err
+	}
+
+	switch cfg.Command {
+	case "up":
+		res, err := p.Up(ctx)
+		logResults(logger, res)
+		if err != nil {
+			return fmt.Errorf("migrate up: %w", err)
+		}
+	case "down":
+		res, err := p.Down(ctx)
+		if res != nil {
+			logResults(logger, []*goose.MigrationResult{res})
+		}
+		if err != nil {
+			return fmt.Errorf("migrate down: %w", err)
+		}
+	case "down-to":
+		res, err := p.DownTo(ctx, cfg.Version)
+		logResults(logger, res)
+		if err != nil {
+			return fmt.Errorf("migrate down to %d: %w", cfg.Version, err)
+		}
+	case "status":
+		st, err := p.Status(ctx)
+		if err != nil {
+			return fmt.Errorf("migration status: %w", err)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "VERSION\tSTATE\tAPPLIED AT\tFILE")
+		for _, s := range st {
+			at := "-"
+			if !s.AppliedAt.IsZero() {
+				at = s.AppliedAt.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.Source.Version, s.State, at, s.Source.Path)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		return nil
+	case "version":
+		v, err := p.GetDBVersion(ctx)
+		if err != nil {
+			return fmt.Errorf("database version: %w", err)
+		}
+		fmt.Fprintln(stdout, v)
+		return nil
+	}
+	v, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("database version: %w", err)
+	}
+	logger.Info("done", "command", cfg.Command, "version", v)
+	return nil
+}
+
+// waitForDB pings until the database answers or wait has passed, so a Job
+// started alongside PostgreSQL does not fail on its first try.
+func waitForDB(ctx context.Context, logger *slog.Logger, db *sql.DB, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	delay := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := db.PingContext(pctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("waiting for the database: %w", ctx.Err())
+		}
+		if time.Now().Add(delay).After(deadline) {
+			return fmt.Errorf("database did not answer within %s (%d attempts): %w", wait, attempt, err)
+		}
+		logger.Warn("database not ready, retrying", "attempt", attempt, "retry_in", delay.String(), "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the database: %w", ctx.Err())
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 2*time.Second)
+	}
+}
+
+func logResults(logger *slog.Logger, res []*goose.MigrationResult) {
+	for _, r := range res {
+		attrs := []any{"version", r.Source.Version, "file", r.Source.Path,
+			"direction", r.Direction, "duration", r.Duration.String(), "empty", r.Empty}
+		if r.Error != nil {
+			logger.Error("migration failed", append(attrs, "err", r.Error)...)
+			continue
+		}
+		msg := "migration applied"
+		if r.Direction == "down" {
+			msg = "migration rolled back"
+		}
+		logger.Info(msg, attrs...)
+	}
+}
