@@ -1,0 +1,94 @@
+// Command catalog serves the car-parts catalog over gRPC
+// (carbuild.catalog.v1.CatalogService and the seed-compatible
+// catalogo.CatalogoService), with grpc.health.v1, reflection and Prometheus
+// metrics on a separate port.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/carbuild/carbuild/catalog/internal/catalog"
+	"github.com/carbuild/carbuild/catalog/internal/server"
+	"github.com/carbuild/carbuild/catalog/internal/store"
+	"github.com/carbuild/carbuild/shared/buildinfo"
+	"github.com/carbuild/carbuild/shared/config"
+	"github.com/carbuild/carbuild/shared/database"
+	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
+	catalogopb "github.com/carbuild/carbuild/shared/gen/catalogo"
+	"github.com/carbuild/carbuild/shared/grpcserver"
+	"github.com/carbuild/carbuild/shared/logging"
+	"github.com/carbuild/carbuild/shared/metrics"
+)
+
+type settings struct {
+	grpcAddr, metricsAddr, databaseURL string
+	logLevel, logFormat                string
+	shutdownTimeout, shutdownDelay     time.Duration
+	dbMaxConns                         int
+	pprof                              bool
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "catalog:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	var s settings
+	cfg := config.New("catalog", os.LookupEnv)
+	cfg.String(&s.grpcAddr, "grpc-addr", "CATALOG_GRPC_ADDR", "127.0.0.1:50051", "gRPC listen address")
+	cfg.String(&s.metricsAddr, "metrics-addr", "CATALOG_METRICS_ADDR", "127.0.0.1:9091", "metrics (/metrics) listen address")
+	cfg.Secret(&s.databaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL (required)")
+	cfg.Int(&s.dbMaxConns, "db-max-conns", "DB_MAX_CONNS", 8, "maximum database connections")
+	cfg.String(&s.logLevel, "log-level", "LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	cfg.String(&s.logFormat, "log-format", "LOG_FORMAT", "json", "log format: json or text")
+	cfg.Duration(&s.shutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", 15*time.Second, "longest graceful drain on SIGTERM")
+	cfg.Duration(&s.shutdownDelay, "shutdown-delay", "SHUTDOWN_DELAY", 0, "time to keep serving after readiness turns off, before draining")
+	cfg.Bool(&s.pprof, "pprof", "PPROF", false, "serve net/http/pprof on the metrics address")
+	if err := cfg.Parse(args); err != nil {
+		return err
+	}
+	log, err := logging.New(os.Stderr, "catalog", s.logLevel, s.logFormat)
+	if err != nil {
+		return err
+	}
+	if s.databaseURL == "" {
+		return errors.New("DATABASE_URL (or -database-url) is required")
+	}
+	log.Info("starting", "version", buildinfo.Version, "commit", buildinfo.Commit, "config", cfg)
+
+	reg := metrics.NewRegistry("catalog")
+	pool, err := database.Open(ctx, s.databaseURL, database.Options{MaxConns: int32(s.dbMaxConns)}, log, reg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	svc := catalog.NewService(store.New(pool))
+	srv := grpcserver.New(log, reg)
+	catalogv1.RegisterCatalogServiceServer(srv.GRPC(), server.NewV1(svc))
+	catalogopb.RegisterCatalogoServiceServer(srv.GRPC(), server.NewCompat(svc))
+
+	return srv.Run(ctx, grpcserver.Options{
+		Addr:            s.grpcAddr,
+		MetricsAddr:     s.metricsAddr,
+		ShutdownTimeout: s.shutdownTimeout,
+		ShutdownDelay:   s.shutdownDelay,
+		Pprof:           s.pprof,
+		Ready:           pool.Ping,
+	})
+}

@@ -1,0 +1,255 @@
+// Package catalog holds the catalog domain: cars, the parts that fit them,
+// and the rules for reading them (case-insensitive model lookup, model years,
+// pagination). It knows nothing about gRPC or SQL.
+package catalog
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Errors the service returns; the transport maps them to status codes.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrInvalid  = errors.New("invalid argument")
+)
+
+// Category is what kind of part a part is.
+type Category string
+
+// The categories the schema allows.
+const (
+	CategoryChassis      Category = "chassis"
+	CategoryEngine       Category = "engine"
+	CategoryWheels       Category = "wheels"
+	CategoryHeadlight    Category = "headlight"
+	CategoryBumper       Category = "bumper"
+	CategoryHood         Category = "hood"
+	CategorySpoiler      Category = "spoiler"
+	CategoryHybridSystem Category = "hybrid_system"
+)
+
+// Car is a car model and the model years it covers (inclusive).
+type Car struct {
+	ID        string
+	Name      string
+	FirstYear int
+	LastYear  int
+}
+
+// Covers reports whether year is one of the car's model years.
+func (c Car) Covers(year int) bool { return year >= c.FirstYear && year <= c.LastYear }
+
+// Part is a part that fits one car. Price is in minor units (centavos).
+type Part struct {
+	ID       int64
+	CarID    string
+	Name     string
+	Category Category
+	Price    int64
+	Currency string
+}
+
+// Limits on requests.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 100
+	MaxBatchIDs     = 100
+	MaxKeyLength    = 100
+)
+
+// Store reads the catalog.
+type Store interface {
+	ListCars(ctx context.Context) ([]Car, error)
+	// FindCar finds a car by id or by name, case-insensitively; ErrNotFound
+	// when there is none.
+	FindCar(ctx context.Context, key string) (Car, error)
+	// ListParts returns up to limit parts of a car with id > afterID, by id.
+	ListParts(ctx context.Context, carID string, afterID int64, limit int) ([]Part, error)
+	// GetParts returns the parts among ids that exist, in any order.
+	GetParts(ctx context.Context, ids []int64) ([]Part, error)
+}
+
+// Service answers catalog questions over a Store.
+type Service struct {
+	store Store
+}
+
+// NewService returns a Service reading from store.
+func NewService(store Store) *Service { return &Service{store: store} }
+
+// ListCars returns every car.
+func (s *Service) ListCars(ctx context.Context) ([]Car, error) {
+	return s.store.ListCars(ctx)
+}
+
+// PartsQuery asks for one page of a car's parts.
+type PartsQuery struct {
+	// Car is the car id or name, case-insensitive.
+	Car string
+	// Year, when non-zero, must be one of the car's model years.
+	Year      int
+	PageSize  int
+	PageToken string
+}
+
+// PartsPage is one page of parts; NextPageToken is empty on the last page.
+type PartsPage struct {
+	Parts         []Part
+	NextPageToken string
+}
+
+// ListParts returns a page of the parts that fit a car.
+func (s *Service) ListParts(ctx context.Context, q PartsQuery) (PartsPage, error) {
+	key, err := carKey(q.Car)
+	if err != nil {
+		return PartsPage{}, err
+	}
+	size := q.PageSize
+	switch {
+	case size == 0:
+		size = DefaultPageSize
+	case size < 0 || size > MaxPageSize:
+		return PartsPage{}, fmt.Errorf("%w: page_size must be between 1 and %d, got %d", ErrInvalid, MaxPageSize, size)
+	}
+	car, err := s.store.FindCar(ctx, key)
+	if err != nil {
+		return PartsPage{}, err
+	}
+	if q.Year != 0 && !car.Covers(q.Year) {
+		return PartsPage{}, fmt.Errorf("%w: year %d is not a model year of %s (%d-%d)", ErrInvalid, q.Year, car.Name, car.FirstYear, car.LastYear)
+	}
+	after, err := decodePageToken(q.PageToken, car.ID)
+	if err != nil {
+		return PartsPage{}, err
+	}
+	// One extra row tells whether another page exists.
+	parts, err := s.store.ListParts(ctx, car.ID, after, size+1)
+	if err != nil {
+		return PartsPage{}, err
+	}
+	page := PartsPage{Parts: parts}
+	if len(parts) > size {
+		page.Parts = parts[:size]
+		page.NextPageToken = encodePageToken(car.ID, parts[size-1].ID)
+	}
+	return page, nil
+}
+
+// PartsForModel returns every part of the car named model (the earlier
+// system's lookup: case-insensitive, year not used).
+func (s *Service) PartsForModel(ctx context.Context, model string) ([]Part, error) {
+	key, err := carKey(model)
+	if err != nil {
+		return nil, err
+	}
+	car, err := s.store.FindCar(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	var all []Part
+	var after int64
+	for {
+		parts, err := s.store.ListParts(ctx, car.ID, after, MaxPageSize)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, parts...)
+		if len(parts) < MaxPageSize {
+			return all, nil
+		}
+		after = parts[len(parts)-1].ID
+	}
+}
+
+// BatchGetParts returns the parts with the given ids, in the order asked.
+func (s *Service) BatchGetParts(ctx context.Context, ids []string) ([]Part, error) {
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("%w: ids must not be empty", ErrInvalid)
+	}
+	if len(ids) > MaxBatchIDs {
+		return nil, fmt.Errorf("%w: at most %d ids, got %d", ErrInvalid, MaxBatchIDs, len(ids))
+	}
+	nums := make([]int64, len(ids))
+	for i, id := range ids {
+		n, err := ParsePartID(id)
+		if err != nil {
+			return nil, err
+		}
+		nums[i] = n
+	}
+	found, err := s.store.GetParts(ctx, nums)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[int64]Part, len(found))
+	for _, p := range found {
+		byID[p.ID] = p
+	}
+	out := make([]Part, len(nums))
+	for i, n := range nums {
+		p, ok := byID[n]
+		if !ok {
+			return nil, fmt.Errorf("%w: part %d", ErrNotFound, n)
+		}
+		out[i] = p
+	}
+	return out, nil
+}
+
+// ParsePartID parses a part id: decimal digits, positive.
+func ParsePartID(id string) (int64, error) {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil || n <= 0 || len(id) > 19 || strings.TrimSpace(id) != id {
+		return 0, fmt.Errorf("%w: part id %q must be a positive decimal number", ErrInvalid, truncate(id))
+	}
+	return n, nil
+}
+
+func carKey(s string) (string, error) {
+	k := strings.TrimSpace(s)
+	if k == "" {
+		return "", fmt.Errorf("%w: car model must not be empty", ErrInvalid)
+	}
+	if len(k) > MaxKeyLength {
+		return "", fmt.Errorf("%w: car model longer than %d bytes", ErrInvalid, MaxKeyLength)
+	}
+	return k, nil
+}
+
+// Page tokens are opaque to clients: base64url("<car id>:<last part id>").
+func encodePageToken(carID string, lastID int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(carID + ":" + strconv.FormatInt(lastID, 10)))
+}
+
+func decodePageToken(token, carID string) (int64, error) {
+	if token == "" {
+		return 0, nil
+	}
+	bad := fmt.Errorf("%w: page_token is not valid for this car", ErrInvalid)
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return 0, bad
+	}
+	car, last, ok := strings.Cut(string(raw), ":")
+	if !ok || car != carID {
+		return 0, bad
+	}
+	n, err := strconv.ParseInt(last, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, bad
+	}
+	return n, nil
+}
+
+func truncate(s string) string {
+	const max = 32
+	if len(s) > max {
+		return s[:max] + "…"
+	}
+	return s
+}

@@ -1,0 +1,151 @@
+// Package server exposes the catalog over gRPC: the canonical
+// carbuild.catalog.v1.CatalogService and the seed-compatible
+// catalogo.CatalogoService, both thin adapters over the same catalog.Service.
+// It is the one place where domain errors become gRPC status codes.
+package server
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/carbuild/carbuild/catalog/internal/catalog"
+	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
+	moneyv1 "github.com/carbuild/carbuild/shared/gen/carbuild/money/v1"
+	catalogopb "github.com/carbuild/carbuild/shared/gen/catalogo"
+	commonpb "github.com/carbuild/carbuild/shared/gen/common"
+)
+
+// V1 implements carbuild.catalog.v1.CatalogService.
+type V1 struct {
+	catalogv1.UnimplementedCatalogServiceServer
+	svc *catalog.Service
+}
+
+// NewV1 returns the v1 adapter over svc.
+func NewV1(svc *catalog.Service) *V1 { return &V1{svc: svc} }
+
+// ListCars lists every car.
+func (s *V1) ListCars(ctx context.Context, _ *catalogv1.ListCarsRequest) (*catalogv1.ListCarsResponse, error) {
+	cars, err := s.svc.ListCars(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &catalogv1.ListCarsResponse{Cars: make([]*catalogv1.Car, len(cars))}
+	for i, c := range cars {
+		resp.Cars[i] = carToProto(c)
+	}
+	return resp, nil
+}
+
+// ListParts lists a page of a car's parts.
+func (s *V1) ListParts(ctx context.Context, req *catalogv1.ListPartsRequest) (*catalogv1.ListPartsResponse, error) {
+	page, err := s.svc.ListParts(ctx, catalog.PartsQuery{
+		Car:       req.GetCarId(),
+		Year:      int(req.GetYear()),
+		PageSize:  int(req.GetPageSize()),
+		PageToken: req.GetPageToken(),
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &catalogv1.ListPartsResponse{Parts: partsToProto(page.Parts), NextPageToken: page.NextPageToken}, nil
+}
+
+// BatchGetParts returns parts by id, in the order asked.
+func (s *V1) BatchGetParts(ctx context.Context, req *catalogv1.BatchGetPartsRequest) (*catalogv1.BatchGetPartsResponse, error) {
+	parts, err := s.svc.BatchGetParts(ctx, req.GetIds())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &catalogv1.BatchGetPartsResponse{Parts: partsToProto(parts)}, nil
+}
+
+// Compat implements the earlier system's catalogo.CatalogoService.
+type Compat struct {
+	catalogopb.UnimplementedCatalogoServiceServer
+	svc *catalog.Service
+}
+
+// NewCompat returns the seed-compatible adapter over svc.
+func NewCompat(svc *catalog.Service) *Compat { return &Compat{svc: svc} }
+
+// GetPecas returns every part of the model named in the request. An unknown
+// model answers an empty list, as the earlier system did; the year is
+// accepted and not used.
+func (s *Compat) GetPecas(ctx context.Context, req *catalogopb.Carro) (*catalogopb.PecasResponse, error) {
+	parts, err := s.svc.PartsForModel(ctx, req.GetModelo())
+	if errors.Is(err, catalog.ErrNotFound) {
+		return &catalogopb.PecasResponse{Pecas: []*commonpb.Peca{}}, nil
+	}
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &catalogopb.PecasResponse{Pecas: make([]*commonpb.Peca, len(parts))}
+	for i, p := range parts {
+		resp.Pecas[i] = partToPeca(p)
+	}
+	return resp, nil
+}
+
+// toStatus maps a domain error to a gRPC status; the message of an expected
+// error is the reason a client needs, an unexpected one is not leaked.
+func toStatus(err error) error {
+	switch {
+	case errors.Is(err, catalog.ErrInvalid):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, catalog.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, "canceled")
+	default:
+		return status.Error(codes.Unavailable, "catalog temporarily unavailable")
+	}
+}
+
+func carToProto(c catalog.Car) *catalogv1.Car {
+	return &catalogv1.Car{Id: c.ID, Name: c.Name, FirstYear: int32(c.FirstYear), LastYear: int32(c.LastYear)}
+}
+
+func partsToProto(parts []catalog.Part) []*catalogv1.Part {
+	out := make([]*catalogv1.Part, len(parts))
+	for i, p := range parts {
+		out[i] = partToProto(p)
+	}
+	return out
+}
+
+func partToProto(p catalog.Part) *catalogv1.Part {
+	return &catalogv1.Part{
+		Id:       formatID(p.ID),
+		CarId:    p.CarID,
+		Name:     p.Name,
+		Category: categoryToProto(p.Category),
+		Price:    &moneyv1.Money{CurrencyCode: p.Currency, MinorUnits: p.Price},
+	}
+}
+
+// partToPeca converts to the earlier system's shape: price in reais. This is
+// the only place the catalog leaves integer centavos.
+func partToPeca(p catalog.Part) *commonpb.Peca {
+	return &commonpb.Peca{Id: formatID(p.ID), Nome: p.Name, Valor: float64(p.Price) / 100}
+}
+
+var categories = map[catalog.Category]catalogv1.PartCategory{
+	catalog.CategoryChassis:      catalogv1.PartCategory_PART_CATEGORY_CHASSIS,
+	catalog.CategoryEngine:       catalogv1.PartCategory_PART_CATEGORY_ENGINE,
+	catalog.CategoryWheels:       catalogv1.PartCategory_PART_CATEGORY_WHEELS,
+	catalog.CategoryHeadlight:    catalogv1.PartCategory_PART_CATEGORY_HEADLIGHT,
+	catalog.CategoryBumper:       catalogv1.PartCategory_PART_CATEGORY_BUMPER,
+	catalog.CategoryHood:         catalogv1.PartCategory_PART_CATEGORY_HOOD,
+	catalog.CategorySpoiler:      catalogv1.PartCategory_PART_CATEGORY_SPOILER,
+	catalog.CategoryHybridSystem: catalogv1.PartCategory_PART_CATEGORY_HYBRID_SYSTEM,
+}
+
+func categoryToProto(c catalog.Category) catalogv1.PartCategory {
+	return categories[c] // unknown → UNSPECIFIED
+}

@@ -1,0 +1,111 @@
+// Package store reads the catalog from PostgreSQL (schema catalog).
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/carbuild/carbuild/catalog/internal/catalog"
+)
+
+const (
+	listCarsSQL = `-- name: list_cars
+SELECT id, name, first_year, last_year FROM catalog.cars ORDER BY name, id`
+
+	findCarSQL = `-- name: find_car
+SELECT id, name, first_year, last_year FROM catalog.cars
+WHERE id = lower($1) OR lower(name) = lower($1)
+ORDER BY id = lower($1) DESC
+LIMIT 1`
+
+	listPartsSQL = `-- name: list_parts
+SELECT id, car_id, name, category, price_minor, currency FROM catalog.parts
+WHERE car_id = $1 AND id > $2
+ORDER BY id
+LIMIT $3`
+
+	getPartsSQL = `-- name: get_parts
+SELECT id, car_id, name, category, price_minor, currency FROM catalog.parts
+WHERE id = ANY($1)`
+)
+
+// Store is the PostgreSQL catalog store.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// New returns a Store on pool.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// ListCars returns every car by name.
+func (s *Store) ListCars(ctx context.Context) ([]catalog.Car, error) {
+	rows, err := s.pool.Query(ctx, listCarsSQL)
+	if err != nil {
+		return nil, fmt.Errorf("list cars: %w", err)
+	}
+	cars, err := pgx.CollectRows(rows, scanCar)
+	if err != nil {
+		return nil, fmt.Errorf("list cars: %w", err)
+	}
+	return cars, nil
+}
+
+// FindCar finds a car by id or name, case-insensitively.
+func (s *Store) FindCar(ctx context.Context, key string) (catalog.Car, error) {
+	rows, err := s.pool.Query(ctx, findCarSQL, key)
+	if err != nil {
+		return catalog.Car{}, fmt.Errorf("find car: %w", err)
+	}
+	car, err := pgx.CollectExactlyOneRow(rows, scanCar)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return catalog.Car{}, fmt.Errorf("%w: car %q", catalog.ErrNotFound, key)
+	}
+	if err != nil {
+		return catalog.Car{}, fmt.Errorf("find car: %w", err)
+	}
+	return car, nil
+}
+
+// ListParts returns up to limit parts of a car after afterID, by id.
+func (s *Store) ListParts(ctx context.Context, carID string, afterID int64, limit int) ([]catalog.Part, error) {
+	rows, err := s.pool.Query(ctx, listPartsSQL, carID, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list parts: %w", err)
+	}
+	parts, err := pgx.CollectRows(rows, scanPart)
+	if err != nil {
+		return nil, fmt.Errorf("list parts: %w", err)
+	}
+	return parts, nil
+}
+
+// GetParts returns the parts among ids that exist.
+func (s *Store) GetParts(ctx context.Context, ids []int64) ([]catalog.Part, error) {
+	rows, err := s.pool.Query(ctx, getPartsSQL, ids)
+	if err != nil {
+		return nil, fmt.Errorf("get parts: %w", err)
+	}
+	parts, err := pgx.CollectRows(rows, scanPart)
+	if err != nil {
+		return nil, fmt.Errorf("get parts: %w", err)
+	}
+	return parts, nil
+}
+
+func scanCar(row pgx.CollectableRow) (catalog.Car, error) {
+	var c catalog.Car
+	err := row.Scan(&c.ID, &c.Name, &c.FirstYear, &c.LastYear)
+	return c, err
+}
+
+func scanPart(row pgx.CollectableRow) (catalog.Part, error) {
+	var p catalog.Part
+	var category string
+	err := row.Scan(&p.ID, &p.CarID, &p.Name, &category, &p.Price, &p.Currency)
+	p.Category = catalog.Category(category)
+	return p, err
+}

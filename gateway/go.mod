@@ -1,0 +1,7 @@
+module github.com/carbuild/carbuild/gateway
+
+go 1.26.0
+
+require github.com/carbuild/carbuild/shared v0.0.0
+
+replace github.com/carbuild/carbuild/shared => ../shared

@@ -1,0 +1,108 @@
+// Command pricing quotes baskets and places orders over gRPC
+// (carbuild.pricing.v1.PricingService and the seed-compatible
+// pricing.OrcamentoService). Prices come from the catalog service.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/carbuild/carbuild/pricing/internal/catalogclient"
+	"github.com/carbuild/carbuild/pricing/internal/pricing"
+	"github.com/carbuild/carbuild/pricing/internal/server"
+	"github.com/carbuild/carbuild/pricing/internal/store"
+	"github.com/carbuild/carbuild/shared/buildinfo"
+	"github.com/carbuild/carbuild/shared/config"
+	"github.com/carbuild/carbuild/shared/database"
+	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
+	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
+	pricingpb "github.com/carbuild/carbuild/shared/gen/pricing"
+	"github.com/carbuild/carbuild/shared/grpcclient"
+	"github.com/carbuild/carbuild/shared/grpcserver"
+	"github.com/carbuild/carbuild/shared/logging"
+	"github.com/carbuild/carbuild/shared/metrics"
+)
+
+type settings struct {
+	grpcAddr, metricsAddr, databaseURL, catalogAddr string
+	logLevel, logFormat                             string
+	shutdownTimeout, shutdownDelay, catalogTimeout  time.Duration
+	dbMaxConns                                      int
+	pprof                                           bool
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "pricing:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	var s settings
+	cfg := config.New("pricing", os.LookupEnv)
+	cfg.String(&s.grpcAddr, "grpc-addr", "PRICING_GRPC_ADDR", "127.0.0.1:50052", "gRPC listen address")
+	cfg.String(&s.metricsAddr, "metrics-addr", "PRICING_METRICS_ADDR", "127.0.0.1:9092", "metrics (/metrics) listen address")
+	cfg.Secret(&s.databaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL (required)")
+	cfg.Int(&s.dbMaxConns, "db-max-conns", "DB_MAX_CONNS", 8, "maximum database connections")
+	cfg.String(&s.catalogAddr, "catalog-addr", "CATALOG_ADDR", "127.0.0.1:50051", "catalog gRPC address (dns:///host:port balances over every address)")
+	cfg.Duration(&s.catalogTimeout, "catalog-timeout", "CATALOG_TIMEOUT", 2*time.Second, "deadline of each call to the catalog")
+	cfg.String(&s.logLevel, "log-level", "LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	cfg.String(&s.logFormat, "log-format", "LOG_FORMAT", "json", "log format: json or text")
+	cfg.Duration(&s.shutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", 15*time.Second, "longest graceful drain on SIGTERM")
+	cfg.Duration(&s.shutdownDelay, "shutdown-delay", "SHUTDOWN_DELAY", 0, "time to keep serving after readiness turns off, before draining")
+	cfg.Bool(&s.pprof, "pprof", "PPROF", false, "serve net/http/pprof on the metrics address")
+	if err := cfg.Parse(args); err != nil {
+		return err
+	}
+	log, err := logging.New(os.Stderr, "pricing", s.logLevel, s.logFormat)
+	if err != nil {
+		return err
+	}
+	if s.databaseURL == "" {
+		return errors.New("DATABASE_URL (or -database-url) is required")
+	}
+	log.Info("starting", "version", buildinfo.Version, "commit", buildinfo.Commit, "config", cfg)
+
+	reg := metrics.NewRegistry("pricing")
+	pool, err := database.Open(ctx, s.databaseURL, database.Options{MaxConns: int32(s.dbMaxConns)}, log, reg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	conn, err := grpcclient.Dial(s.catalogAddr, grpcclient.NewMetrics(reg), grpcclient.Options{DefaultTimeout: s.catalogTimeout})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+
+	svc := pricing.NewService(
+		catalogclient.New(catalogv1.NewCatalogServiceClient(conn), s.catalogTimeout),
+		store.New(pool),
+		pricing.NewMetrics(reg),
+	)
+	srv := grpcserver.New(log, reg)
+	pricingv1.RegisterPricingServiceServer(srv.GRPC(), server.NewV1(svc))
+	pricingpb.RegisterOrcamentoServiceServer(srv.GRPC(), server.NewCompat(svc))
+
+	return srv.Run(ctx, grpcserver.Options{
+		Addr:            s.grpcAddr,
+		MetricsAddr:     s.metricsAddr,
+		ShutdownTimeout: s.shutdownTimeout,
+		ShutdownDelay:   s.shutdownDelay,
+		Pprof:           s.pprof,
+		Ready:           pool.Ping,
+	})
+}

@@ -1,0 +1,110 @@
+// Package catalogclient prices parts by asking the catalog service over gRPC
+// (carbuild.catalog.v1.CatalogService/BatchGetParts).
+package catalogclient
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/carbuild/carbuild/pricing/internal/pricing"
+	"github.com/carbuild/carbuild/pricing/internal/quote"
+	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
+)
+
+// Client implements pricing.Catalog.
+type Client struct {
+	api     catalogv1.CatalogServiceClient
+	timeout time.Duration
+}
+
+// New returns a Client; every call gets at most timeout, less when the
+// caller's deadline is sooner.
+func New(api catalogv1.CatalogServiceClient, timeout time.Duration) *Client {
+	return &Client{api: api, timeout: timeout}
+}
+
+// Parts returns the catalog parts with the given ids.
+func (c *Client) Parts(ctx context.Context, ids []int64) (map[int64]quote.Part, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req := &catalogv1.BatchGetPartsRequest{Ids: make([]string, len(ids))}
+	for i, id := range ids {
+		req.Ids[i] = strconv.FormatInt(id, 10)
+	}
+	resp, err := c.api.BatchGetParts(ctx, req)
+	if err != nil {
+		return nil, fromStatus(err)
+	}
+	parts := make(map[int64]quote.Part, len(resp.GetParts()))
+	for _, p := range resp.GetParts() {
+		id, err := strconv.ParseInt(p.GetId(), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%w: catalog returned part id %q", pricing.ErrUnavailable, p.GetId())
+		}
+		parts[id] = partFromProto(id, p)
+	}
+	return parts, nil
+}
+
+func partFromProto(id int64, p *catalogv1.Part) quote.Part {
+	return quote.Part{
+		ID:        id,
+		Name:      p.GetName(),
+		Category:  category(p.GetCategory()),
+		UnitPrice: p.GetPrice().GetMinorUnits(),
+		Currency:  p.GetPrice().GetCurrencyCode(),
+	}
+}
+
+func category(c catalogv1.PartCategory) string {
+	switch c {
+	case catalogv1.PartCategory_PART_CATEGORY_CHASSIS:
+		return quote.CategoryChassis
+	case catalogv1.PartCategory_PART_CATEGORY_ENGINE:
+		return "engine"
+	case catalogv1.PartCategory_PART_CATEGORY_WHEELS:
+		return "wheels"
+	case catalogv1.PartCategory_PART_CATEGORY_HEADLIGHT:
+		return "headlight"
+	case catalogv1.PartCategory_PART_CATEGORY_BUMPER:
+		return "bumper"
+	case catalogv1.PartCategory_PART_CATEGORY_HOOD:
+		return "hood"
+	case catalogv1.PartCategory_PART_CATEGORY_SPOILER:
+		return "spoiler"
+	case catalogv1.PartCategory_PART_CATEGORY_HYBRID_SYSTEM:
+		return "hybrid_system"
+	default:
+		return "other"
+	}
+}
+
+// fromStatus turns the catalog's status into a pricing error, keeping its
+// message: NOT_FOUND and INVALID_ARGUMENT pass through as such.
+func fromStatus(err error) error {
+	st := status.Convert(err)
+	switch st.Code() {
+	case codes.NotFound:
+		return fmt.Errorf("%w: %s", pricing.ErrNotFound, trim(st.Message(), "not found: "))
+	case codes.InvalidArgument:
+		return fmt.Errorf("%w: %s", pricing.ErrInvalid, trim(st.Message(), "invalid argument: "))
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("catalog: %w", context.DeadlineExceeded)
+	case codes.Canceled:
+		return fmt.Errorf("catalog: %w", context.Canceled)
+	default:
+		return fmt.Errorf("%w: catalog: %s", pricing.ErrUnavailable, st.Message())
+	}
+}
+
+func trim(s, prefix string) string {
+	if len(s) >= len(prefix) && s[:len(prefix)] == prefix {
+		return s[len(prefix):]
+	}
+	return s
+}

@@ -1,0 +1,148 @@
+// Package store keeps orders in PostgreSQL (schema orders).
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/carbuild/carbuild/pricing/internal/pricing"
+	"github.com/carbuild/carbuild/pricing/internal/quote"
+	"github.com/carbuild/carbuild/shared/database"
+)
+
+const (
+	insertOrderSQL = `-- name: insert_order
+INSERT INTO orders.orders (id, idempotency_key, request_hash, status, currency, subtotal_minor, shipping_minor, total_minor, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+ON CONFLICT (idempotency_key) DO NOTHING`
+
+	insertLinesSQL = `-- name: insert_order_lines
+INSERT INTO orders.order_lines (order_id, line_no, part_id, part_name, category, quantity, unit_price_minor, line_total_minor)
+SELECT $1, l.line_no, l.part_id, l.part_name, l.category, l.quantity, l.unit_price, l.line_total
+FROM unnest($2::int[], $3::bigint[], $4::text[], $5::text[], $6::int[], $7::bigint[], $8::bigint[])
+  AS l(line_no, part_id, part_name, category, quantity, unit_price, line_total)`
+
+	orderByKeySQL = `-- name: order_by_key
+SELECT id::text, status, currency, subtotal_minor, shipping_minor, total_minor, created_at, request_hash
+FROM orders.orders WHERE idempotency_key = $1`
+
+	orderByIDSQL = `-- name: order_by_id
+SELECT id::text, status, currency, subtotal_minor, shipping_minor, total_minor, created_at, request_hash
+FROM orders.orders WHERE id = $1`
+
+	orderLinesSQL = `-- name: order_lines
+SELECT part_id, part_name, category, quantity, unit_price_minor, line_total_minor
+FROM orders.order_lines WHERE order_id = $1 ORDER BY line_no`
+)
+
+// Store is the PostgreSQL order store.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// New returns a Store on pool.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// SaveOrder stores an order and its lines in one transaction. If the key is
+// taken, nothing is written and the stored order is returned.
+func (s *Store) SaveOrder(ctx context.Context, o pricing.Order, key string, hash []byte) (pricing.Order, []byte, bool, error) {
+	created := false
+	err := database.WithTx(ctx, s.pool, func(tx pgx.Tx) error {
+		q := o.Quote
+		tag, err := tx.Exec(ctx, insertOrderSQL, o.ID, key, hash, o.Status, q.Currency, q.Subtotal, q.Shipping, q.Total, o.CreatedAt)
+		if err != nil {
+			return fmt.Errorf("insert order: %w", mapErr(err))
+		}
+		if tag.RowsAffected() == 0 {
+			return nil // key taken: a concurrent or earlier request won
+		}
+		n := len(q.Lines)
+		lineNo, qty := make([]int32, n), make([]int32, n)
+		partID, unit, total := make([]int64, n), make([]int64, n), make([]int64, n)
+		name, category := make([]string, n), make([]string, n)
+		for i, l := range q.Lines {
+			lineNo[i], qty[i] = int32(i+1), int32(l.Quantity)
+			partID[i], unit[i], total[i] = l.Part.ID, l.Part.UnitPrice, l.LineTotal
+			name[i], category[i] = l.Part.Name, l.Part.Category
+		}
+		if _, err := tx.Exec(ctx, insertLinesSQL, o.ID, lineNo, partID, name, category, qty, unit, total); err != nil {
+			return fmt.Errorf("insert order lines: %w", mapErr(err))
+		}
+		created = true
+		return nil
+	})
+	if err != nil {
+		return pricing.Order{}, nil, false, err
+	}
+	if created {
+		return o, hash, true, nil
+	}
+	saved, savedHash, err := s.OrderByKey(ctx, key)
+	if err != nil {
+		return pricing.Order{}, nil, false, err
+	}
+	return saved, savedHash, false, nil
+}
+
+// OrderByKey returns the order placed with an idempotency key.
+func (s *Store) OrderByKey(ctx context.Context, key string) (pricing.Order, []byte, error) {
+	return s.load(ctx, orderByKeySQL, key)
+}
+
+// Order returns an order by id.
+func (s *Store) Order(ctx context.Context, id string) (pricing.Order, error) {
+	o, _, err := s.load(ctx, orderByIDSQL, id)
+	return o, err
+}
+
+func (s *Store) load(ctx context.Context, sql string, arg string) (pricing.Order, []byte, error) {
+	var o pricing.Order
+	var hash []byte
+	q := &o.Quote
+	err := s.pool.QueryRow(ctx, sql, arg).Scan(&o.ID, &o.Status, &q.Currency, &q.Subtotal, &q.Shipping, &q.Total, &o.CreatedAt, &hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return pricing.Order{}, nil, fmt.Errorf("%w: order", pricing.ErrNotFound)
+	}
+	if err != nil {
+		return pricing.Order{}, nil, fmt.Errorf("load order: %w", mapErr(err))
+	}
+	q.FreeShipping = q.Shipping == 0 && q.Subtotal > quote.FreeShippingAbove
+	o.CreatedAt = o.CreatedAt.UTC()
+	rows, err := s.pool.Query(ctx, orderLinesSQL, o.ID)
+	if err != nil {
+		return pricing.Order{}, nil, fmt.Errorf("load order lines: %w", mapErr(err))
+	}
+	lines, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (quote.Line, error) {
+		var l quote.Line
+		err := row.Scan(&l.Part.ID, &l.Part.Name, &l.Part.Category, &l.Quantity, &l.Part.UnitPrice, &l.LineTotal)
+		l.Part.Currency = q.Currency
+		return l, err
+	})
+	if err != nil {
+		return pricing.Order{}, nil, fmt.Errorf("load order lines: %w", mapErr(err))
+	}
+	q.Lines = lines
+	return o, hash, nil
+}
+
+// mapErr turns connection-level failures into pricing.ErrUnavailable so the
+// caller answers UNAVAILABLE (retryable) instead of a generic failure.
+func mapErr(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code[:2] {
+		case "08", "57", "53": // connection exception, operator intervention, insufficient resources
+			return fmt.Errorf("%w: database: %s", pricing.ErrUnavailable, pgErr.Message)
+		}
+		return err
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("%w: database: %v", pricing.ErrUnavailable, err)
+}

@@ -1,0 +1,132 @@
+// Package config reads a service's settings from flags and environment
+// variables. Every setting has both: the environment gives the default, a flag
+// on the command line wins. `-h` lists each flag with its variable.
+package config
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// Set is a group of settings backed by a flag.FlagSet.
+type Set struct {
+	fs     *flag.FlagSet
+	lookup func(string) (string, bool)
+	errs   []error
+	secret map[string]bool
+}
+
+// New returns an empty Set for the program name; lookupEnv is usually
+// os.LookupEnv.
+func New(program string, lookupEnv func(string) (string, bool)) *Set {
+	fs := flag.NewFlagSet(program, flag.ContinueOnError)
+	return &Set{fs: fs, lookup: lookupEnv, secret: map[string]bool{}}
+}
+
+// FlagSet exposes the underlying flag set (for usage output in tests).
+func (s *Set) FlagSet() *flag.FlagSet { return s.fs }
+
+func (s *Set) env(name, env string, parse func(string) error) {
+	v, ok := s.lookup(env)
+	if !ok || v == "" {
+		return
+	}
+	if err := parse(v); err != nil {
+		s.errs = append(s.errs, fmt.Errorf("env %s=%q: %w", env, v, err))
+	}
+}
+
+func usage(text, env string) string { return fmt.Sprintf("%s (env %s)", text, env) }
+
+// String defines a string setting.
+func (s *Set) String(p *string, name, env, def, text string) {
+	*p = def
+	s.env(name, env, func(v string) error { *p = v; return nil })
+	s.fs.StringVar(p, name, *p, usage(text, env))
+}
+
+// Secret defines a string setting whose value is masked when logged. For URLs
+// only the password is masked.
+func (s *Set) Secret(p *string, name, env, def, text string) {
+	s.String(p, name, env, def, text)
+	s.secret[name] = true
+}
+
+// Int defines an int setting.
+func (s *Set) Int(p *int, name, env string, def int, text string) {
+	*p = def
+	s.env(name, env, func(v string) error {
+		n, err := strconv.Atoi(v)
+		*p = n
+		return err
+	})
+	s.fs.IntVar(p, name, *p, usage(text, env))
+}
+
+// Bool defines a bool setting.
+func (s *Set) Bool(p *bool, name, env string, def bool, text string) {
+	*p = def
+	s.env(name, env, func(v string) error {
+		b, err := strconv.ParseBool(v)
+		*p = b
+		return err
+	})
+	s.fs.BoolVar(p, name, *p, usage(text, env))
+}
+
+// Duration defines a duration setting ("15s", "250ms").
+func (s *Set) Duration(p *time.Duration, name, env string, def time.Duration, text string) {
+	*p = def
+	s.env(name, env, func(v string) error {
+		d, err := time.ParseDuration(v)
+		*p = d
+		return err
+	})
+	s.fs.DurationVar(p, name, *p, usage(text, env))
+}
+
+// Parse reads the command line. It reports bad environment values first,
+// then bad flags. flag.ErrHelp is returned after `-h` printed the usage.
+func (s *Set) Parse(args []string) error {
+	if len(s.errs) > 0 {
+		return fmt.Errorf("config: %w", s.errs[0])
+	}
+	return s.fs.Parse(args)
+}
+
+// LogValue lists every setting with its value, secrets masked, for the
+// start-up log line.
+func (s *Set) LogValue() slog.Value {
+	var attrs []slog.Attr
+	s.fs.VisitAll(func(f *flag.Flag) {
+		v := f.Value.String()
+		if s.secret[f.Name] {
+			v = Mask(v)
+		}
+		attrs = append(attrs, slog.String(f.Name, v))
+	})
+	return slog.GroupValue(attrs...)
+}
+
+// Mask hides a secret: the password of a URL, or the whole value otherwise.
+func Mask(v string) string {
+	if v == "" {
+		return ""
+	}
+	if u, err := url.Parse(v); err == nil && u.Scheme != "" && u.Host != "" {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		q := u.Query()
+		if q.Has("password") {
+			q.Set("password", "xxxxx")
+			u.RawQuery = q.Encode()
+		}
+		return u.String()
+	}
+	return "(masked)"
+}

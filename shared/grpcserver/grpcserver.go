@@ -1,0 +1,264 @@
+// Package grpcserver is the bootstrap every gRPC service of Car Build shares:
+// the interceptor chain (metrics → logging → recovery), grpc.health.v1,
+// server reflection, message size and keepalive limits, a metrics HTTP
+// server, readiness driven by a dependency check, and the graceful shutdown
+// sequence (readiness off, drain, stop).
+package grpcserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	"github.com/carbuild/carbuild/shared/metrics"
+)
+
+// LivenessService is the grpc.health.v1 service name that reports SERVING for
+// as long as the process runs; the empty name "" reports readiness.
+const LivenessService = "liveness"
+
+// MaxMessageBytes bounds every received and sent message.
+const MaxMessageBytes = 1 << 20
+
+// HandlingTimeBuckets are histogram buckets, in seconds, for services that
+// answer in well under a millisecond when healthy.
+var HandlingTimeBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}
+
+// Options configure Run.
+type Options struct {
+	// Addr is the gRPC listen address, e.g. "127.0.0.1:50051" or ":50051".
+	Addr string
+	// MetricsAddr is the listen address of the /metrics HTTP server.
+	MetricsAddr string
+	// ShutdownTimeout bounds the graceful drain; after it, calls are cut.
+	ShutdownTimeout time.Duration
+	// ShutdownDelay keeps serving, already NOT_SERVING, for this long before
+	// draining, so load balancers see the readiness change first.
+	ShutdownDelay time.Duration
+	// Pprof mounts net/http/pprof on the metrics server.
+	Pprof bool
+	// Ready is checked every ReadyInterval; while it fails, readiness is
+	// NOT_SERVING. Nil means always ready.
+	Ready         func(context.Context) error
+	ReadyInterval time.Duration
+}
+
+// Server is a gRPC server with health, reflection and metrics wired in.
+// Register services on GRPC(), then call Run.
+type Server struct {
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	grpc    *grpc.Server
+	health  *health.Server
+	metrics *grpcprom.ServerMetrics
+}
+
+// New builds the server. reg receives the gRPC server metrics; extra server
+// options (for example stats handlers) are appended.
+func New(log *slog.Logger, reg *prometheus.Registry, extra ...grpc.ServerOption) *Server {
+	m := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
+		grpcprom.WithHistogramBuckets(HandlingTimeBuckets),
+	))
+	reg.MustRegister(m)
+
+	logOpts := []logging.Option{
+		logging.WithLogOnEvents(logging.FinishCall),
+		logging.WithLevels(func(c codes.Code) logging.Level {
+			switch c {
+			case codes.OK, codes.NotFound, codes.InvalidArgument, codes.FailedPrecondition, codes.AlreadyExists, codes.Canceled:
+				return logging.LevelDebug
+			case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted:
+				return logging.LevelWarn
+			default:
+				return logging.LevelError
+			}
+		}),
+	}
+	recoverOpts := []recovery.Option{recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
+		log.ErrorContext(ctx, "panic in handler", "panic", p)
+		return status.Error(codes.Internal, "internal error")
+	})}
+	opts := append([]grpc.ServerOption{
+		grpc.MaxRecvMsgSize(MaxMessageBytes),
+		grpc.MaxSendMsgSize(MaxMessageBytes),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute, Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.ChainUnaryInterceptor(
+			m.UnaryServerInterceptor(),
+			logging.UnaryServerInterceptor(Logger(log), logOpts...),
+			recovery.UnaryServerInterceptor(recoverOpts...),
+		),
+		grpc.ChainStreamInterceptor(
+			m.StreamServerInterceptor(),
+			logging.StreamServerInterceptor(Logger(log), logOpts...),
+			recovery.StreamServerInterceptor(recoverOpts...),
+		),
+	}, extra...)
+	s := &Server{log: log, reg: reg, grpc: grpc.NewServer(opts...), health: health.NewServer(), metrics: m}
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	return s
+}
+
+// GRPC returns the server to register services on.
+func (s *Server) GRPC() *grpc.Server { return s.grpc }
+
+// Logger adapts slog to the go-grpc-middleware logging interceptor.
+func Logger(l *slog.Logger) logging.Logger {
+	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
+		l.Log(ctx, slog.Level(lvl), msg, fields...)
+	})
+}
+
+// Run serves gRPC and metrics until ctx ends, then shuts down gracefully:
+// readiness goes NOT_SERVING, after ShutdownDelay the server drains in-flight
+// calls for up to ShutdownTimeout, then stops hard; the metrics server stops
+// last. It returns the first serving error, or nil after a clean shutdown.
+func (s *Server) Run(ctx context.Context, o Options) error {
+	s.metrics.InitializeMetrics(s.grpc)
+	services := []string{""}
+	for name := range s.grpc.GetServiceInfo() {
+		if name != "grpc.health.v1.Health" {
+			services = append(services, name)
+		}
+	}
+	s.health.SetServingStatus(LivenessService, healthpb.HealthCheckResponse_SERVING)
+	setReady := func(st healthpb.HealthCheckResponse_ServingStatus) {
+		for _, name := range services {
+			s.health.SetServingStatus(name, st)
+		}
+	}
+	setReady(healthpb.HealthCheckResponse_NOT_SERVING)
+
+	lis, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		return fmt.Errorf("listen grpc %s: %w", o.Addr, err)
+	}
+	mlis, err := net.Listen("tcp", o.MetricsAddr)
+	if err != nil {
+		lis.Close()
+		return fmt.Errorf("listen metrics %s: %w", o.MetricsAddr, err)
+	}
+	writeTimeout := 10 * time.Second
+	if o.Pprof {
+		writeTimeout = 60 * time.Second
+	}
+	msrv := metrics.NewHTTPServer(o.MetricsAddr, metrics.Mux(s.reg, o.Pprof), writeTimeout)
+
+	errc := make(chan error, 2)
+	go func() {
+		if err := s.grpc.Serve(lis); err != nil {
+			errc <- fmt.Errorf("serve grpc: %w", err)
+		}
+	}()
+	go func() {
+		if err := msrv.Serve(mlis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("serve metrics: %w", err)
+		}
+	}()
+	s.log.Info("serving", "grpc", lis.Addr().String(), "metrics", mlis.Addr().String())
+
+	readyCtx, stopReady := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.watchReadiness(readyCtx, o, setReady)
+	}()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		s.log.Info("shutting down", "cause", context.Cause(ctx))
+	case runErr = <-errc:
+		s.log.Error("server failed; shutting down", "err", runErr)
+	}
+	stopReady()
+	wg.Wait()
+	s.health.Shutdown() // every service, liveness included, now NOT_SERVING
+	if o.ShutdownDelay > 0 {
+		time.Sleep(o.ShutdownDelay)
+	}
+	s.drain(o.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := msrv.Shutdown(sctx); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("shutdown metrics: %w", err))
+	}
+	s.log.Info("stopped")
+	return runErr
+}
+
+func (s *Server) drain(timeout time.Duration) {
+	if timeout <= 0 {
+		timeout = 15 * time.Second
+	}
+	done := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+		s.log.Info("drained in-flight calls")
+	case <-time.After(timeout):
+		s.log.Warn("drain timed out; closing remaining calls", "timeout", timeout)
+		s.grpc.Stop()
+		<-done
+	}
+}
+
+// watchReadiness flips readiness with the result of o.Ready until ctx ends.
+func (s *Server) watchReadiness(ctx context.Context, o Options, set func(healthpb.HealthCheckResponse_ServingStatus)) {
+	if o.Ready == nil {
+		set(healthpb.HealthCheckResponse_SERVING)
+		<-ctx.Done()
+		return
+	}
+	interval := o.ReadyInterval
+	if interval <= 0 {
+		interval = 2 * time.Second
+	}
+	ready, checked := false, false
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		cctx, cancel := context.WithTimeout(ctx, interval)
+		err := o.Ready(cctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case err == nil && !ready:
+			s.log.Info("ready: dependencies answer")
+			set(healthpb.HealthCheckResponse_SERVING)
+		case err != nil && (ready || !checked):
+			s.log.Warn("not ready: dependency check failed", "err", err)
+			set(healthpb.HealthCheckResponse_NOT_SERVING)
+		}
+		ready, checked = err == nil, true
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
