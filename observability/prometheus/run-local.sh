@@ -46,6 +46,7 @@ echo "run-local.sh: starting Prometheus on http://$listen (config $config, data 
 	--web.enable-lifecycle &
 pid=$!
 
+# shellcheck disable=SC2317 # called by the trap
 stop() { kill -TERM "$pid" 2>/dev/null || true; }
 trap stop INT TERM
 status=0
