@@ -192,6 +192,7 @@ function explain(err, what) {
     case 'NOT_FOUND':
       if (what === 'parts') return 'Este carro não está mais no catálogo. Escolha outro.';
       if (what === 'get-order') return 'Pedido não encontrado.';
+      if (what === 'cars') return 'O catálogo de carros não foi encontrado no servidor.';
       return 'Uma das peças escolhidas não está mais no catálogo. Recarregue as peças.';
     case 'ALREADY_EXISTS':
     case 'ABORTED':
@@ -534,14 +535,20 @@ function renderQuote() {
   box.dataset.state = st;
   box.setAttribute('aria-busy', String(st === 'pending'));
   $('quote-pending').hidden = st !== 'pending';
+  const shown = st === 'pending' && box.dataset.shown === 'fresh' ? 'fresh' : st;
+  box.dataset.shown = shown;
   if (st === 'empty') {
     box.replaceChildren(h('p', { class: 'quote__empty' }, 'Seu carrinho está vazio. Escolha as quantidades das peças.'));
+  } else if (shown === 'pending') {
+    box.replaceChildren(h('p', { class: 'quote__empty' }, 'Calculando o orçamento…'));
   } else if (st === 'error') {
     box.replaceChildren();
     const err = h('div', { class: 'error-box', role: 'alert', id: 'quote-error' });
     box.append(err);
     showError('quote-error', state.quoteError, 'quote', () => { quoteDone = requestQuote(); });
-  } else if (state.quote) {
+  } else if (st === 'fresh') {
+    // Pending keeps the last numbers on screen, dimmed and untouched, so the
+    // live region speaks once per settled quote rather than per keystroke.
     const q = state.quote;
     box.replaceChildren(
       h('p', { class: 'quote__units' }, plural(cartUnits(), 'item', 'itens')),
@@ -625,7 +632,7 @@ function removeLine(id) {
   const next = new Map(state.qty);
   next.delete(id);
   setCart(next);
-  if (next.size > 0) $('cart-title').focus();
+  $('cart-title').focus(); // the pressed button is gone
 }
 
 // ---------------------------------------------------------------- checkout
