@@ -30,10 +30,14 @@ INSERT INTO catalog.parts (id, car_id, name, category, price_minor, currency) VA
     (19, 'corolla', 'Capô Aerodinâmico',    'hood',           50000, 'BRL'),
     (20, 'corolla', 'Sistema Híbrido',      'hybrid_system', 200000, 'BRL');
 
--- Explicit ids do not advance the identity sequence; move it past the seed so
--- the next part gets id 21 (or more, if parts were added before the seed).
-SELECT setval(pg_get_serial_sequence('catalog.parts', 'id'),
-              (SELECT GREATEST(max(id), 20) FROM catalog.parts));
+-- Explicit ids do not advance the identity sequence; move it past the seed
+-- (and past any id it ever handed out: ids are never reused) so the next
+-- part gets id 21 or more.
+SELECT setval(seq, GREATEST(
+           (SELECT max(id) FROM catalog.parts),
+           20,
+           COALESCE(pg_sequence_last_value(seq), 0)))
+FROM CAST(pg_get_serial_sequence('catalog.parts', 'id') AS regclass) AS seq;
 
 -- +goose Down
 DELETE FROM catalog.parts WHERE id BETWEEN 1 AND 20;

@@ -56,6 +56,21 @@ type env struct {
 	server   *pgboot.Server
 	admin    *pgxpool.Pool
 	template string
+
+	drops      sync.WaitGroup
+	dropFailed atomic.Bool
+}
+
+// drop drops a test database in the background; wait waits for all drops.
+func (e *env) drop(name string) {
+	e.drops.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := e.admin.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(name)+" WITH (FORCE)"); err != nil {
+			e.dropFailed.Store(true)
+			fmt.Fprintf(os.Stderr, "dbtest: drop database %s: %v\n", name, err)
+		}
+	})
 }
 
 var (
@@ -76,24 +91,38 @@ func Main(m *testing.M) {
 	mainRunning.Store(true)
 	code := m.Run()
 	mainRunning.Store(false)
-	shutdown()
+	if !shutdown() && code == 0 {
+		code = 1
+	}
 	os.Exit(code)
 }
 
-func shutdown() {
+// shutdown waits for pending drops, then closes the admin pool and stops a
+// private server. It reports whether every test database was dropped.
+func shutdown() bool {
 	mu.Lock()
 	defer mu.Unlock()
-	if current != nil {
-		current.admin.Close()
-		current.server.Close()
-		current = nil
+	if current == nil {
+		return true
 	}
+	current.drops.Wait()
+	ok := !current.dropFailed.Load()
+	current.admin.Close()
+	current.server.Close()
+	current = nil
+	return ok
 }
 
 // New creates a fresh database migrated with every migration (schemas and
 // the seed catalog) and returns its DSN. The database is dropped when the
 // test and its subtests finish.
 func New(t testing.TB) string {
+	t.Helper()
+	return create(t, "template")
+}
+
+// create makes a test database, from the template unless from is "".
+func create(t testing.TB, from string) string {
 	t.Helper()
 	e, err := setup()
 	if err != nil {
@@ -103,22 +132,29 @@ func New(t testing.TB) string {
 	defer cancel()
 
 	name := testPrefix + randomHex(8)
-	_, err = e.admin.Exec(ctx, "CREATE DATABASE "+ident(name)+" TEMPLATE "+ident(e.template))
-	if err != nil {
-		t.Fatalf("dbtest: create database %s from %s: %v", name, e.template, err)
+	stmt := "CREATE DATABASE " + ident(name)
+	if from != "" {
+		stmt += " TEMPLATE " + ident(e.template)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if _, err := e.admin.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(name)+" WITH (FORCE)"); err != nil {
-			t.Errorf("dbtest: drop database %s: %v", name, err)
-		}
-	})
+	if _, err := e.admin.Exec(ctx, stmt); err != nil {
+		t.Fatalf("dbtest: %s: %v", stmt, err)
+	}
+	// Dropping takes about as long as creating on a server that syncs to
+	// disk; do it in the background and let Main wait for it.
+	t.Cleanup(func() { e.drop(name) })
 	dsn, err := pgboot.DatabaseURL(e.server.URL, name)
 	if err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}
 	return dsn
+}
+
+// NewEmpty creates a fresh, empty database (no migrations applied) and
+// returns its DSN, for tests of the migrations themselves. It is dropped when
+// the test finishes.
+func NewEmpty(t testing.TB) string {
+	t.Helper()
+	return create(t, "")
 }
 
 // NewPool is New returning a pgx pool on the fresh database, closed before

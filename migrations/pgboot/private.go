@@ -79,7 +79,10 @@ func startPrivate(ctx context.Context, logger *slog.Logger, base string) (*Serve
 		if err2 := os.RemoveAll(data); err2 != nil {
 			return nil, fmt.Errorf("clean up after initdb: %w", err2)
 		}
-		if _, err := p.run(ctx, filepath.Join(bin, "initdb"), append(initdb, "--locale=C")...); err != nil {
+		if _, err2 := p.run(ctx, filepath.Join(bin, "initdb"), append(initdb, "--locale=C")...); err2 != nil {
+			if cred != nil {
+				return nil, fmt.Errorf("%w (running initdb as user postgres: can it reach %s?)", err, dir)
+			}
 			return nil, err
 		}
 	}
@@ -276,3 +279,5 @@ func tail(path string) string {
 	}
 	return strings.TrimSpace(string(b))
 }
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
