@@ -373,7 +373,7 @@ func TestConstraints(t *testing.T) {
 			wantConstraint: "cars_first_year_range",
 		},
 		{
-			name: "valid order with a line",
+			name:  "valid order with a line",
 			setup: []string{validOrder},
 			stmt: `INSERT INTO orders.order_lines (order_id, line_no, part_id, part_name, category, quantity,
 				unit_price_minor, line_total_minor)
