@@ -350,7 +350,7 @@ class Shopper(FastHttpUser if _CLIENT == "fast" else HttpUser):
                 expect(again == order_id, f"same idempotency key gave order {again!r}, first {order_id!r}")
 
     def v1_two_chassis_refused(self):
-        items = [{"partId": "1", "quantity": 1}, {"partId": "8", "quantity": 1}]  # fusca + civic chassis
+        items = [{"partId": "1", "quantity": 1}, {"partId": "7", "quantity": 1}]  # fusca + civic chassis
         with self.checked("POST", "/v1/quotes", name="/v1/quotes (two chassis)", json={"items": items}) as r:
             status(r, 400)
             err = json_body(r)

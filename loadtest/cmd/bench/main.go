@@ -1,0 +1,691 @@
+// Command bench measures Car Build on this machine and writes a report.
+//
+// In one run it:
+//  1. starts a bare reference server in-process (net/http answering the same
+//     JSON as POST /get-pecas from memory) and, unless -target names a running
+//     gateway, the local stack;
+//  2. measures POST /get-pecas in a closed loop at -conns connections against
+//     both and reports the stack's throughput as a share of the reference's;
+//  3. offers constant arrival rates (vegeta, open model) step by step, per
+//     series (POST /get-pecas on the reference and the stack, the mixed journey
+//     health/parts/quote/order, optionally single v1 endpoints) until the P99
+//     passes -slo-p99, the errors pass -error-budget or the generator can no
+//     longer keep up;
+//  4. samples each service's memory (VmRSS/VmHWM) throughout, optionally
+//     captures pprof CPU and heap profiles, checks that every order the load
+//     placed was stored, and writes results/bench-<time>/ with report.md,
+//     report.json and PNG plots, judging each target of issue 5.
+//
+// Every phase is bounded in time; -max-duration bounds the whole run.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/carbuild/carbuild/loadtest/internal/load"
+	"github.com/carbuild/carbuild/loadtest/internal/procmon"
+	"github.com/carbuild/carbuild/loadtest/internal/reference"
+	"github.com/carbuild/carbuild/loadtest/internal/report"
+	"github.com/carbuild/carbuild/loadtest/internal/scenario"
+)
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	code, err := run(ctx, log, os.Args[1:])
+	if err != nil {
+		log.Error("bench failed", "err", err)
+		os.Exit(1)
+	}
+	os.Exit(code)
+}
+
+type config struct {
+	target         string
+	out            string
+	conns          int
+	warmup         time.Duration
+	closedDuration time.Duration
+	rates          []int
+	stepDuration   time.Duration
+	settle         time.Duration
+	sloP99         time.Duration
+	errorBudget    float64
+	series         []string
+	timeout        time.Duration
+	ports          map[string]int
+	databaseURL    string
+	pprof          bool
+	pprofURLs      map[string]string
+	verifyOrders   int
+	maxDuration    time.Duration
+	strict         bool
+	stackEnv       []string
+}
+
+func parseFlags(args []string) (*config, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	c := &config{}
+	var rates, series, ports, pprofURLs string
+	fs.StringVar(&c.target, "target", os.Getenv("BENCH_TARGET"), "base URL of a running gateway (env BENCH_TARGET); empty: start the local stack")
+	fs.StringVar(&c.out, "out", "results", "folder for results/bench-<time>/")
+	fs.IntVar(&c.conns, "conns", 64, "connections of the closed loop")
+	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "warm-up before each closed loop (not measured)")
+	fs.DurationVar(&c.closedDuration, "closed-duration", 10*time.Second, "measured length of each closed loop")
+	fs.StringVar(&rates, "rates", "500,1000,2000,3000,5000,7500,10000,15000", "offered rates (req/s) of the open-model steps, rising")
+	fs.DurationVar(&c.stepDuration, "step-duration", 5*time.Second, "length of each open-model step")
+	fs.DurationVar(&c.settle, "settle", time.Second, "pause between steps")
+	fs.DurationVar(&c.sloP99, "slo-p99", 10*time.Millisecond, "stop a series when a step's P99 exceeds this")
+	fs.Float64Var(&c.errorBudget, "error-budget", 0.001, "stop a series when a step's error ratio exceeds this")
+	fs.StringVar(&series, "series", "reference,get-pecas,mixed", "open-model series: reference, get-pecas, mixed, health, parts, quote, order (comma-separated)")
+	fs.DurationVar(&c.timeout, "timeout", 2*time.Second, "per-request timeout")
+	fs.StringVar(&ports, "ports", "gateway=0,catalog=50051,pricing=50052", "listening port of each service process, to find its PID for memory figures (gateway=0: the target's port)")
+	fs.StringVar(&c.databaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL to count the stored orders (env DATABASE_URL); empty: count through the API only")
+	fs.BoolVar(&c.pprof, "pprof", false, "capture CPU and heap profiles of each service (needs the services started with pprof on, see loadtest/README.md)")
+	fs.StringVar(&pprofURLs, "pprof-urls", "gateway=http://127.0.0.1:8000,catalog=http://127.0.0.1:9091,pricing=http://127.0.0.1:9092", "base URL serving /debug/pprof/ per service")
+	fs.IntVar(&c.verifyOrders, "verify-orders", 2000, "look up at most this many placed orders through GET /v1/orders/{id} (0: all)")
+	fs.DurationVar(&c.maxDuration, "max-duration", 10*time.Minute, "bound on the whole run")
+	fs.BoolVar(&c.strict, "strict", false, "exit 2 when a target is not met")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	for _, r := range strings.Split(rates, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(r))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("-rates: %q is not a positive integer", r)
+		}
+		c.rates = append(c.rates, n)
+	}
+	if !slices.IsSorted(c.rates) {
+		return nil, errors.New("-rates must rise")
+	}
+	known := map[string]bool{"reference": true, "get-pecas": true, "mixed": true, "health": true, "parts": true, "quote": true, "order": true}
+	for _, s := range strings.Split(series, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if !known[s] {
+			return nil, fmt.Errorf("-series: unknown %q", s)
+		}
+		c.series = append(c.series, s)
+	}
+	var err error
+	if c.ports, err = parseMap(ports, strconv.Atoi); err != nil {
+		return nil, fmt.Errorf("-ports: %w", err)
+	}
+	if c.pprofURLs, err = parseMap(pprofURLs, func(s string) (string, error) { return s, nil }); err != nil {
+		return nil, fmt.Errorf("-pprof-urls: %w", err)
+	}
+	if c.conns <= 0 || c.stepDuration <= 0 || c.closedDuration <= 0 {
+		return nil, errors.New("-conns, -step-duration and -closed-duration must be positive")
+	}
+	return c, nil
+}
+
+func parseMap[V any](s string, parse func(string) (V, error)) (map[string]V, error) {
+	m := map[string]V{}
+	for _, kv := range strings.Split(s, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, fmt.Errorf("%q: want name=value", kv)
+		}
+		pv, err := parse(v)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", kv, err)
+		}
+		m[k] = pv
+	}
+	return m, nil
+}
+
+func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
+	cfg, err := parseFlags(args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.maxDuration)
+	defer cancel()
+
+	started := time.Now()
+	b := &report.Bench{
+		RunID:   started.UTC().Format("20060102T150405Z"),
+		Started: started,
+		Command: "bench " + strings.Join(args, " "),
+		Machine: machine(),
+		Config:  map[string]string{},
+	}
+	b.Config["conns"] = strconv.Itoa(cfg.conns)
+	b.Config["closed_loop"] = fmt.Sprintf("%s warm-up + %s measured", cfg.warmup, cfg.closedDuration)
+	b.Config["rates"] = fmt.Sprint(cfg.rates)
+	b.Config["step_duration"] = cfg.stepDuration.String()
+	b.Config["slo_p99"] = cfg.sloP99.String()
+	b.Config["error_budget"] = strconv.FormatFloat(cfg.errorBudget, 'g', -1, 64)
+	b.Config["series"] = strings.Join(cfg.series, ",")
+	b.Config["request_timeout"] = cfg.timeout.String()
+	b.Config["GOMAXPROCS (load generator + reference)"] = strconv.Itoa(runtime.GOMAXPROCS(0))
+
+	dir := filepath.Join(cfg.out, "bench-"+b.RunID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, err
+	}
+
+	// Reference server, in-process.
+	ref, err := reference.Start()
+	if err != nil {
+		return 0, fmt.Errorf("reference: %w", err)
+	}
+	defer ref.Close()
+
+	// The stack.
+	st, err := startStack(ctx, log, cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err := st.stop(); err != nil {
+			log.Warn("stopping the stack", "err", err)
+		}
+	}()
+	b.Target = st.url
+	if cfg.databaseURL == "" {
+		cfg.databaseURL = st.databaseURL
+	}
+	client := load.NewClient(max(cfg.conns, 512), cfg.timeout)
+	if err := waitReady(ctx, client, st.url); err != nil {
+		return 0, err
+	}
+
+	// Processes to watch.
+	b.PIDs = st.pids
+	if len(b.PIDs) == 0 {
+		b.PIDs = findPIDs(log, cfg, st.url)
+	}
+	sampler := procmon.NewSampler(b.PIDs)
+	sctx, scancel := context.WithCancel(ctx)
+	defer scancel()
+	go sampler.Run(sctx, 200*time.Millisecond)
+
+	prog := &load.Progress{}
+	prog.Reset("starting")
+	stopProgress := showProgress(prog)
+	defer stopProgress()
+
+	// Quote the baskets once: the mixed journey's orders carry these totals.
+	baskets := scenario.DefaultBaskets()
+	needsBaskets := slices.ContainsFunc(cfg.series, func(s string) bool { return s == "mixed" || s == "quote" || s == "order" })
+	if needsBaskets {
+		if err := scenario.Quote(ctx, client, st.url, baskets); err != nil {
+			return 0, fmt.Errorf("preparing the baskets: %w", err)
+		}
+	}
+	orders := scenario.NewOrders("bench-" + b.RunID + "-")
+
+	// 1. Closed loop.
+	refSc := scenario.GetPecas(ref.URL)
+	refSc.Name = "reference get-pecas"
+	stackSc := scenario.GetPecas(st.url)
+	fmt.Fprintf(os.Stderr, "== closed loop, %d connections, %s\n", cfg.conns, cfg.closedDuration)
+	if b.Closed.Reference, err = load.Closed(ctx, client, refSc, cfg.conns, cfg.warmup, cfg.closedDuration, prog); err != nil {
+		return 0, fmt.Errorf("closed loop, reference: %w", err)
+	}
+	printStats("reference get-pecas closed", b.Closed.Reference)
+	var profWG sync.WaitGroup
+	if cfg.pprof {
+		capture(ctx, &profWG, b, dir, cfg, "closed-loop get-pecas", cfg.warmup+cfg.closedDuration-time.Second)
+	}
+	if b.Closed.Stack, err = load.Closed(ctx, client, stackSc, cfg.conns, cfg.warmup, cfg.closedDuration, prog); err != nil {
+		return 0, fmt.Errorf("closed loop, stack: %w", err)
+	}
+	printStats("stack get-pecas closed", b.Closed.Stack)
+	profWG.Wait()
+	if b.Closed.Reference.Achieved > 0 {
+		b.Closed.Ratio = b.Closed.Stack.Achieved / b.Closed.Reference.Achieved
+	}
+	fmt.Fprintf(os.Stderr, "   stack / reference = %.1f %%\n", 100*b.Closed.Ratio)
+
+	// 2. Open-model series.
+	for _, name := range cfg.series {
+		sc, what := seriesScenario(name, ref.URL, st.url, baskets, orders)
+		s := &report.Series{Name: name, What: what}
+		b.Series = append(b.Series, s)
+		fmt.Fprintf(os.Stderr, "== open model: %s\n", name)
+		for _, rate := range cfg.rates {
+			if ctx.Err() != nil {
+				s.StoppedWhy = "run interrupted or -max-duration reached"
+				break
+			}
+			if cfg.pprof && name == "mixed" && rate == 2000 {
+				capture(ctx, &profWG, b, dir, cfg, "mixed journey at 2000 req/s", cfg.stepDuration-time.Second)
+			}
+			from := time.Now()
+			stats, err := load.Open(ctx, client, sc, rate, cfg.stepDuration, prog)
+			if err != nil {
+				s.StoppedWhy = fmt.Sprintf("step %d/s: %v", rate, err)
+				break
+			}
+			profWG.Wait()
+			s.Steps = append(s.Steps, stats)
+			s.Memory = append(s.Memory, sampler.Peak(from, time.Now()))
+			printStats(fmt.Sprintf("%s %d/s", name, rate), stats)
+			if why := breaks(cfg, stats); why != "" {
+				s.StoppedWhy = fmt.Sprintf("at %d req/s %s", rate, why)
+				break
+			}
+			if !sleep(ctx, cfg.settle) {
+				break
+			}
+		}
+		if s.StoppedWhy == "" {
+			s.StoppedWhy = fmt.Sprintf("every offered rate up to %d req/s met the objective (P99 ≤ %s, errors ≤ %g)", cfg.rates[len(cfg.rates)-1], cfg.sloP99, cfg.errorBudget)
+		}
+	}
+	stopProgress()
+
+	// 3. Orders: every confirmed order must be stored.
+	if orders.Count() > 0 {
+		fmt.Fprintf(os.Stderr, "== verifying %d orders\n", orders.Count())
+		v := orders.Verify(ctx, client, st.url, cfg.verifyOrders, 8)
+		v.DBCount, v.DBNote = countOrders(ctx, cfg.databaseURL, orders.KeyPrefix)
+		b.Orders = &v
+		fmt.Fprintf(os.Stderr, "   confirmed %d, found via API %d/%d, in database %d %s\n", v.Confirmed, v.Found, v.Checked, v.DBCount, v.DBNote)
+	}
+
+	scancel()
+	b.Memory = sampler.Peak(started, time.Now())
+	b.Targets = judgeTargets(cfg, b)
+	b.Finished = time.Now()
+	if err := b.Write(dir); err != nil {
+		return 0, fmt.Errorf("writing the report: %w", err)
+	}
+	failed := 0
+	fmt.Fprintln(os.Stderr, "== targets")
+	for _, t := range b.Targets {
+		res := "PASS"
+		if !t.Pass {
+			res = "FAIL"
+			failed++
+		}
+		fmt.Fprintf(os.Stderr, "   %s  %-60s want %-28s got %s\n", res, t.Name, t.Want, t.Got)
+	}
+	fmt.Fprintf(os.Stderr, "report: %s\n", filepath.Join(dir, "report.md"))
+	if failed > 0 && cfg.strict {
+		return 2, nil
+	}
+	return 0, nil
+}
+
+func seriesScenario(name, refURL, stackURL string, baskets []*scenario.Basket, orders *scenario.Orders) (load.Scenario, string) {
+	switch name {
+	case "reference":
+		sc := scenario.GetPecas(refURL)
+		sc.Name = "reference"
+		return sc, "POST /get-pecas {Civic} on the bare in-process reference server."
+	case "get-pecas":
+		return scenario.GetPecas(stackURL), "POST /get-pecas {Civic} through the stack (gateway → catalog)."
+	case "mixed":
+		return scenario.Mixed("mixed", stackURL, baskets, orders, nil),
+			"Mixed journey through the stack: GET /health, GET /v1/cars/civic/parts, POST /v1/quotes, POST /v1/orders in equal weight; each order has a fresh idempotency key and the quoted total."
+	default:
+		kind := map[string]string{"health": scenario.KindHealth, "parts": scenario.KindParts, "quote": scenario.KindQuote, "order": scenario.KindOrder}[name]
+		return scenario.Mixed(name, stackURL, baskets, orders, []string{kind}), kind + " alone through the stack."
+	}
+}
+
+// breaks says why a step ends its series, or "".
+func breaks(cfg *config, s *load.Stats) string {
+	switch {
+	case s.ErrorRatio > cfg.errorBudget:
+		return fmt.Sprintf("errors %.3f %% > budget %.3f %%", 100*s.ErrorRatio, 100*cfg.errorBudget)
+	case s.Latency.P99 > float64(cfg.sloP99)/float64(time.Millisecond):
+		return fmt.Sprintf("P99 %.2f ms > objective %s", s.Latency.P99, cfg.sloP99)
+	case float64(s.Sent) < 0.9*s.Offered*cfg.stepDuration.Seconds():
+		return fmt.Sprintf("the load generator sent only %d of %.0f requests (saturated)", s.Sent, s.Offered*cfg.stepDuration.Seconds())
+	case s.Achieved < 0.9*s.Offered:
+		return fmt.Sprintf("achieved %.0f ok/s < 90 %% of offered", s.Achieved)
+	}
+	return ""
+}
+
+func judgeTargets(cfg *config, b *report.Bench) []report.Target {
+	var ts []report.Target
+	// Closed loop ratio.
+	t := report.Target{Name: "POST /get-pecas closed loop, " + strconv.Itoa(cfg.conns) + " conns: stack / reference", Want: "≥ 40 %, 0 errors"}
+	if b.Closed.Stack != nil {
+		t.Got = fmt.Sprintf("%.1f %% (%.0f / %.0f req/s), %d errors", 100*b.Closed.Ratio, b.Closed.Stack.Achieved, b.Closed.Reference.Achieved, b.Closed.Stack.Errors)
+		t.Pass = b.Closed.Ratio >= 0.40 && b.Closed.Stack.Errors == 0 && cfg.conns == 64
+	}
+	ts = append(ts, t)
+
+	series := func(name string) *report.Series {
+		for _, s := range b.Series {
+			if s.Name == name {
+				return s
+			}
+		}
+		return nil
+	}
+	step := func(name string, rate float64, p99 float64, want string) report.Target {
+		t := report.Target{Name: fmt.Sprintf("%s at a constant %.0f req/s", name, rate), Want: want}
+		s := series(name)
+		if s == nil {
+			t.Got = "not measured (series not run)"
+			return t
+		}
+		st, _ := s.Step(rate)
+		if st == nil {
+			t.Got = "not reached: stopped " + s.StoppedWhy
+			return t
+		}
+		t.Got = fmt.Sprintf("P99 %.2f ms, %d errors of %d", st.Latency.P99, st.Errors, st.Sent)
+		t.Pass = st.Latency.P99 <= p99 && st.Errors == 0
+		return t
+	}
+	ts = append(ts, step("get-pecas", 2000, 5, "P99 ≤ 5 ms, 0 errors"))
+	ts = append(ts, step("get-pecas", 5000, 10, "P99 ≤ 10 ms, 0 errors"))
+	m := step("mixed", 2000, 10, "P99 ≤ 10 ms, 0 errors, every order stored")
+	if o := b.Orders; o != nil {
+		stored := o.Confirmed > 0 && o.Found == o.Checked && (o.DBCount < 0 || o.DBCount == o.Confirmed)
+		db := "database not counted"
+		if o.DBCount >= 0 {
+			db = fmt.Sprintf("%d in the database", o.DBCount)
+		}
+		m.Got += fmt.Sprintf("; orders: %d confirmed, %d/%d found via API, %s", o.Confirmed, o.Found, o.Checked, db)
+		m.Pass = m.Pass && stored
+	} else if series("mixed") != nil {
+		m.Got += "; no order confirmed"
+		m.Pass = false
+	}
+	ts = append(ts, m)
+
+	// Memory at the target loads: get-pecas ≤ 5000 req/s, mixed ≤ 2000 req/s.
+	peak := map[string]int64{}
+	for _, s := range b.Series {
+		limit := map[string]float64{"get-pecas": 5000, "mixed": 2000}[s.Name]
+		for i, st := range s.Steps {
+			if st.Offered > limit || i >= len(s.Memory) {
+				continue
+			}
+			for n, mem := range s.Memory[i] {
+				peak[n] = max(peak[n], mem.RSS)
+			}
+		}
+	}
+	for _, n := range []string{"gateway", "catalog", "pricing"} {
+		t := report.Target{Name: "RSS of " + n + " at those loads", Want: "< 64 MiB"}
+		if v, ok := peak[n]; ok {
+			t.Got = report.MiB(v) + " peak VmRSS"
+			t.Pass = v < 64<<20
+		} else if _, watched := b.PIDs[n]; watched {
+			t.Got = "no sample during the target steps"
+		} else {
+			t.Got = "process not found (see -ports)"
+		}
+		ts = append(ts, t)
+	}
+	return ts
+}
+
+func printStats(label string, s *load.Stats) {
+	clearLine()
+	fmt.Fprintf(os.Stderr, "   %-32s ok %8.0f/s  sent %7d  errors %5d  P50 %7.2f  P95 %7.2f  P99 %7.2f  max %8.2f ms\n",
+		label, s.Achieved, s.Sent, s.Errors, s.Latency.P50, s.Latency.P95, s.Latency.P99, s.Latency.Max)
+	for r, n := range s.Reasons {
+		fmt.Fprintf(os.Stderr, "      %d × %s\n", n, r)
+	}
+}
+
+var stderrIsTTY = func() bool {
+	fi, err := os.Stderr.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}()
+
+func clearLine() {
+	if stderrIsTTY {
+		fmt.Fprint(os.Stderr, "\r\033[K")
+	}
+}
+
+// showProgress prints the live counters every second (in place on a terminal,
+// every 5 s as lines otherwise) until the returned func is called.
+func showProgress(p *load.Progress) func() {
+	done := make(chan struct{})
+	var once sync.Once
+	every := 5 * time.Second
+	if stderrIsTTY {
+		every = time.Second
+	}
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if stderrIsTTY {
+					fmt.Fprintf(os.Stderr, "\r\033[K   … %s", p)
+				} else {
+					fmt.Fprintf(os.Stderr, "   … %s\n", p)
+				}
+			}
+		}
+	}()
+	return func() { once.Do(func() { close(done); clearLine() }) }
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
+
+func waitReady(ctx context.Context, client *http.Client, base string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var last string
+	for {
+		for _, path := range []string{"/readyz", "/health"} {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+			resp, err := client.Do(req)
+			if err != nil {
+				last = err.Error()
+				continue
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Sprintf("%s: %s", path, resp.Status)
+			if resp.StatusCode != http.StatusNotFound {
+				break
+			}
+		}
+		if !sleep(ctx, 250*time.Millisecond) {
+			return fmt.Errorf("%s not ready within 30 s: %s", base, last)
+		}
+	}
+}
+
+func findPIDs(log *slog.Logger, cfg *config, target string) map[string]int {
+	pids := map[string]int{}
+	u, err := url.Parse(target)
+	if err != nil {
+		return pids
+	}
+	for name, port := range cfg.ports {
+		if port == 0 && name == "gateway" {
+			port, _ = strconv.Atoi(u.Port())
+			if port == 0 {
+				port = 80
+			}
+		}
+		pid, err := procmon.PIDByPort(port)
+		if err != nil {
+			log.Warn("no memory figures for a service", "service", name, "err", err)
+			continue
+		}
+		if pid == os.Getpid() {
+			continue
+		}
+		pids[name] = pid
+	}
+	return pids
+}
+
+// countOrders counts the orders stored with this run's idempotency keys.
+func countOrders(ctx context.Context, databaseURL, prefix string) (int, string) {
+	if databaseURL == "" {
+		return -1, "not counted (no DATABASE_URL)"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, databaseURL)
+	if err != nil {
+		return -1, "not counted: " + err.Error()
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM orders.orders WHERE starts_with(idempotency_key, $1)`, prefix).Scan(&n); err != nil {
+		return -1, "not counted: " + err.Error()
+	}
+	return n, ""
+}
+
+// capture fetches a CPU profile of each service over d (in the background;
+// wg tells when they are done), then a heap profile, into dir/pprof/.
+func capture(ctx context.Context, wg *sync.WaitGroup, b *report.Bench, dir string, cfg *config, phase string, d time.Duration) {
+	pdir := filepath.Join(dir, "pprof")
+	_ = os.MkdirAll(pdir, 0o755)
+	secs := max(int(d.Seconds()), 1)
+	slug := strings.NewReplacer(" ", "-", "/", "").Replace(strings.SplitN(phase, " at ", 2)[0])
+	var mu sync.Mutex
+	for _, svc := range slices.Sorted(mapsKeys(cfg.pprofURLs)) {
+		base := cfg.pprofURLs[svc]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, kind := range []string{"cpu", "heap"} {
+				path := "/debug/pprof/profile?seconds=" + strconv.Itoa(secs)
+				if kind == "heap" {
+					path = "/debug/pprof/heap"
+				}
+				file := filepath.Join(pdir, fmt.Sprintf("%s-%s.%s.pb.gz", slug, svc, kind))
+				pr := report.Profile{Service: svc, Phase: phase, Kind: kind, File: file}
+				if err := fetch(ctx, base+path, file, time.Duration(secs+10)*time.Second); err != nil {
+					pr.Error = err.Error()
+				} else {
+					pr.Top = top(file, kind)
+				}
+				mu.Lock()
+				b.Profiles = append(b.Profiles, pr)
+				mu.Unlock()
+			}
+		}()
+	}
+}
+
+func mapsKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func fetch(ctx context.Context, u, file string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s (is pprof enabled on this service?)", u, resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// top summarises a profile with `go tool pprof -top` (when go is on PATH).
+func top(file, kind string) string {
+	args := []string{"tool", "pprof", "-top", "-nodecount=25"}
+	if kind == "heap" {
+		args = append(args, "-sample_index=inuse_space")
+	}
+	out, err := exec.Command("go", append(args, file)...).Output()
+	if err != nil {
+		return ""
+	}
+	return string(out)
+}
+
+func machine() map[string]string {
+	m := map[string]string{
+		"CPUs":       strconv.Itoa(runtime.NumCPU()),
+		"Go":         runtime.Version(),
+		"OS/arch":    runtime.GOOS + "/" + runtime.GOARCH,
+		"load note":  "load generator, reference and stack share this machine",
+	}
+	if h, err := os.Hostname(); err == nil {
+		m["host"] = h
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				_, v, _ := strings.Cut(l, ":")
+				m["CPU"] = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		m["load average at start"] = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	return m
+}

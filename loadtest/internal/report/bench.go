@@ -1,0 +1,342 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/carbuild/carbuild/loadtest/internal/load"
+	"github.com/carbuild/carbuild/loadtest/internal/procmon"
+	"github.com/carbuild/carbuild/loadtest/internal/scenario"
+)
+
+// Bench is everything one `make bench` run measured.
+type Bench struct {
+	RunID    string            `json:"run_id"`
+	Started  time.Time         `json:"started"`
+	Finished time.Time         `json:"finished"`
+	Command  string            `json:"command"`
+	Machine  map[string]string `json:"machine"`
+	Target   string            `json:"target"`
+	Config   map[string]string `json:"config"`
+
+	Closed struct {
+		Reference *load.Stats `json:"reference"`
+		Stack     *load.Stats `json:"stack"`
+		Ratio     float64     `json:"ratio"`
+	} `json:"closed_loop"`
+	Series  []*Series                 `json:"series"`
+	Memory  map[string]procmon.Memory `json:"memory_peak_whole_run"`
+	PIDs    map[string]int            `json:"pids"`
+	Orders  *scenario.Verification    `json:"orders,omitempty"`
+	Targets []Target                  `json:"targets"`
+	Profiles []Profile                `json:"profiles,omitempty"`
+	Notes   []string                  `json:"notes,omitempty"`
+}
+
+// Series is one open-model staircase: the same scenario at rising offered rates.
+type Series struct {
+	Name       string        `json:"name"`
+	What       string        `json:"what"`
+	Steps      []*load.Stats `json:"steps"`
+	StoppedWhy string        `json:"stopped_why"`
+	// Memory per step (same index as Steps): peak VmRSS per process.
+	Memory []map[string]procmon.Memory `json:"memory_per_step,omitempty"`
+}
+
+// Step returns the step offered at rate, or nil.
+func (s *Series) Step(rate float64) (*load.Stats, int) {
+	for i, st := range s.Steps {
+		if st.Offered == rate {
+			return st, i
+		}
+	}
+	return nil, -1
+}
+
+// Target is one objective of the issue and whether this run met it.
+type Target struct {
+	Name string `json:"name"`
+	Want string `json:"want"`
+	Got  string `json:"got"`
+	Pass bool   `json:"pass"`
+}
+
+// Profile is a pprof profile captured during the run, with its top functions.
+type Profile struct {
+	Service string `json:"service"`
+	Phase   string `json:"phase"`
+	Kind    string `json:"kind"` // cpu or heap
+	File    string `json:"file"`
+	Top     string `json:"top,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// Write writes report.json, report.md and the plots into dir.
+func (b *Bench) Write(dir string) error {
+	j, err := json.MarshalIndent(b, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "report.json"), j, 0o644); err != nil {
+		return err
+	}
+	plots, err := b.plots(dir)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(b.markdown(plots)), 0o644)
+}
+
+func (b *Bench) plots(dir string) ([]string, error) {
+	var files []string
+	var p99 []Line
+	for _, s := range b.Series {
+		if len(s.Steps) == 0 {
+			continue
+		}
+		var off, ach, p50, p95, p99s []float64
+		for _, st := range s.Steps {
+			off = append(off, st.Offered)
+			ach = append(ach, st.Achieved)
+			p50 = append(p50, st.Latency.P50)
+			p95 = append(p95, st.Latency.P95)
+			p99s = append(p99s, st.Latency.P99)
+		}
+		p99 = append(p99, Line{Name: s.Name, X: off, Y: p99s})
+		tp := Chart{
+			Title: fmt.Sprintf("%s: achieved vs offered throughput", s.Name), XLabel: "offered (req/s)", YLabel: "achieved (ok req/s)",
+			Lines: []Line{{Name: "achieved", X: off, Y: ach}}, Identity: true,
+		}
+		lat := Chart{
+			Title: fmt.Sprintf("%s: latency vs offered rate", s.Name), XLabel: "offered (req/s)", YLabel: "latency (ms, log)",
+			Lines: []Line{{Name: "P50", X: off, Y: p50}, {Name: "P95", X: off, Y: p95}, {Name: "P99", X: off, Y: p99s}}, LogY: true,
+			HLines: map[string]float64{"10 ms": 10},
+		}
+		// per-endpoint P99 of a mixed journey
+		kinds := map[string]bool{}
+		for _, st := range s.Steps {
+			for k := range st.PerKind {
+				kinds[k] = true
+			}
+		}
+		if len(kinds) > 1 {
+			for _, k := range sortedKeys(kinds) {
+				var ys []float64
+				for _, st := range s.Steps {
+					if ks := st.PerKind[k]; ks != nil {
+						ys = append(ys, ks.Latency.P99)
+					} else {
+						ys = append(ys, 0)
+					}
+				}
+				lat.Lines = append(lat.Lines, Line{Name: "P99 " + k, X: off, Y: ys})
+			}
+		}
+		for _, c := range []struct {
+			chart Chart
+			file  string
+		}{{tp, s.Name + "-throughput.png"}, {lat, s.Name + "-latency.png"}} {
+			if err := c.chart.Save(filepath.Join(dir, c.file)); err != nil {
+				return nil, err
+			}
+			files = append(files, c.file)
+		}
+	}
+	if len(p99) > 1 {
+		c := Chart{Title: "P99 latency vs offered rate, all series", XLabel: "offered (req/s)", YLabel: "P99 (ms, log)", Lines: p99, LogY: true,
+			HLines: map[string]float64{"10 ms": 10}}
+		if err := c.Save(filepath.Join(dir, "p99-all.png")); err != nil {
+			return nil, err
+		}
+		files = append(files, "p99-all.png")
+	}
+	return files, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// MiB formats bytes as MiB.
+func MiB(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+func (b *Bench) markdown(plots []string) string {
+	var w strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&w, format+"\n", a...) }
+	p("# Car Build benchmark %s", b.RunID)
+	p("")
+	p("- Command: `%s`", b.Command)
+	p("- Started %s, took %s", b.Started.UTC().Format(time.RFC3339), b.Finished.Sub(b.Started).Round(time.Second))
+	p("- Target: %s", b.Target)
+	for _, k := range sortedKeys(b.Machine) {
+		p("- %s: %s", k, b.Machine[k])
+	}
+	p("")
+	p("## Targets")
+	p("")
+	p("| target | want | got | result |")
+	p("|---|---|---|---|")
+	for _, t := range b.Targets {
+		res := "**PASS**"
+		if !t.Pass {
+			res = "**FAIL**"
+		}
+		p("| %s | %s | %s | %s |", t.Name, t.Want, t.Got, res)
+	}
+	p("")
+	p("## Closed loop: POST /get-pecas (Civic)")
+	p("")
+	p("| server | connections | ok req/s | errors | P50 ms | P95 ms | P99 ms | max ms |")
+	p("|---|---|---|---|---|---|---|---|")
+	for _, r := range []struct {
+		name string
+		s    *load.Stats
+	}{{"bare reference (in-process net/http)", b.Closed.Reference}, {"stack (gateway → catalog)", b.Closed.Stack}} {
+		if r.s == nil {
+			continue
+		}
+		p("| %s | %d | %.0f | %d | %.2f | %.2f | %.2f | %.2f |", r.name, r.s.Connections, r.s.Achieved, r.s.Errors, r.s.Latency.P50, r.s.Latency.P95, r.s.Latency.P99, r.s.Latency.Max)
+	}
+	if b.Closed.Ratio > 0 {
+		p("")
+		p("Stack / reference throughput: **%.1f %%**.", 100*b.Closed.Ratio)
+	}
+	for _, s := range b.Series {
+		p("")
+		p("## Open model: %s", s.Name)
+		p("")
+		p("%s Stopped: %s.", s.What, s.StoppedWhy)
+		p("")
+		names := sortedKeys(b.PIDs)
+		hdr := "| offered req/s | achieved ok/s | sent | errors | P50 ms | P95 ms | P99 ms | max ms |"
+		sep := "|---|---|---|---|---|---|---|---|"
+		for _, n := range names {
+			hdr += " RSS " + n + " |"
+			sep += "---|"
+		}
+		p("%s", hdr)
+		p("%s", sep)
+		for i, st := range s.Steps {
+			row := fmt.Sprintf("| %.0f | %.0f | %d | %d | %.2f | %.2f | %.2f | %.2f |", st.Offered, st.Achieved, st.Sent, st.Errors, st.Latency.P50, st.Latency.P95, st.Latency.P99, st.Latency.Max)
+			for _, n := range names {
+				v := "–"
+				if i < len(s.Memory) {
+					if m, ok := s.Memory[i][n]; ok {
+						v = MiB(m.RSS)
+					}
+				}
+				row += " " + v + " |"
+			}
+			p("%s", row)
+		}
+		perKind := false
+		for _, st := range s.Steps {
+			perKind = perKind || len(st.PerKind) > 1
+		}
+		if perKind {
+			p("")
+			p("Per endpoint (P50 / P99 ms, errors):")
+			p("")
+			p("| offered req/s | endpoint | ok/s | P50 | P99 | errors |")
+			p("|---|---|---|---|---|---|")
+			for _, st := range s.Steps {
+				for _, k := range load.SortedKinds(st.PerKind) {
+					ks := st.PerKind[k]
+					p("| %.0f | %s | %.0f | %.2f | %.2f | %d |", st.Offered, k, ks.Achieved, ks.Latency.P50, ks.Latency.P99, ks.Errors)
+				}
+			}
+		}
+		errs := map[string]int{}
+		for _, st := range s.Steps {
+			for r, n := range st.Reasons {
+				errs[r] += n
+			}
+		}
+		if len(errs) > 0 {
+			p("")
+			p("Errors (all steps):")
+			p("")
+			for _, r := range sortedKeys(errs) {
+				p("- %d × `%s`", errs[r], r)
+			}
+		}
+	}
+	if b.Orders != nil {
+		o := b.Orders
+		p("")
+		p("## Orders placed by the mixed journey")
+		p("")
+		p("- confirmed (2xx): %d", o.Confirmed)
+		p("- looked up through GET /v1/orders/{id}: %d checked, %d found with the same total", o.Checked, o.Found)
+		if o.DBCount >= 0 {
+			p("- rows in orders.orders with this run's idempotency keys: %d", o.DBCount)
+		} else {
+			p("- database count: %s", o.DBNote)
+		}
+		if len(o.Missing) > 0 {
+			p("- missing (first %d): %s", len(o.Missing), strings.Join(o.Missing, ", "))
+		}
+	}
+	p("")
+	p("## Memory (whole run)")
+	p("")
+	p("| process | pid | peak VmRSS sampled | VmHWM |")
+	p("|---|---|---|---|")
+	for _, n := range sortedKeys(b.PIDs) {
+		m := b.Memory[n]
+		p("| %s | %d | %s | %s |", n, b.PIDs[n], MiB(m.RSS), MiB(m.HWM))
+	}
+	if len(b.Profiles) > 0 {
+		p("")
+		p("## Profiles")
+		p("")
+		p("Open one with `go tool pprof -http=127.0.0.1:8081 <file>` (or `-top`).")
+		for _, pr := range b.Profiles {
+			p("")
+			if pr.Error != "" {
+				p("- %s %s (%s): **not captured**: %s", pr.Service, pr.Kind, pr.Phase, pr.Error)
+				continue
+			}
+			p("### %s %s during %s (`%s`)", pr.Service, pr.Kind, pr.Phase, pr.File)
+			if pr.Top != "" {
+				p("")
+				p("```")
+				p("%s", strings.TrimRight(pr.Top, "\n"))
+				p("```")
+			}
+		}
+	}
+	if len(plots) > 0 {
+		p("")
+		p("## Plots")
+		for _, f := range plots {
+			p("")
+			p("![%s](%s)", strings.TrimSuffix(f, ".png"), f)
+		}
+	}
+	if len(b.Notes) > 0 {
+		p("")
+		p("## Notes")
+		p("")
+		for _, n := range b.Notes {
+			p("- %s", n)
+		}
+	}
+	p("")
+	p("## Configuration")
+	p("")
+	for _, k := range sortedKeys(b.Config) {
+		p("- %s = %s", k, b.Config[k])
+	}
+	return w.String()
+}
