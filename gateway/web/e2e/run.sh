@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the storefront's end-to-end browser test against a running Car Build
 # stack (CARBUILD_URL, default http://127.0.0.1:8000), installing what is
-# missing first: Debian's chromium (apt) and playwright-core (npm, pinned in
-# package-lock.json). Screenshots go to ARTIFACTS_DIR (default ./artifacts).
+# missing first: Debian's chromium (apt) and playwright-core and axe-core
+# (npm, pinned in package-lock.json). Screenshots go to ARTIFACTS_DIR (default ./artifacts).
 # Exits non-zero when anything fails.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -21,9 +21,15 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   exit 1
 fi
 
-want=$(node -p "require('./package-lock.json').packages['node_modules/playwright-core'].version")
-have=$(node -p "try { require('./node_modules/playwright-core/package.json').version } catch { '' }")
-if [ "$have" != "$want" ]; then
+# npm ci when any locked package is missing or at another version.
+# shellcheck disable=SC2016 # JavaScript, not shell
+if ! node -e '
+  const lock = require("./package-lock.json").packages;
+  for (const [dir, { version }] of Object.entries(lock)) {
+    if (!dir) continue;
+    try { if (require(`./${dir}/package.json`).version === version) continue; } catch {}
+    process.exit(1);
+  }' 2>/dev/null; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
 

@@ -10,7 +10,8 @@
 // Run with ./run.sh (installs what is missing) or `node --test storefront.test.js`.
 
 import assert from 'node:assert/strict';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +22,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ARTIFACTS = path.resolve(process.env.ARTIFACTS_DIR || path.join(HERE, 'artifacts'));
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const TIMEOUT_MS = 15_000;
+const AXE_SOURCE = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 // ---------------------------------------------------------------- the rules, independently of the page and the server
 
@@ -95,6 +97,20 @@ function watch(page) {
     if (/Content Security Policy|Refused to/i.test(msg.text())) problems.push(`console: ${msg.text()}`);
   });
   return problems;
+}
+
+/**
+ * audit runs axe-core's WCAG 2 A/AA rules on the page as it is now and fails
+ * on any violation (missing names, contrast, roles, labels...).
+ */
+async function audit(page, where) {
+  // Evaluated through DevTools, so the page's CSP (no eval) does not apply.
+  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(AXE_SOURCE);
+  const violations = await page.evaluate(async () => {
+    const res = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return res.violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  });
+  assert.deepEqual(violations, [], `accessibility problems on ${where}`);
 }
 
 /** quoteNumbers reads the live quote from the page once it is up to date. */
@@ -185,6 +201,7 @@ describe('storefront: buy a chassis and two headlights for a Civic', () => {
     const shown = (await buttons.locator('.car__name').allInnerTexts()).map(norm);
     assert.deepEqual(shown, cars.map((c) => c.name));
     await shot(page, 'cars');
+    await audit(page, 'the car list');
   });
 
   step('choosing Civic shows its parts with BRL prices, and moves focus', async () => {
@@ -231,6 +248,7 @@ describe('storefront: buy a chassis and two headlights for a Civic', () => {
     assert.equal(await page.locator('#quote').getAttribute('aria-live'), 'polite');
     assert.equal(norm(await page.locator('#cart-count').innerText()), '3');
     await shot(page, 'quote');
+    await audit(page, 'the parts and quote');
   });
 
   step('a second chassis is refused by the page', async () => {
@@ -261,6 +279,7 @@ describe('storefront: buy a chassis and two headlights for a Civic', () => {
     assert.equal(await page.locator(`#cart tr[data-part-id="${headlight.id}"] td`).first().innerText(), '2');
     assertNumbers(await quoteNumbers(page, 'cart'), want, 'cart');
     await shot(page, 'cart');
+    await audit(page, 'the cart');
   });
 
   step('placing the order shows the confirmation read back from the server', async () => {
@@ -284,6 +303,7 @@ describe('storefront: buy a chassis and two headlights for a Civic', () => {
     assert.ok(Math.abs(Date.now() - when.getTime()) < 10 * 60_000, `order date ${when.toISOString()} is not now`);
     assert.match(page.url(), new RegExp(`#pedido/${orderId}$`));
     await shot(page, 'confirmation');
+    await audit(page, 'the confirmation');
   });
 
   step('the order exists in the API with the same total', async () => {
@@ -373,6 +393,7 @@ describe('storefront: errors the API returns are explained', () => {
     await alert.getByText('Os preços mudaram').waitFor();
     await page.locator('#cart[data-state="fresh"]').waitFor();
     await shot(page, 'error-prices-changed');
+    await audit(page, 'the cart with an error');
   });
 
   step('a lost answer is retried with the same idempotency key and gives one order', async () => {
@@ -406,7 +427,7 @@ describe('storefront: errors the API returns are explained', () => {
   });
 });
 
-describe('storefront on a phone-sized screen', () => {
+describe('storefront on a phone-sized screen, dark scheme', () => {
   let context;
   let page;
   const step = stepper(() => page);
@@ -414,6 +435,7 @@ describe('storefront on a phone-sized screen', () => {
   before(async () => {
     context = await browser.newContext({
       viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: 'pt-BR',
+      colorScheme: 'dark', // the light scheme is audited above
     });
     context.setDefaultTimeout(TIMEOUT_MS);
     page = await context.newPage();
@@ -434,6 +456,7 @@ describe('storefront on a phone-sized screen', () => {
     const box = await page.locator('#to-cart').boundingBox();
     assert.ok(box && box.y + box.height <= 844, 'the cart button is on screen');
     await shot(page, 'phone', { fullPage: false });
+    await audit(page, 'the phone layout');
   });
 
   step('the keyboard alone can reach and use the quantity controls', async () => {
