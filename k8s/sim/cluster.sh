@@ -88,7 +88,7 @@ pki() {
     $ossl req -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" 2>/dev/null
     if [ -n "${3:-}" ]; then printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$3" > "$1.ext"
     else printf 'extendedKeyUsage=clientAuth\n' > "$1.ext"; fi
-    $ossl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -out "$1.crt" -days 30 -extfile "$1.ext" 2>/dev/null
+    $ossl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -set_serial "0x$(openssl rand -hex 8)" -out "$1.crt" -days 30 -extfile "$1.ext" 2>/dev/null
   }
   sign apiserver "/CN=kube-apiserver" "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local" &
   sign admin "/O=system:masters/CN=kubernetes-admin" &
@@ -214,8 +214,10 @@ up() {
 
   t=$(now)
   $K apply -f "$RUN/nodes.yaml" >/dev/null
-  wait_for "$((WORKERS + 1)) nodes Ready" 60 \
-    bash -c "[ \"\$($K get nodes -o jsonpath='{range .items[*]}{.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}' | grep -c True)\" = $((WORKERS + 1)) ]"
+  nodes_ready() {
+    [ "$($K get nodes -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c True)" = $((WORKERS + 1)) ]
+  }
+  wait_for "$((WORKERS + 1)) nodes Ready" 60 nodes_ready
   wait_for "ServiceAccount default/default" 60 $K get serviceaccount default -n default
   log "$((WORKERS + 1)) nodes Ready, default ServiceAccount present: $(since "$t")"
   log "cluster up in $(since "$T0"): export KUBECONFIG=$RUN/admin.kubeconfig"
