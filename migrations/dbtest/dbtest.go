@@ -28,14 +28,19 @@ import (
 	"hash/fnv"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/carbuild/carbuild/migrations"
@@ -131,7 +136,8 @@ func create(t testing.TB, from string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	name := testPrefix + randomHex(8)
+	// The pid lets a later run drop databases that a killed run left behind.
+	name := fmt.Sprintf("%s%d_%s", testPrefix, os.Getpid(), randomHex(6))
 	stmt := "CREATE DATABASE " + ident(name)
 	if from != "" {
 		stmt += " TEMPLATE " + ident(e.template)
@@ -243,7 +249,52 @@ func newEnv() (*env, error) {
 		return nil, fmt.Errorf("prepare template database on %s: %w", srv.Source, err)
 	}
 	ok = true
-	return &env{server: srv, admin: admin, template: tmpl}, nil
+	e := &env{server: srv, admin: admin, template: tmpl}
+	if isLocal(srv.URL) {
+		e.drops.Go(func() { sweepLeaked(admin) })
+	}
+	return e, nil
+}
+
+// sweepLeaked drops test databases left by test processes of this machine
+// that are gone (killed by a timeout before their cleanup ran). Databases in
+// use, or whose creator is alive, are left alone. Best effort: errors are
+// ignored, a later run tries again.
+func sweepLeaked(admin *pgxpool.Pool) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rows, _ := admin.Query(ctx, `SELECT datname FROM pg_database d
+		WHERE datname LIKE $1 || '%'
+		  AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datid = d.oid)`, testPrefix)
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return
+	}
+	for _, name := range names {
+		pidText, _, ok := strings.Cut(strings.TrimPrefix(name, testPrefix), "_")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || err != nil || pid <= 0 || processAlive(pid) {
+			continue
+		}
+		// Without FORCE: a database someone connected to meanwhile stays.
+		_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(name))
+	}
+}
+
+// isLocal reports whether the server runs on this machine, where the pids
+// in test database names mean something.
+func isLocal(dsn string) bool {
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		return false
+	}
+	h := cfg.Host
+	return h == "localhost" || strings.HasPrefix(h, "/") || net.ParseIP(h).IsLoopback()
+}
+
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // ensureTemplate creates and migrates the template database unless it
@@ -296,8 +347,46 @@ func ensureTemplate(ctx context.Context, admin *pgxpool.Pool, adminURL, tmpl str
 	if _, err := conn.Exec(ctx, "ALTER DATABASE "+ident(tmpl)+" IS_TEMPLATE true"); err != nil {
 		return fmt.Errorf("mark %s as template: %w", tmpl, err)
 	}
+	comment := templateComment + time.Now().UTC().Format(time.RFC3339)
+	if _, err := conn.Exec(ctx, "COMMENT ON DATABASE "+ident(tmpl)+" IS "+quote(comment)); err != nil {
+		return fmt.Errorf("comment on %s: %w", tmpl, err)
+	}
+	pruneTemplates(ctx, conn.Conn(), tmpl)
 	return nil
 }
+
+// templateComment prefixes the creation time in a template's comment.
+const templateComment = "carbuild dbtest template, created "
+
+// templateMaxAge is how old another template must be before it is pruned: a
+// test binary of another checkout may still be copying a recent one.
+const templateMaxAge = time.Hour
+
+// pruneTemplates drops templates of other migration versions once they are
+// old and unused, so editing migrations does not pile up databases. Best
+// effort, under the template lock.
+func pruneTemplates(ctx context.Context, conn *pgx.Conn, current string) {
+	rows, _ := conn.Query(ctx, `SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '')
+		FROM pg_database WHERE datname LIKE $1 || '%' AND datname <> $2`, templatePrefix, current)
+	type tmpl struct{ Name, Comment string }
+	old, err := pgx.CollectRows(rows, pgx.RowToStructByPos[tmpl])
+	if err != nil {
+		return
+	}
+	for _, o := range old {
+		created, err := time.Parse(time.RFC3339, strings.TrimPrefix(o.Comment, templateComment))
+		if err == nil && time.Since(created) < templateMaxAge {
+			continue
+		}
+		// Without FORCE: a template being copied right now stays.
+		if _, err := conn.Exec(ctx, "ALTER DATABASE "+ident(o.Name)+" IS_TEMPLATE false"); err == nil {
+			_, _ = conn.Exec(ctx, "DROP DATABASE "+ident(o.Name))
+		}
+	}
+}
+
+// quote returns s as an SQL string literal.
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 func migrate(ctx context.Context, dsn string) error {
 	db, err := migrations.Open(dsn)

@@ -2,11 +2,13 @@ package pgboot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // DatabaseURL returns adminURL pointing at database name instead, keeping
@@ -41,6 +43,34 @@ func CreateDatabase(ctx context.Context, adminURL, name string) (string, error) 
 		return "", err
 	}
 	if err := adminExec(ctx, adminURL, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", fmt.Errorf("create database %s: %w", name, err)
+	}
+	return dsn, nil
+}
+
+// EnsureDatabase creates database name on the server at adminURL unless it
+// exists, and returns a DSN for it. The run command uses it to keep its data
+// in its own database rather than in "postgres".
+func EnsureDatabase(ctx context.Context, adminURL, name string) (string, error) {
+	dsn, err := DatabaseURL(adminURL, name)
+	if err != nil {
+		return "", err
+	}
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return "", fmt.Errorf("look for database %s: %w", name, err)
+	}
+	if exists {
+		return dsn, nil
+	}
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	var pgErr *pgconn.PgError
+	if err != nil && !(errors.As(err, &pgErr) && pgErr.Code == "42P04") { // duplicate_database: lost a race, fine
 		return "", fmt.Errorf("create database %s: %w", name, err)
 	}
 	return dsn, nil

@@ -71,6 +71,19 @@ func TestPrivateServer(t *testing.T) {
 	if db != "pgboot_test" {
 		t.Errorf("current_database(): got %q, want pgboot_test", db)
 	}
+	// EnsureDatabase: an existing database is reused, a missing one created.
+	for _, name := range []string{"pgboot_test", "pgboot_ensured"} {
+		got, err := EnsureDatabase(ctx, srv.URL, name)
+		if err != nil {
+			t.Fatalf("EnsureDatabase(%s): %v", name, err)
+		}
+		if want, _ := DatabaseURL(srv.URL, name); got != want {
+			t.Errorf("EnsureDatabase(%s): got %q, want %q", name, got, want)
+		}
+		if err := ping(ctx, got, 5*time.Second); err != nil {
+			t.Errorf("EnsureDatabase(%s): database does not answer: %v", name, err)
+		}
+	}
 	// Drop must succeed although conn is still connected.
 	if err := DropDatabase(ctx, srv.URL, "pgboot_test"); err != nil {
 		t.Fatal(err)
