@@ -64,11 +64,6 @@ func Handler() http.Handler {
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			h.Set("Allow", "GET, HEAD")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
 		if loadErr != nil {
 			// Unreachable unless the embedded files are broken at build
 			// time, which the package tests catch.
@@ -82,6 +77,11 @@ func Handler() http.Handler {
 		f, ok := files[name]
 		if !ok {
 			http.NotFound(w, r)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			h.Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
 		h.Set("Content-Type", f.contentType)

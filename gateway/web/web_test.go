@@ -27,6 +27,7 @@ func TestHandler(t *testing.T) {
 		{"unknown file", http.MethodGet, "/nope.js", http.StatusNotFound, "text/plain", "404"},
 		{"no directory escape", http.MethodGet, "/../web.go", http.StatusNotFound, "text/plain", ""},
 		{"post refused", http.MethodPost, "/", http.StatusMethodNotAllowed, "text/plain", "method not allowed"},
+		{"post to unknown path", http.MethodPost, "/nope", http.StatusNotFound, "text/plain", "404"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

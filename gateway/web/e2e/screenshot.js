@@ -21,9 +21,9 @@ try {
   page.setDefaultTimeout(15_000);
   await page.goto(`${BASE}/`);
   await page.getByRole('button', { name: /^Civic\b/ }).click();
-  await page.getByRole('button', { name: 'Adicionar um Chassi' }).click();
-  await page.getByRole('button', { name: 'Adicionar um Farol LED' }).click();
-  await page.getByRole('button', { name: 'Adicionar um Farol LED' }).click();
+  await page.getByRole('button', { name: 'Aumentar a quantidade de Chassi' }).click();
+  await page.getByRole('button', { name: 'Aumentar a quantidade de Farol LED' }).click();
+  await page.getByRole('button', { name: 'Aumentar a quantidade de Farol LED' }).click();
   await page.locator('#quote[data-state="fresh"]').waitFor();
   await page.evaluate(() => { document.activeElement?.blur(); window.scrollTo(0, 0); });
   await page.screenshot({ path: out });

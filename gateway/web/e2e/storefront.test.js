@@ -227,8 +227,8 @@ describe('storefront: buy a chassis and two headlights for a Civic', () => {
   });
 
   step('Chassi ×1 and Farol LED ×2 give the quote the rules say', async () => {
-    await page.getByRole('button', { name: `Adicionar um ${chassis.name}` }).click();
-    const addHeadlight = page.getByRole('button', { name: `Adicionar um ${headlight.name}` });
+    await page.getByRole('button', { name: `Aumentar a quantidade de ${chassis.name}` }).click();
+    const addHeadlight = page.getByRole('button', { name: `Aumentar a quantidade de ${headlight.name}` });
     await addHeadlight.click();
     await addHeadlight.click();
     assert.equal(await page.getByRole('spinbutton', { name: `Quantidade de ${chassis.name}` }).inputValue(), '1');
@@ -252,7 +252,7 @@ describe('storefront: buy a chassis and two headlights for a Civic', () => {
   });
 
   step('a second chassis is refused by the page', async () => {
-    const add = page.getByRole('button', { name: `Adicionar um ${chassis.name}` });
+    const add = page.getByRole('button', { name: `Aumentar a quantidade de ${chassis.name}` });
     assert.equal(await add.getAttribute('aria-disabled'), 'true', '+ is marked disabled at the limit');
     // aria-disabled keeps it focusable: pressing it explains the limit.
     await add.focus();
@@ -339,7 +339,7 @@ describe('storefront: errors the API returns are explained', () => {
     problems = watch(page);
     await page.goto(`${BASE}/`);
     await page.getByRole('button', { name: /^Civic\b/ }).click();
-    await page.getByRole('button', { name: 'Adicionar um Farol LED' }).click();
+    await page.getByRole('button', { name: 'Aumentar a quantidade de Farol LED' }).click();
     await page.locator('#quote[data-state="fresh"]').waitFor();
   });
   after(async () => {
@@ -357,7 +357,7 @@ describe('storefront: errors the API returns are explained', () => {
     });
     const [res] = await Promise.all([
       page.waitForResponse((r) => r.url().endsWith('/v1/quotes')),
-      page.getByRole('button', { name: 'Adicionar um Farol LED' }).click(),
+      page.getByRole('button', { name: 'Aumentar a quantidade de Farol LED' }).click(),
     ]);
     assert.equal(res.status(), 400);
     assert.equal((await res.json()).status, 'INVALID_ARGUMENT');
@@ -447,8 +447,8 @@ describe('storefront on a phone-sized screen, dark scheme', () => {
   step('the shop fits the width and the quote stays in view', async () => {
     await page.goto(`${BASE}/`);
     await page.getByRole('button', { name: /^Civic\b/ }).tap();
-    await page.getByRole('button', { name: 'Adicionar um Chassi' }).tap();
-    await page.getByRole('button', { name: 'Adicionar um Farol LED' }).tap();
+    await page.getByRole('button', { name: 'Aumentar a quantidade de Chassi' }).tap();
+    await page.getByRole('button', { name: 'Aumentar a quantidade de Farol LED' }).tap();
     await page.locator('#quote[data-state="fresh"]').waitFor();
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `page is ${overflow}px wider than the phone`);
@@ -463,7 +463,7 @@ describe('storefront on a phone-sized screen, dark scheme', () => {
     await page.keyboard.press('Shift+Tab'); // away from the last tapped control, then back
     await page.keyboard.press('Tab');
     const focused = await page.evaluate(() => document.activeElement?.getAttribute('aria-label'));
-    assert.equal(focused, 'Adicionar um Farol LED');
+    assert.equal(focused, 'Aumentar a quantidade de Farol LED');
     await page.keyboard.press('Enter');
     await page.waitForFunction(() => document.querySelector('#cart-count')?.textContent === '3');
     await page.keyboard.press('Space');

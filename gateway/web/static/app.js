@@ -381,13 +381,13 @@ function partRow(part) {
       moneyEl('span', part.price, { class: 'part__price' })),
     h('div', { class: 'qty', role: 'group', 'aria-labelledby': `name-${id}` },
       h('button', {
-        type: 'button', class: 'qty__button', 'data-action': 'dec', 'aria-label': `Remover um ${name}`,
+        type: 'button', class: 'qty__button', 'data-action': 'dec', 'aria-label': `Diminuir a quantidade de ${name}`,
         onclick: () => setQty(part, (state.qty.get(id) ?? 0) - 1),
       }, '−'),
       h('label', { class: 'visually-hidden', for: `qty-${id}` }, `Quantidade de ${name}`),
       input,
       h('button', {
-        type: 'button', class: 'qty__button', 'data-action': 'inc', 'aria-label': `Adicionar um ${name}`,
+        type: 'button', class: 'qty__button', 'data-action': 'inc', 'aria-label': `Aumentar a quantidade de ${name}`,
         onclick: () => setQty(part, (state.qty.get(id) ?? 0) + 1),
       }, '+')),
     h('p', { class: 'part__note', id: `note-${id}`, 'aria-live': 'polite' }));
