@@ -1,0 +1,411 @@
+// Package stack builds and runs Car Build locally: it finds or starts
+// PostgreSQL (package pgboot), migrates a database, builds the catalog,
+// pricing and gateway binaries and starts them as real processes on
+// loopback, then waits until the gateway reports ready. The run command, the
+// end-to-end tests and the benchmark harness all start the system through it.
+package stack
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/carbuild/carbuild/migrations"
+	"github.com/carbuild/carbuild/migrations/pgboot"
+)
+
+// Services in start order; they stop in reverse.
+var Services = []string{"catalog", "pricing", "gateway"}
+
+// Addrs are the listen addresses of the services.
+type Addrs struct {
+	Gateway        string // HTTP, e.g. 127.0.0.1:8000
+	Catalog        string // gRPC
+	CatalogMetrics string
+	Pricing        string // gRPC
+	PricingMetrics string
+}
+
+// DefaultAddrs are the ports of DESIGN.md (the earlier system's).
+func DefaultAddrs() Addrs {
+	return Addrs{
+		Gateway:        "127.0.0.1:8000",
+		Catalog:        "127.0.0.1:50051",
+		CatalogMetrics: "127.0.0.1:9091",
+		Pricing:        "127.0.0.1:50052",
+		PricingMetrics: "127.0.0.1:9092",
+	}
+}
+
+// FreeAddrs picks free loopback ports for every service, for tests that run
+// beside a stack already on the default ports.
+func FreeAddrs() (Addrs, error) {
+	var ports [5]string
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return Addrs{}, fmt.Errorf("pick a free port: %w", err)
+		}
+		ports[i] = l.Addr().String()
+		defer l.Close()
+	}
+	return Addrs{Gateway: ports[0], Catalog: ports[1], CatalogMetrics: ports[2], Pricing: ports[3], PricingMetrics: ports[4]}, nil
+}
+
+// Config says how to start the stack.
+type Config struct {
+	// Root is the repository root; empty means found from the working
+	// directory (the folder holding go.work).
+	Root string
+	// BinDir receives the built binaries; default Root/bin.
+	BinDir string
+	// SkipBuild uses the binaries already in BinDir.
+	SkipBuild bool
+	// Addrs of the services; zero value means DefaultAddrs.
+	Addrs Addrs
+	// Database is the database name to create (if missing) and migrate on
+	// the server pgboot finds. Empty: a fresh "carbuild_<random>" database,
+	// dropped by Stop. Ignored when DatabaseURL is set.
+	Database string
+	// DatabaseURL, when set, is used as is (migrated, never dropped).
+	DatabaseURL string
+	// Env is added to every service's environment (e.g. "LOG_LEVEL=debug").
+	Env []string
+	// Logs receives every service's output, each line prefixed with its
+	// name; nil discards it (it is still kept for Logs()).
+	Logs io.Writer
+	// Log reports progress.
+	Log *slog.Logger
+	// ReadyTimeout bounds the wait for readiness (default 60 s).
+	ReadyTimeout time.Duration
+}
+
+// Stack is a running system.
+type Stack struct {
+	Addrs Addrs
+	// GatewayURL is the gateway's base URL, e.g. http://127.0.0.1:8000.
+	GatewayURL string
+	// DatabaseURL is the migrated database the services use.
+	DatabaseURL string
+	// DatabaseSource says where PostgreSQL came from.
+	DatabaseSource string
+
+	cfg     Config
+	server  *pgboot.Server
+	dropDB  string
+	procs   map[string]*Process
+	logMu   sync.Mutex
+	logBuf  strings.Builder
+	stopped bool
+}
+
+// Process is one running service.
+type Process struct {
+	Name string
+	Cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+// PID returns the process id.
+func (p *Process) PID() int { return p.Cmd.Process.Pid }
+
+// Exited reports whether the process has ended.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Wait waits for the process to end and returns its exit error.
+func (p *Process) Wait() error { <-p.done; return p.err }
+
+// Start builds and starts everything. On error, whatever was started is
+// stopped again.
+func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Root == "" {
+		if cfg.Root, err = FindRoot(); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.BinDir == "" {
+		cfg.BinDir = filepath.Join(cfg.Root, "bin")
+	}
+	if cfg.Addrs == (Addrs{}) {
+		cfg.Addrs = DefaultAddrs()
+	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = 60 * time.Second
+	}
+	s := &Stack{cfg: cfg, Addrs: cfg.Addrs, GatewayURL: "http://" + cfg.Addrs.Gateway, procs: map[string]*Process{}}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+
+	if !cfg.SkipBuild {
+		t := time.Now()
+		if err := Build(ctx, cfg.Root, cfg.BinDir); err != nil {
+			return nil, err
+		}
+		cfg.Log.Info("built binaries", "dir", cfg.BinDir, "took", time.Since(t).Round(time.Millisecond))
+	}
+	if err := s.database(ctx); err != nil {
+		return nil, err
+	}
+	for _, name := range Services {
+		if err := s.start(name); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.waitReady(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Build compiles the service binaries and the migrate tool into binDir.
+func Build(ctx context.Context, root, binDir string) error {
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", binDir+string(os.PathSeparator),
+		"./catalog/cmd/catalog", "./pricing/cmd/pricing", "./gateway/cmd/gateway", "./migrations/cmd/migrate")
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// FindRoot walks up from the working directory to the folder with go.work.
+func FindRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("repository root (the folder with go.work) not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func (s *Stack) database(ctx context.Context) error {
+	log := s.cfg.Log
+	if s.cfg.DatabaseURL != "" {
+		s.DatabaseURL, s.DatabaseSource = s.cfg.DatabaseURL, "the given DATABASE_URL"
+	} else {
+		srv, err := pgboot.Find(ctx, log)
+		if err != nil {
+			return err
+		}
+		s.server, s.DatabaseSource = srv, srv.Source
+		name := s.cfg.Database
+		if name == "" {
+			var b [6]byte
+			_, _ = rand.Read(b[:])
+			name = "carbuild_" + hex.EncodeToString(b[:])
+			s.dropDB = name
+		}
+		url, err := pgboot.DatabaseURL(srv.URL, name)
+		if err != nil {
+			return err
+		}
+		// An existing database (a previous `make run`) is kept and migrated.
+		if _, err := pgboot.CreateDatabase(ctx, srv.URL, name); err != nil && !strings.Contains(err.Error(), "already exists") {
+			return err
+		}
+		s.DatabaseURL = url
+	}
+	db, err := migrations.Open(s.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := migrations.Up(ctx, db); err != nil {
+		return err
+	}
+	log.Info("database migrated", "source", s.DatabaseSource, "url", pgboot.Redact(s.DatabaseURL))
+	return nil
+}
+
+func (s *Stack) env(name string) []string {
+	a := s.Addrs
+	env := append(os.Environ(), "DATABASE_URL="+s.DatabaseURL, "LOG_FORMAT=text")
+	switch name {
+	case "catalog":
+		env = append(env, "CATALOG_GRPC_ADDR="+a.Catalog, "CATALOG_METRICS_ADDR="+a.CatalogMetrics)
+	case "pricing":
+		env = append(env, "PRICING_GRPC_ADDR="+a.Pricing, "PRICING_METRICS_ADDR="+a.PricingMetrics, "CATALOG_ADDR="+a.Catalog)
+	case "gateway":
+		env = append(env, "GATEWAY_HTTP_ADDR="+a.Gateway, "CATALOG_ADDR="+a.Catalog, "PRICING_ADDR="+a.Pricing)
+	}
+	return append(env, s.cfg.Env...)
+}
+
+func (s *Stack) start(name string) error {
+	cmd := exec.Command(filepath.Join(s.cfg.BinDir, name))
+	cmd.Env = s.env(name)
+	// Own process group: a terminal's Ctrl-C reaches only the runner, which
+	// then stops the services in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &Process{Name: name, Cmd: cmd, done: make(chan struct{})}
+	s.procs[name] = p
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			s.logLine(name, sc.Text())
+		}
+	}()
+	go func() {
+		<-copied
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	s.cfg.Log.Info("started", "service", name, "pid", cmd.Process.Pid)
+	return nil
+}
+
+func (s *Stack) logLine(name, line string) {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	fmt.Fprintf(&s.logBuf, "[%s] %s\n", name, line)
+	if s.cfg.Logs != nil {
+		fmt.Fprintf(s.cfg.Logs, "%-8s| %s\n", name, line)
+	}
+}
+
+// Logs returns every service's output so far.
+func (s *Stack) Logs() string {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return s.logBuf.String()
+}
+
+func (s *Stack) waitReady(ctx context.Context) error {
+	deadline := time.Now().Add(s.cfg.ReadyTimeout)
+	client := &http.Client{Timeout: time.Second}
+	for {
+		for name, p := range s.procs {
+			if p.Exited() {
+				return fmt.Errorf("%s exited during start-up: %v\n%s", name, p.err, s.Logs())
+			}
+		}
+		resp, err := client.Get(s.GatewayURL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("stack not ready after %s (last: %v)\n%s", s.cfg.ReadyTimeout, errOrStatus(err, resp), s.Logs())
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func errOrStatus(err error, resp *http.Response) string {
+	if err != nil {
+		return err.Error()
+	}
+	return resp.Status
+}
+
+// Process returns the named service's process (nil if not started).
+func (s *Stack) Process(name string) *Process { return s.procs[name] }
+
+// Restart starts a stopped or killed service again.
+func (s *Stack) Restart(name string) error {
+	if p := s.procs[name]; p != nil && !p.Exited() {
+		return fmt.Errorf("%s is still running", name)
+	}
+	return s.start(name)
+}
+
+// StopService sends SIGTERM to one service and waits for it to exit.
+func (s *Stack) StopService(name string, timeout time.Duration) error {
+	p := s.procs[name]
+	if p == nil || p.Exited() {
+		return nil
+	}
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(timeout):
+		_ = p.Cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("%s did not stop within %s; killed", name, timeout)
+	}
+}
+
+// Stop stops the services (gateway first), drops a throw-away database and
+// stops a private PostgreSQL. It is safe to call twice.
+func (s *Stack) Stop() error {
+	if s.stopped {
+		return nil
+	}
+	s.stopped = true
+	var errs []error
+	for i := len(Services) - 1; i >= 0; i-- {
+		name := Services[i]
+		if err := s.StopService(name, 20*time.Second); err != nil {
+			errs = append(errs, fmt.Errorf("stop %s: %w", name, err))
+		}
+	}
+	if s.server != nil {
+		if s.dropDB != "" {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := pgboot.DropDatabase(ctx, s.server.URL, s.dropDB); err != nil {
+				errs = append(errs, err)
+			}
+			cancel()
+		}
+		s.server.Close()
+	}
+	return errors.Join(errs...)
+}

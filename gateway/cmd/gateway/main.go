@@ -1,0 +1,155 @@
+// Command gateway is Car Build's only public entry: the REST facade
+// (canonical /v1 and the seed-compatible routes) over the catalog and pricing
+// gRPC services, plus /healthz, /readyz, /metrics, /openapi.json and the
+// storefront page.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/carbuild/carbuild/gateway/internal/backend"
+	"github.com/carbuild/carbuild/gateway/internal/rest"
+	"github.com/carbuild/carbuild/shared/buildinfo"
+	"github.com/carbuild/carbuild/shared/config"
+	"github.com/carbuild/carbuild/shared/grpcclient"
+	"github.com/carbuild/carbuild/shared/logging"
+	"github.com/carbuild/carbuild/shared/metrics"
+)
+
+type settings struct {
+	httpAddr, catalogAddr, pricingAddr, corsOrigins string
+	logLevel, logFormat                             string
+	backendTimeout, shutdownTimeout, shutdownDelay  time.Duration
+	healthInterval                                  time.Duration
+	maxBodyBytes                                    int
+	pprof                                           bool
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	var s settings
+	cfg := config.New("gateway", os.LookupEnv)
+	cfg.String(&s.httpAddr, "http-addr", "GATEWAY_HTTP_ADDR", "127.0.0.1:8000", "HTTP listen address (REST, /metrics, page)")
+	cfg.String(&s.catalogAddr, "catalog-addr", "CATALOG_ADDR", "127.0.0.1:50051", "catalog gRPC address (dns:///host:port balances over every address)")
+	cfg.String(&s.pricingAddr, "pricing-addr", "PRICING_ADDR", "127.0.0.1:50052", "pricing gRPC address (dns:///host:port balances over every address)")
+	cfg.Duration(&s.backendTimeout, "backend-timeout", "BACKEND_TIMEOUT", 5*time.Second, "deadline of each backend call without a Grpc-Timeout header")
+	cfg.Duration(&s.healthInterval, "health-interval", "HEALTH_INTERVAL", time.Second, "how often backend health is polled")
+	cfg.Int(&s.maxBodyBytes, "max-body-bytes", "MAX_BODY_BYTES", 64<<10, "largest request body accepted; larger gets 413")
+	cfg.String(&s.corsOrigins, "cors-origins", "CORS_ORIGINS", "*", "comma-separated origins allowed by CORS; * allows any")
+	cfg.String(&s.logLevel, "log-level", "LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	cfg.String(&s.logFormat, "log-format", "LOG_FORMAT", "json", "log format: json or text")
+	cfg.Duration(&s.shutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", 15*time.Second, "longest graceful drain on SIGTERM")
+	cfg.Duration(&s.shutdownDelay, "shutdown-delay", "SHUTDOWN_DELAY", 0, "time to keep serving after readiness turns off, before draining")
+	cfg.Bool(&s.pprof, "pprof", "PPROF", false, "serve net/http/pprof under /debug/pprof/")
+	if err := cfg.Parse(args); err != nil {
+		return err
+	}
+	log, err := logging.New(os.Stderr, "gateway", s.logLevel, s.logFormat)
+	if err != nil {
+		return err
+	}
+	log.Info("starting", "version", buildinfo.Version, "commit", buildinfo.Commit, "config", cfg)
+
+	reg := metrics.NewRegistry("gateway")
+	clientMetrics := grpcclient.NewMetrics(reg)
+	dial := func(target string) (*grpc.ClientConn, error) {
+		return grpcclient.Dial(target, clientMetrics, grpcclient.Options{DefaultTimeout: s.backendTimeout})
+	}
+	catalogConn, err := dial(s.catalogAddr)
+	if err != nil {
+		return err
+	}
+	defer catalogConn.Close()
+	pricingConn, err := dial(s.pricingAddr)
+	if err != nil {
+		return err
+	}
+	defer pricingConn.Close()
+
+	watcher := backend.NewWatcher(log, s.healthInterval, map[string]*grpc.ClientConn{"catalog": catalogConn, "pricing": pricingConn})
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	go watcher.Run(watchCtx)
+
+	metricsHandler := http.Handler(metrics.Handler(reg))
+	if s.pprof {
+		metricsHandler = metrics.Mux(reg, true)
+	}
+	handler, err := rest.New(ctx, rest.Options{
+		Catalog:        catalogConn,
+		Pricing:        pricingConn,
+		Backends:       watcher,
+		Registry:       reg,
+		MetricsHandler: metricsHandler,
+		MaxBodyBytes:   int64(s.maxBodyBytes),
+		CORSOrigins:    strings.Split(s.corsOrigins, ","),
+	})
+	if err != nil {
+		return err
+	}
+	if s.pprof {
+		mux := http.NewServeMux()
+		mux.Handle("/debug/pprof/", metricsHandler)
+		mux.Handle("/", handler)
+		handler = mux
+	}
+
+	lis, err := net.Listen("tcp", s.httpAddr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.httpAddr, err)
+	}
+	srv := metrics.NewHTTPServer(s.httpAddr, handler, 30*time.Second)
+	// Requests outlive a SIGTERM until drained; their contexts must not be
+	// canceled by it, so the server's base context is not ctx.
+	srv.BaseContext = func(net.Listener) context.Context { return context.Background() }
+	errc := make(chan error, 1)
+	go func() {
+		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("serve http: %w", err)
+		}
+	}()
+	log.Info("serving", "http", "http://"+lis.Addr().String())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case runErr = <-errc:
+		log.Error("server failed; shutting down", "err", runErr)
+	}
+	watcher.NotReady()
+	if s.shutdownDelay > 0 {
+		time.Sleep(s.shutdownDelay)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("drain http: %w", err))
+		_ = srv.Close()
+	}
+	log.Info("stopped")
+	return runErr
+}

@@ -1,0 +1,226 @@
+// Package rest is the gateway's HTTP surface: the grpc-gateway muxes for the
+// canonical /v1 API and the seed-compatible routes, the error mapping, the
+// operational endpoints (/healthz, /readyz, /metrics, /openapi.json), the
+// storefront, and the cross-cutting HTTP concerns (metrics, body limit, CORS,
+// security headers). It holds no business logic.
+package rest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/textproto"
+	"strings"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/carbuild/carbuild/gateway/internal/backend"
+	"github.com/carbuild/carbuild/gateway/web"
+	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
+	gatewayv1 "github.com/carbuild/carbuild/shared/gen/carbuild/gateway/v1"
+	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
+	catalogopb "github.com/carbuild/carbuild/shared/gen/catalogo"
+	"github.com/carbuild/carbuild/shared/gen/openapi"
+	pricingpb "github.com/carbuild/carbuild/shared/gen/pricing"
+)
+
+// Options configure the handler.
+type Options struct {
+	Catalog, Pricing *grpc.ClientConn
+	Backends         *backend.Watcher
+	Registry         *prometheus.Registry
+	MetricsHandler   http.Handler
+	// MaxBodyBytes bounds request bodies; larger ones get 413.
+	MaxBodyBytes int64
+	// CORSOrigins lists the origins allowed to call the API from a browser;
+	// "*" allows any.
+	CORSOrigins []string
+}
+
+// compatRoutes are the earlier system's paths, served by the lenient mux.
+var compatRoutes = []string{"/health", "/get-pecas", "/calcular", "/pagar"}
+
+// New builds the gateway's handler.
+func New(ctx context.Context, o Options) (http.Handler, error) {
+	m := newHTTPMetrics(o.Registry)
+
+	// v1 is strict: unknown JSON fields are a 400. The compat mux ignores them,
+	// as the earlier FastAPI gateway did, so its clients keep working.
+	v1 := runtime.NewServeMux(muxOptions(m, false)...)
+	compat := runtime.NewServeMux(muxOptions(m, true)...)
+	if err := catalogv1.RegisterCatalogServiceHandlerClient(ctx, v1, catalogv1.NewCatalogServiceClient(o.Catalog)); err != nil {
+		return nil, fmt.Errorf("register catalog v1: %w", err)
+	}
+	if err := pricingv1.RegisterPricingServiceHandlerClient(ctx, v1, pricingv1.NewPricingServiceClient(o.Pricing)); err != nil {
+		return nil, fmt.Errorf("register pricing v1: %w", err)
+	}
+	if err := catalogopb.RegisterCatalogoServiceHandlerClient(ctx, compat, catalogopb.NewCatalogoServiceClient(o.Catalog)); err != nil {
+		return nil, fmt.Errorf("register catalogo: %w", err)
+	}
+	if err := pricingpb.RegisterOrcamentoServiceHandlerClient(ctx, compat, pricingpb.NewOrcamentoServiceClient(o.Pricing)); err != nil {
+		return nil, fmt.Errorf("register orcamento: %w", err)
+	}
+	if err := gatewayv1.RegisterGatewayServiceHandlerServer(ctx, compat, o.Backends); err != nil {
+		return nil, fmt.Errorf("register gateway health: %w", err)
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", v1)
+	for _, p := range compatRoutes {
+		mux.Handle(p, compat)
+	}
+	mux.Handle("GET /healthz", m.route("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+	})))
+	mux.Handle("GET /readyz", m.route("/readyz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if !o.Backends.Ready() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "not_serving": o.Backends.NotServing()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})))
+	mux.Handle("GET /metrics", m.route("/metrics", o.MetricsHandler))
+	mux.Handle("GET /openapi.json", m.route("/openapi.json", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openapi.JSON)
+	})))
+	mux.Handle("/", m.route("/", web.Handler()))
+
+	var h http.Handler = mux
+	h = limitBody(o.MaxBodyBytes, h)
+	h = cors(o.CORSOrigins, h)
+	h = baseHeaders(h)
+	h = m.measure(h)
+	return h, nil
+}
+
+func muxOptions(m *httpMetrics, compat bool) []runtime.ServeMuxOption {
+	return []runtime.ServeMuxOption{
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: compat},
+		}),
+		runtime.WithErrorHandler(errorHandler(compat)),
+		runtime.WithRoutingErrorHandler(routingErrorHandler(compat)),
+		runtime.WithIncomingHeaderMatcher(incomingHeaders),
+		runtime.WithMiddlewares(m.gatewayRoute),
+		runtime.WithDisableHTTPMethodOverride(),
+	}
+}
+
+// incomingHeaders forwards only what the backends use: Idempotency-Key.
+// (grpc-gateway forwards its own Grpc-Timeout handling regardless.)
+func incomingHeaders(key string) (string, bool) {
+	if textproto.CanonicalMIMEHeaderKey(key) == "Idempotency-Key" {
+		return "idempotency-key", true
+	}
+	return "", false
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// baseHeaders sets the headers every answer carries.
+func baseHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cors lets browser clients on the allowed origins call the API.
+func cors(origins []string, next http.Handler) http.Handler {
+	any := false
+	allowed := map[string]bool{}
+	for _, o := range origins {
+		o = strings.TrimSpace(o)
+		if o == "*" {
+			any = true
+		} else if o != "" {
+			allowed[o] = true
+		}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin != "" && (any || allowed[origin]) {
+			h := w.Header()
+			if any {
+				h.Set("Access-Control-Allow-Origin", "*")
+			} else {
+				h.Set("Access-Control-Allow-Origin", origin)
+				h.Add("Vary", "Origin")
+			}
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+				h.Set("Access-Control-Allow-Headers", "Content-Type, Idempotency-Key, Grpc-Timeout")
+				h.Set("Access-Control-Max-Age", "600")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type limitKey struct{}
+
+// limitState records whether a request body went past the limit.
+type limitState struct{ exceeded bool }
+
+// limitBody answers 413 to bodies larger than max: at once when
+// Content-Length says so, otherwise when reading passes the limit.
+func limitBody(max int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > max {
+			writeError(w, http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE",
+				fmt.Sprintf("request body of %d bytes is larger than the limit of %d", r.ContentLength, max), isCompat(r))
+			return
+		}
+		st := &limitState{}
+		r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, max), state: st}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), limitKey{}, st)))
+	})
+}
+
+type limitedBody struct {
+	io.ReadCloser
+	state *limitState
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			b.state.exceeded = true
+		}
+	}
+	return n, err
+}
+
+func bodyTooLarge(r *http.Request) bool {
+	st, ok := r.Context().Value(limitKey{}).(*limitState)
+	return ok && st.exceeded
+}
+
+func isCompat(r *http.Request) bool {
+	for _, p := range compatRoutes {
+		if r.URL.Path == p {
+			return true
+		}
+	}
+	return false
+}
