@@ -667,10 +667,10 @@ func top(file, kind string) string {
 
 func machine() map[string]string {
 	m := map[string]string{
-		"CPUs":       strconv.Itoa(runtime.NumCPU()),
-		"Go":         runtime.Version(),
-		"OS/arch":    runtime.GOOS + "/" + runtime.GOARCH,
-		"load note":  "load generator, reference and stack share this machine",
+		"CPUs":      strconv.Itoa(runtime.NumCPU()),
+		"Go":        runtime.Version(),
+		"OS/arch":   runtime.GOOS + "/" + runtime.GOARCH,
+		"load note": "load generator, reference and stack share this machine",
 	}
 	if h, err := os.Hostname(); err == nil {
 		m["host"] = h

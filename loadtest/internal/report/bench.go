@@ -29,13 +29,13 @@ type Bench struct {
 		Stack     *load.Stats `json:"stack"`
 		Ratio     float64     `json:"ratio"`
 	} `json:"closed_loop"`
-	Series  []*Series                 `json:"series"`
-	Memory  map[string]procmon.Memory `json:"memory_peak_whole_run"`
-	PIDs    map[string]int            `json:"pids"`
-	Orders  *scenario.Verification    `json:"orders,omitempty"`
-	Targets []Target                  `json:"targets"`
-	Profiles []Profile                `json:"profiles,omitempty"`
-	Notes   []string                  `json:"notes,omitempty"`
+	Series   []*Series                 `json:"series"`
+	Memory   map[string]procmon.Memory `json:"memory_peak_whole_run"`
+	PIDs     map[string]int            `json:"pids"`
+	Orders   *scenario.Verification    `json:"orders,omitempty"`
+	Targets  []Target                  `json:"targets"`
+	Profiles []Profile                 `json:"profiles,omitempty"`
+	Notes    []string                  `json:"notes,omitempty"`
 }
 
 // Series is one open-model staircase: the same scenario at rising offered rates.

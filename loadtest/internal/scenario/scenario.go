@@ -442,11 +442,11 @@ func checkParts(body []byte) error {
 
 // Verification is the outcome of looking the placed orders up again.
 type Verification struct {
-	Confirmed int      `json:"confirmed_2xx"`    // orders answered 2xx during the load
-	Checked   int      `json:"checked_via_api"`  // looked up with GET /v1/orders/{id}
-	Found     int      `json:"found_via_api"`    // found with the same total
+	Confirmed int      `json:"confirmed_2xx"`   // orders answered 2xx during the load
+	Checked   int      `json:"checked_via_api"` // looked up with GET /v1/orders/{id}
+	Found     int      `json:"found_via_api"`   // found with the same total
 	Missing   []string `json:"missing,omitempty"`
-	DBCount   int      `json:"db_count"`         // rows in orders.orders with this run's keys; -1 when not counted
+	DBCount   int      `json:"db_count"` // rows in orders.orders with this run's keys; -1 when not counted
 	DBNote    string   `json:"db_note,omitempty"`
 }
 
