@@ -200,6 +200,8 @@ function explain(err, what) {
     case 'UNAUTHENTICATED':
     case 'PERMISSION_DENIED':
       return 'Acesso negado pelo servidor.';
+    case 'REQUEST_TOO_LARGE':
+      return 'O carrinho ficou grande demais para um pedido. Remova alguns itens.';
     case 'BAD_RESPONSE':
       return 'O servidor respondeu de um jeito inesperado. Tente de novo.';
     default:
