@@ -7,6 +7,16 @@
 //
 // Migrations are the only way the schema and the seed catalog change. The
 // goose version table is public.goose_db_version.
+//
+// To add one, create the next file by number (NNNNN_what_it_does.sql, no
+// gaps; `goose -dir migrations -s create what_it_does sql` does it) with a
+// "-- +goose Up" and a "-- +goose Down" section; wrap function bodies in
+// StatementBegin/StatementEnd. Down must undo Up exactly: the tests apply
+// every migration, roll each back, and apply them again.
+//
+// Schemas: catalog (cars, parts; owned by the catalog service, writes send
+// NOTIFY catalog_changed) and orders (orders, order_lines; owned by pricing).
+// Money is stored as bigint minor units (centavos) beside a currency code.
 package migrations
 
 import (

@@ -225,9 +225,11 @@ func waitForDB(ctx context.Context, logger *slog.Logger, db *sql.DB, wait time.D
 		if ctx.Err() != nil {
 			return fmt.Errorf("waiting for the database: %w", ctx.Err())
 		}
-		if time.Now().Add(delay).After(deadline) {
+		remaining := time.Until(deadline)
+		if remaining <= 0 {
 			return fmt.Errorf("database did not answer within %s (%d attempts): %w", wait, attempt, err)
 		}
+		delay = min(delay, remaining) // one last try at the deadline
 		logger.Warn("database not ready, retrying", "attempt", attempt, "retry_in", delay.String(), "err", err)
 		select {
 		case <-ctx.Done():
