@@ -363,6 +363,7 @@ describe('storefront: errors the API returns are explained', () => {
     assert.equal((await res.json()).status, 'INVALID_ARGUMENT');
     await page.locator('#quote[data-state="error"]').waitFor();
     assert.match(await page.locator('#quote-error').innerText(), /Só é permitido um chassi por pedido/);
+    assert.doesNotMatch(await page.locator('#quote-error').innerText(), /\b(null|undefined|NaN)\b/);
     assert.equal(await page.locator('#quote-error').getAttribute('role'), 'alert');
     await shot(page, 'error-two-chassis');
     await page.unroute('**/v1/quotes');
@@ -391,6 +392,7 @@ describe('storefront: errors the API returns are explained', () => {
     assert.equal((await res.json()).status, 'FAILED_PRECONDITION');
     const alert = page.locator('#cart-error');
     await alert.getByText('Os preços mudaram').waitFor();
+    assert.doesNotMatch(await alert.innerText(), /\b(null|undefined|NaN)\b/);
     await page.locator('#cart[data-state="fresh"]').waitFor();
     await shot(page, 'error-prices-changed');
     await audit(page, 'the cart with an error');
@@ -468,5 +470,21 @@ describe('storefront on a phone-sized screen, dark scheme', () => {
     await page.waitForFunction(() => document.querySelector('#cart-count')?.textContent === '3');
     await page.keyboard.press('Space');
     await page.waitForFunction(() => document.querySelector('#cart-count')?.textContent === '4');
+  });
+
+  step('shipping is free above R$ 10.000,00 of subtotal', async () => {
+    // The basket is now Chassi ×1 and Farol LED ×3; an engine takes it past the threshold.
+    const parts = await allParts('civic');
+    const byName = Object.fromEntries(parts.map((p) => [p.name, p]));
+    const engine = parts.find((p) => p.category === 'PART_CATEGORY_ENGINE');
+    const want = price([[minor(byName.Chassi.price), 1], [minor(byName['Farol LED'].price), 3], [minor(engine.price), 1]]);
+    assert.ok(want.subtotal > FREE_SHIPPING_ABOVE && want.shipping === 0n, 'the basket should ship free');
+    await page.getByRole('button', { name: `Aumentar a quantidade de ${engine.name}` }).tap();
+    await page.waitForFunction(
+      (t) => document.querySelector('#quote[data-state="fresh"] #quote-total')?.dataset.minorUnits === t,
+      want.total.toString());
+    assertNumbers(await quoteNumbers(page), want, 'free-shipping quote');
+    assert.match(norm(await page.locator('#quote-hint').innerText()), /^Frete grátis/);
+    await shot(page, 'phone-free-shipping', { fullPage: false });
   });
 });

@@ -218,8 +218,8 @@ function showError(boxId, err, what, retry) {
   box.replaceChildren(
     h('p', { class: 'error-box__text' }, explain(err, what)),
     h('p', { class: 'error-box__detail' }, `Detalhe: ${detail}`),
-    retry ? h('button', { type: 'button', class: 'button', onclick: retry }, 'Tentar de novo') : null,
   );
+  if (retry) box.append(h('button', { type: 'button', class: 'button', onclick: retry }, 'Tentar de novo'));
   box.dataset.status = err?.status ?? 'ERROR';
 }
 
@@ -525,7 +525,7 @@ function shippingHint(q) {
       `Frete grátis: o subtotal passou de ${formatMinor(FREE_SHIPPING_ABOVE)}.`);
   }
   const missing = FREE_SHIPPING_ABOVE - minor(q.subtotal);
-  if (missing < 0n) return null; // the server decides; no hint if the rule has changed
+  if (missing < 0n) return ''; // the server decides; no hint if the rule has changed
   return h('p', { class: 'hint', id: 'quote-hint', 'data-missing-minor-units': missing.toString() },
     `Faltam mais de ${formatMinor(missing, currencyOf(q.subtotal))} em peças para o frete grátis `
     + `(subtotal acima de ${formatMinor(FREE_SHIPPING_ABOVE)}).`);
