@@ -611,6 +611,9 @@ func TestFiles(t *testing.T) {
 	for _, e := range entries {
 		name := e.Name()
 		switch {
+		case strings.HasSuffix(name, ".go") && name[0] >= '0' && name[0] <= '9':
+			t.Errorf("%s: goose would take a numbered Go file for a Go migration; keep migrations in SQL", name)
+			continue
 		case e.IsDir(), strings.HasSuffix(name, ".go"), name == "go.mod", name == "go.sum":
 			continue
 		case !fileName.MatchString(name):

@@ -12,6 +12,7 @@ import (
 // TestSweepLeaked checks that a database left by a dead test process is
 // dropped, and one of a live process is kept.
 func TestSweepLeaked(t *testing.T) {
+	t.Parallel()
 	e, err := setup()
 	if err != nil {
 		t.Fatal(err)
@@ -64,6 +65,7 @@ func TestIsLocal(t *testing.T) {
 // TestPruneTemplates checks that old templates of other migration versions
 // are dropped and recent ones kept.
 func TestPruneTemplates(t *testing.T) {
+	t.Parallel()
 	e, err := setup()
 	if err != nil {
 		t.Fatal(err)
