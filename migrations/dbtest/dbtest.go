@@ -66,7 +66,7 @@ type env struct {
 	dropFailed atomic.Bool
 }
 
-// drop drops a test database in the background; wait waits for all drops.
+// drop drops a test database in the background; Main waits for the drops.
 func (e *env) drop(name string) {
 	e.drops.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -91,7 +91,7 @@ var (
 //	func TestMain(m *testing.M) { dbtest.Main(m) }
 //
 // New and NewPool fail without it, so a booted server never outlives the
-// test binary.
+// test binary. A test database that could not be dropped makes the run fail.
 func Main(m *testing.M) {
 	mainRunning.Store(true)
 	code := m.Run()
@@ -123,11 +123,11 @@ func shutdown() bool {
 // test and its subtests finish.
 func New(t testing.TB) string {
 	t.Helper()
-	return create(t, "template")
+	return create(t, true)
 }
 
-// create makes a test database, from the template unless from is "".
-func create(t testing.TB, from string) string {
+// create makes a test database, a copy of the migrated template or empty.
+func create(t testing.TB, fromTemplate bool) string {
 	t.Helper()
 	e, err := setup()
 	if err != nil {
@@ -139,7 +139,7 @@ func create(t testing.TB, from string) string {
 	// The pid lets a later run drop databases that a killed run left behind.
 	name := fmt.Sprintf("%s%d_%s", testPrefix, os.Getpid(), randomHex(6))
 	stmt := "CREATE DATABASE " + ident(name)
-	if from != "" {
+	if fromTemplate {
 		stmt += " TEMPLATE " + ident(e.template)
 	}
 	if _, err := e.admin.Exec(ctx, stmt); err != nil {
@@ -160,7 +160,7 @@ func create(t testing.TB, from string) string {
 // the test finishes.
 func NewEmpty(t testing.TB) string {
 	t.Helper()
-	return create(t, "")
+	return create(t, false)
 }
 
 // NewPool is New returning a pgx pool on the fresh database, closed before
@@ -308,16 +308,11 @@ func ensureTemplate(ctx context.Context, admin *pgxpool.Pool, adminURL, tmpl str
 		return err
 	}
 	defer conn.Release()
-	h := fnv.New64a()
-	h.Write([]byte("carbuild dbtest template"))
-	lockKey := int64(h.Sum64())
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", lockKey); err != nil {
-		return fmt.Errorf("take template lock: %w", err)
+	unlock, err := lockTemplates(ctx, conn.Conn())
+	if err != nil {
+		return err
 	}
-	defer func() {
-		// A session lock outlives a failed statement; release it explicitly.
-		_, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", lockKey)
-	}()
+	defer unlock()
 
 	var exists bool
 	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", tmpl).Scan(&exists); err != nil {
@@ -355,6 +350,21 @@ func ensureTemplate(ctx context.Context, admin *pgxpool.Pool, adminURL, tmpl str
 	return nil
 }
 
+// lockTemplates takes the session advisory lock under which templates are
+// built and pruned, waiting for other test processes to release it.
+func lockTemplates(ctx context.Context, conn *pgx.Conn) (unlock func(), err error) {
+	h := fnv.New64a()
+	h.Write([]byte("carbuild dbtest template"))
+	key := int64(h.Sum64())
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
+		return nil, fmt.Errorf("take template lock: %w", err)
+	}
+	return func() {
+		// A session lock outlives a failed statement; release it explicitly.
+		_, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key)
+	}, nil
+}
+
 // templateComment prefixes the creation time in a template's comment.
 const templateComment = "carbuild dbtest template, created "
 
@@ -364,7 +374,8 @@ const templateMaxAge = time.Hour
 
 // pruneTemplates drops templates of other migration versions once they are
 // old and unused, so editing migrations does not pile up databases. Best
-// effort, under the template lock.
+// effort; the caller holds the template lock (a template being built has
+// no comment yet and would look old).
 func pruneTemplates(ctx context.Context, conn *pgx.Conn, current string) {
 	rows, _ := conn.Query(ctx, `SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '')
 		FROM pg_database WHERE datname LIKE $1 || '%' AND datname <> $2`, templatePrefix, current)

@@ -91,7 +91,12 @@ func TestPruneTemplates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	unlock, err := lockTemplates(ctx, conn.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
 	pruneTemplates(ctx, conn.Conn(), e.template)
+	unlock()
 	conn.Release()
 	for name, want := range map[string]bool{old: false, recent: true, e.template: true} {
 		var exists bool
