@@ -33,7 +33,16 @@ import re
 import uuid
 from datetime import datetime
 
+import locust.runners
 from locust import FastHttpUser, HttpUser, between, events, task
+
+# Debian's python3-locust 2.12.1 ships an empty version string (_version.py:
+# version = ''), and a master refuses a worker whose "client_ready" message
+# carries an empty version ("An old (pre 2.0) worker tried to connect"), so
+# distributed runs never start. Master and workers load this file before they
+# talk, so naming the version here makes them agree.
+if not locust.runners.__version__:
+    locust.runners.__version__ = "2.12.1"
 
 CURRENCY = "BRL"
 

@@ -85,7 +85,7 @@ func (c Chart) Save(path string) error {
 		p.Add(h)
 		p.Legend.Add(name, h)
 	}
-	if c.LogY {
+	if c.LogY && len(args) > 0 {
 		p.Y.Scale = plot.LogScale{}
 		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	}
