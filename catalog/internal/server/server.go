@@ -7,6 +7,7 @@ package server
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -95,9 +96,9 @@ func (s *Compat) GetPecas(ctx context.Context, req *catalogopb.Carro) (*catalogo
 func toStatus(err error) error {
 	switch {
 	case errors.Is(err, catalog.ErrInvalid):
-		return status.Error(codes.InvalidArgument, err.Error())
+		return status.Error(codes.InvalidArgument, reason(err, catalog.ErrInvalid))
 	case errors.Is(err, catalog.ErrNotFound):
-		return status.Error(codes.NotFound, err.Error())
+		return status.Error(codes.NotFound, reason(err, catalog.ErrNotFound)+" not found")
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
 	case errors.Is(err, context.Canceled):
@@ -148,4 +149,10 @@ var categories = map[catalog.Category]catalogv1.PartCategory{
 
 func categoryToProto(c catalog.Category) catalogv1.PartCategory {
 	return categories[c] // unknown → UNSPECIFIED
+}
+
+// reason is an error's message without its leading sentinel ("invalid
+// argument: x" → "x"): the status code already says what kind it is.
+func reason(err, sentinel error) string {
+	return strings.TrimPrefix(err.Error(), sentinel.Error()+": ")
 }

@@ -66,6 +66,9 @@ func (m *httpMetrics) measure(next http.Handler) http.Handler {
 		if p := label.v.Load(); p != nil {
 			route = *p
 		}
+		if rw.code == http.StatusNotFound && route == "/" {
+			route = OtherRoute // the storefront's catch-all did not match a file
+		}
 		code := strconv.Itoa(rw.code)
 		m.requests.WithLabelValues(r.Method, route, code).Inc()
 		m.duration.WithLabelValues(r.Method, route, code).Observe(time.Since(start).Seconds())

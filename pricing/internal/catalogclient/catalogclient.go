@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -90,9 +91,9 @@ func fromStatus(err error) error {
 	st := status.Convert(err)
 	switch st.Code() {
 	case codes.NotFound:
-		return fmt.Errorf("%w: %s", pricing.ErrNotFound, trim(st.Message(), "not found: "))
+		return fmt.Errorf("%w: %s", pricing.ErrNotFound, strings.TrimSuffix(st.Message(), " not found"))
 	case codes.InvalidArgument:
-		return fmt.Errorf("%w: %s", pricing.ErrInvalid, trim(st.Message(), "invalid argument: "))
+		return fmt.Errorf("%w: %s", pricing.ErrInvalid, st.Message())
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("catalog: %w", context.DeadlineExceeded)
 	case codes.Canceled:
@@ -100,11 +101,4 @@ func fromStatus(err error) error {
 	default:
 		return fmt.Errorf("%w: catalog: %s", pricing.ErrUnavailable, st.Message())
 	}
-}
-
-func trim(s, prefix string) string {
-	if len(s) >= len(prefix) && s[:len(prefix)] == prefix {
-		return s[len(prefix):]
-	}
-	return s
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -200,9 +201,9 @@ func parsePartID(s string) (int64, error) {
 func toStatus(err error) error {
 	switch {
 	case errors.Is(err, pricing.ErrInvalid):
-		return status.Error(codes.InvalidArgument, err.Error())
+		return status.Error(codes.InvalidArgument, reason(err, pricing.ErrInvalid))
 	case errors.Is(err, pricing.ErrNotFound):
-		return status.Error(codes.NotFound, err.Error())
+		return status.Error(codes.NotFound, reason(err, pricing.ErrNotFound)+" not found")
 	case errors.Is(err, pricing.ErrPriceChanged):
 		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, pricing.ErrConflict):
@@ -261,4 +262,10 @@ func orderToProto(o pricing.Order) *pricingv1.Order {
 		Total:      moneyToProto(q.Total, q.Currency),
 		CreateTime: timestamppb.New(o.CreatedAt),
 	}
+}
+
+// reason is an error's message without its leading sentinel ("invalid
+// argument: x" → "x"): the status code already says what kind it is.
+func reason(err, sentinel error) string {
+	return strings.TrimPrefix(err.Error(), sentinel.Error()+": ")
 }

@@ -1,0 +1,131 @@
+package catalog_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/carbuild/carbuild/catalog/internal/catalog"
+	"github.com/carbuild/carbuild/catalog/internal/store"
+	"github.com/carbuild/carbuild/migrations/dbtest"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+func TestListPartsPaginates(t *testing.T) {
+	t.Parallel()
+	svc := catalog.NewService(store.New(dbtest.NewPool(t)))
+	ctx := context.Background()
+	var ids []int64
+	token, pages := "", 0
+	for {
+		page, err := svc.ListParts(ctx, catalog.PartsQuery{Car: "Corolla", PageSize: 3, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, p := range page.Parts {
+			ids = append(ids, p.ID)
+		}
+		if page.NextPageToken == "" {
+			break
+		}
+		token = page.NextPageToken
+		if pages > 10 {
+			t.Fatal("pagination does not end")
+		}
+	}
+	if pages != 3 || len(ids) != 7 || ids[0] != 14 || ids[6] != 20 {
+		t.Errorf("got %d pages with ids %v, want 3 pages with ids 14..20", pages, ids)
+	}
+}
+
+func TestListPartsErrors(t *testing.T) {
+	t.Parallel()
+	svc := catalog.NewService(store.New(dbtest.NewPool(t)))
+	civicToken := func() string {
+		page, err := svc.ListParts(context.Background(), catalog.PartsQuery{Car: "civic", PageSize: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return page.NextPageToken
+	}()
+	tests := []struct {
+		name    string
+		q       catalog.PartsQuery
+		wantErr error
+	}{
+		{"unknown model", catalog.PartsQuery{Car: "gol"}, catalog.ErrNotFound},
+		{"empty model", catalog.PartsQuery{Car: "  "}, catalog.ErrInvalid},
+		{"huge model", catalog.PartsQuery{Car: string(make([]byte, 500))}, catalog.ErrInvalid},
+		{"year outside the model", catalog.PartsQuery{Car: "civic", Year: 2019}, catalog.ErrInvalid},
+		{"year inside the model", catalog.PartsQuery{Car: "civic", Year: 2023}, nil},
+		{"page size too big", catalog.PartsQuery{Car: "civic", PageSize: 101}, catalog.ErrInvalid},
+		{"negative page size", catalog.PartsQuery{Car: "civic", PageSize: -1}, catalog.ErrInvalid},
+		{"garbage token", catalog.PartsQuery{Car: "civic", PageToken: "!!!"}, catalog.ErrInvalid},
+		{"token of another car", catalog.PartsQuery{Car: "fusca", PageToken: civicToken}, catalog.ErrInvalid},
+		{"token of the same car", catalog.PartsQuery{Car: "CIVIC", PageToken: civicToken}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := svc.ListParts(context.Background(), tt.q)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Errorf("ListParts error = %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestBatchGetParts(t *testing.T) {
+	t.Parallel()
+	svc := catalog.NewService(store.New(dbtest.NewPool(t)))
+	got, err := svc.BatchGetParts(context.Background(), []string{"20", "1", "7", "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for _, p := range got {
+		ids = append(ids, p.ID)
+	}
+	if len(ids) != 4 || ids[0] != 20 || ids[1] != 1 || ids[2] != 7 || ids[3] != 1 {
+		t.Errorf("BatchGetParts ids = %v, want [20 1 7 1] (request order)", ids)
+	}
+	many := make([]string, catalog.MaxBatchIDs+1)
+	for i := range many {
+		many[i] = "1"
+	}
+	for _, tc := range []struct {
+		name    string
+		ids     []string
+		wantErr error
+	}{
+		{"unknown id", []string{"1", "999"}, catalog.ErrNotFound},
+		{"not a number", []string{"abc"}, catalog.ErrInvalid},
+		{"zero", []string{"0"}, catalog.ErrInvalid},
+		{"negative", []string{"-3"}, catalog.ErrInvalid},
+		{"padded", []string{" 1"}, catalog.ErrInvalid},
+		{"none", nil, catalog.ErrInvalid},
+		{"too many", many, catalog.ErrInvalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := svc.BatchGetParts(context.Background(), tc.ids); !errors.Is(err, tc.wantErr) {
+				t.Errorf("BatchGetParts(%v) error = %v, want %v", tc.ids, err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestPartsForModel(t *testing.T) {
+	t.Parallel()
+	svc := catalog.NewService(store.New(dbtest.NewPool(t)))
+	parts, err := svc.PartsForModel(context.Background(), "FUSCA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parts) != 6 || parts[0].Name != "Chassi" || parts[0].Price != 500000 {
+		t.Errorf("PartsForModel(FUSCA) = %+v, want 6 parts starting with Chassi at 500000", parts)
+	}
+	if _, err := svc.PartsForModel(context.Background(), "Gol"); !errors.Is(err, catalog.ErrNotFound) {
+		t.Errorf("PartsForModel(Gol) error = %v, want ErrNotFound", err)
+	}
+}
