@@ -299,7 +299,7 @@ func writeReport(dir string, c *config, steps []*step, started time.Time) (strin
 		p("- overlay `%s`: %s", t.name, t.url)
 	}
 	p("")
-	p("| overlay | users | length | requests | failures | failure % | req/s | P50 ms | P95 ms | P99 ms | max ms | note |")
+	p("| overlay | users | length | requests | failures | failure %% | req/s | P50 ms | P95 ms | P99 ms | max ms | note |")
 	p("|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, s := range steps {
 		if s.Stats == nil {
