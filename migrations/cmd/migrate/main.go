@@ -88,6 +88,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 			"  status    list migrations and whether they are applied\n"+
 			"  version   print the database's current version\n\nFlags:\n")
 		fs.PrintDefaults()
+		fmt.Fprintf(out, "\nLogging: LOG_LEVEL (debug|info|warn|error, default info), LOG_FORMAT (json|text, default json).\n")
 	}
 	envURL, _ := lookupEnv("DATABASE_URL")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", envURL, "PostgreSQL URL to migrate (env DATABASE_URL)")
@@ -230,7 +231,7 @@ func waitForDB(ctx context.Context, logger *slog.Logger, db *sql.DB, wait time.D
 			return fmt.Errorf("database did not answer within %s (%d attempts): %w", wait, attempt, err)
 		}
 		delay = min(delay, remaining) // one last try at the deadline
-		logger.Warn("database not ready, retrying", "attempt", attempt, "retry_in", delay.String(), "err", err)
+		logger.Warn("database not ready, retrying", "attempt", attempt, "retry_in", delay.Round(time.Millisecond).String(), "err", err)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for the database: %w", ctx.Err())
