@@ -156,7 +156,8 @@ func (s *Service) PlaceOrder(ctx context.Context, r PlaceOrderRequest) (o Order,
 	if err != nil {
 		return Order{}, false, err
 	}
-	order := Order{ID: id, Status: StatusConfirmed, Quote: q, CreatedAt: s.now().UTC()}
+	// PostgreSQL keeps microseconds; the answer must equal what is stored.
+	order := Order{ID: id, Status: StatusConfirmed, Quote: q, CreatedAt: s.now().UTC().Truncate(time.Microsecond)}
 	saved, savedHash, created, err := s.store.SaveOrder(ctx, order, r.IdempotencyKey, hash)
 	if err != nil {
 		return Order{}, false, err

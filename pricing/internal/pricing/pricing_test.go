@@ -106,7 +106,10 @@ func TestPlaceOrderRefusals(t *testing.T) {
 		mutate  func(r *pricing.PlaceOrderRequest)
 		wantErr error
 	}{
-		{"key reused with other items", func(r *pricing.PlaceOrderRequest) { r.Items = []quote.Item{{PartID: 10, Quantity: 2}}; r.ExpectedTotal = 73000 }, pricing.ErrConflict},
+		{"key reused with other items", func(r *pricing.PlaceOrderRequest) {
+			r.Items = []quote.Item{{PartID: 10, Quantity: 2}}
+			r.ExpectedTotal = 73000
+		}, pricing.ErrConflict},
 		{"key reused with other total", func(r *pricing.PlaceOrderRequest) { r.ExpectedTotal = 37001 }, pricing.ErrConflict},
 		{"short key", func(r *pricing.PlaceOrderRequest) { r.IdempotencyKey = "abc" }, pricing.ErrInvalid},
 		{"key with spaces", func(r *pricing.PlaceOrderRequest) { r.IdempotencyKey = "has a space" }, pricing.ErrInvalid},
@@ -117,7 +120,10 @@ func TestPlaceOrderRefusals(t *testing.T) {
 			r.IdempotencyKey = "new-key-0005"
 			r.Items = []quote.Item{{PartID: 7, Quantity: 1}, {PartID: 14, Quantity: 1}}
 		}, pricing.ErrInvalid},
-		{"unknown part", func(r *pricing.PlaceOrderRequest) { r.IdempotencyKey = "new-key-0006"; r.Items = []quote.Item{{PartID: 99, Quantity: 1}} }, pricing.ErrNotFound},
+		{"unknown part", func(r *pricing.PlaceOrderRequest) {
+			r.IdempotencyKey = "new-key-0006"
+			r.Items = []quote.Item{{PartID: 99, Quantity: 1}}
+		}, pricing.ErrNotFound},
 		{"other currency", func(r *pricing.PlaceOrderRequest) { r.IdempotencyKey = "new-key-0007"; r.Currency = "USD" }, pricing.ErrInvalid},
 	}
 	for _, tt := range tests {
