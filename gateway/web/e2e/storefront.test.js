@@ -425,6 +425,17 @@ describe('storefront: errors the API returns are explained', () => {
     assert.equal(keys[1], keys[0], 'the retry reuses the idempotency key');
     assert.ok(firstId, 'the first attempt created an order');
     assert.equal(norm(await page.locator('#order-id').innerText()), firstId, 'the retry returns the same order');
+  });
+
+  step('a link to an order that does not exist says so', async () => {
+    const [res] = await Promise.all([
+      page.waitForResponse((r) => r.url().includes('/v1/orders/')),
+      page.goto(`${BASE}/#pedido/${crypto.randomUUID()}`),
+    ]);
+    assert.equal(res.status(), 404);
+    await page.locator('#done-error').getByText('Pedido não encontrado').waitFor();
+    assert.equal(await page.locator('#order-id').count(), 0, 'no order is shown');
+    await shot(page, 'error-unknown-order');
     assert.deepEqual(problems, []);
   });
 });

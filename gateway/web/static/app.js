@@ -164,6 +164,9 @@ async function api(method, path, body, signal) {
 }
 
 const isAbort = (err) => err?.name === 'AbortError';
+/** transient says whether trying the same request again may work. */
+const transient = (err) => err instanceof ApiError
+  && ['NETWORK', 'TIMEOUT', 'UNAVAILABLE', 'DEADLINE_EXCEEDED', 'RESOURCE_EXHAUSTED', 'INTERNAL', 'UNKNOWN', 'BAD_RESPONSE'].includes(err.status);
 const mentionsChassis = (msg) => /chassi/i.test(msg);
 const mentionsPriceChange = (msg) => /total|price|preç/i.test(msg);
 
@@ -182,6 +185,7 @@ function explain(err, what) {
     case 'RESOURCE_EXHAUSTED':
       return 'Muitas requisições neste momento. Aguarde alguns segundos e tente de novo.';
     case 'INVALID_ARGUMENT':
+      if (what === 'get-order') return 'Este número de pedido não é válido. Confira o link.';
       if (mentionsChassis(msg)) return 'Só é permitido um chassi por pedido. Ajuste as quantidades.';
       return 'O pedido tem dados inválidos. Ajuste as quantidades e tente de novo.';
     case 'FAILED_PRECONDITION':
@@ -665,9 +669,7 @@ async function placeOrder() {
     if (err instanceof ApiError && (err.status === 'ALREADY_EXISTS' || err.status === 'ABORTED')) {
       state.attempt = null;
     }
-    const retry = err instanceof ApiError && ['NETWORK', 'TIMEOUT', 'UNAVAILABLE', 'DEADLINE_EXCEEDED', 'RESOURCE_EXHAUSTED', 'INTERNAL', 'UNKNOWN'].includes(err.status)
-      ? placeOrder : undefined;
-    showError('cart-error', err, 'order', retry);
+    showError('cart-error', err, 'order', transient(err) ? placeOrder : undefined);
     if (err instanceof ApiError && ['FAILED_PRECONDITION', 'INVALID_ARGUMENT', 'NOT_FOUND'].includes(err.status)) {
       // Prices or the catalog changed under the basket: quote it again.
       state.quoteVersion = -1;
@@ -701,7 +703,8 @@ async function readBackOrder(id) {
     state.order = stored;
     renderOrder(stored, 'server');
   } catch (err) {
-    showError('done-error', err, 'get-order', () => readBackOrder(id));
+    if ($('order').dataset.source === 'none') $('order').replaceChildren();
+    showError('done-error', err, 'get-order', transient(err) ? () => readBackOrder(id) : undefined);
   }
 }
 
@@ -731,6 +734,7 @@ function renderOrder(order, source) {
 
 async function showStoredOrder(id) {
   go('done', { focus: false });
+  $('order').dataset.source = 'none';
   $('order').replaceChildren(h('p', { class: 'status' }, 'Carregando pedido…'));
   await readBackOrder(id);
 }
@@ -767,8 +771,14 @@ function init() {
   }, true);
   renderQuote();
   renderCartButton();
-  const m = /^#pedido\/(.+)$/.exec(location.hash);
-  if (m) showStoredOrder(decodeURIComponent(m[1]));
+  // #pedido/<id> links to a placed order's confirmation.
+  const orderInHash = () => /^#pedido\/(.+)$/.exec(location.hash)?.[1];
+  window.addEventListener('hashchange', () => {
+    const id = orderInHash();
+    if (id && decodeURIComponent(id) !== state.order?.id) showStoredOrder(decodeURIComponent(id));
+  });
+  const id = orderInHash();
+  if (id) showStoredOrder(decodeURIComponent(id));
   else go('cars', { focus: false });
   loadCars();
 }
