@@ -35,8 +35,13 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 	db := fs.String("db", "carbuild", "database to create (if missing) and migrate on the PostgreSQL found; ignored when DATABASE_URL is set")
 	skipBuild := fs.Bool("skip-build", false, "use the binaries already in bin/")
 	prom := fs.Bool("prometheus", true, "also start Prometheus on 127.0.0.1:9090 when the prometheus binary is installed")
+	execCmd := fs.String("exec", "", "run this shell command against a throw-away stack on free ports, then stop; "+
+		"the command gets CARBUILD_URL, CARBUILD_METRICS_URLS, CATALOG_ADDR, PRICING_ADDR and DATABASE_URL")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *execCmd != "" {
+		return execAgainstStack(ctx, log, *execCmd, *skipBuild)
 	}
 	cfg := stack.Config{Database: *db, SkipBuild: *skipBuild, Logs: os.Stdout, Log: log, DatabaseURL: os.Getenv("DATABASE_URL")}
 	log.Info("building and starting catalog, pricing and gateway")
@@ -111,4 +116,41 @@ func startPrometheus(log *slog.Logger) func() {
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		}
 	}
+}
+
+// execAgainstStack starts a stack on free ports with a fresh database, runs
+// command with the stack's addresses in its environment, and stops the stack.
+// The command's failure is the run's failure.
+func execAgainstStack(ctx context.Context, log *slog.Logger, command string, skipBuild bool) error {
+	addrs, err := stack.FreeAddrs()
+	if err != nil {
+		return err
+	}
+	logs, err := os.CreateTemp("", "carbuild-stack-*.log")
+	if err != nil {
+		return err
+	}
+	defer logs.Close()
+	s, err := stack.Start(ctx, stack.Config{Addrs: addrs, SkipBuild: skipBuild, Log: log, Logs: logs})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := s.Stop(); err != nil {
+			log.Error("stop", "err", err)
+		}
+	}()
+	a := s.Addrs
+	cmd := exec.CommandContext(ctx, "bash", "-c", command)
+	cmd.Stdout, cmd.Stderr, cmd.Stdin = os.Stdout, os.Stderr, nil
+	cmd.Env = append(os.Environ(),
+		"CARBUILD_URL="+s.GatewayURL,
+		"CARBUILD_METRICS_URLS="+s.GatewayURL+"/metrics,http://"+a.CatalogMetrics+"/metrics,http://"+a.PricingMetrics+"/metrics",
+		"CATALOG_ADDR="+a.Catalog, "PRICING_ADDR="+a.Pricing, "DATABASE_URL="+s.DatabaseURL,
+	)
+	log.Info("running against the stack", "command", command, "gateway", s.GatewayURL, "service_logs", logs.Name())
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%q: %w (service logs: %s)", command, err, logs.Name())
+	}
+	return nil
 }

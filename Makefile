@@ -1,0 +1,96 @@
+# Car Build — the two commands a user needs:
+#   make run    start everything locally (PostgreSQL found or started for you)
+#   make test   the whole test suite (what CI runs)
+# `make help` lists the rest.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+# Modules of the Go workspace (go.work). k8s/proof, k8s/sim and
+# observability/check are separate modules run with GOWORK=off.
+MODULES := shared catalog pricing gateway migrations dev loadtest
+SERVICES := catalog pricing gateway
+RUN := go run ./dev/cmd/run
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN{FS=":.*## "} /^[a-z][a-z0-9-]*:.*## /{printf "  make %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+##@ Run
+.PHONY: run
+run: ## build and start PostgreSQL (found or private), migrations, catalog, pricing, gateway on :8000
+	$(RUN)
+
+.PHONY: build
+build: ## build bin/catalog, bin/pricing, bin/gateway, bin/migrate
+	go build -o bin/ ./catalog/cmd/catalog ./pricing/cmd/pricing ./gateway/cmd/gateway ./migrations/cmd/migrate
+
+.PHONY: generate
+generate: ## regenerate shared/gen (Go, gRPC, grpc-gateway, OpenAPI) from shared/proto
+	./scripts/generate.sh
+
+##@ Test
+.PHONY: test
+test: check-generated vet test-go test-observability test-k8s test-browser test-loadtest-smoke test-k8s-sim ## everything CI runs
+	@echo "make test: all suites passed"
+
+.PHONY: check-generated
+check-generated: ## fail when shared/gen is stale (regenerates, then compares with git)
+	./scripts/generate.sh
+	@if ! git diff --quiet -- shared/gen || [ -n "$$(git ls-files --others --exclude-standard shared/gen)" ]; then \
+	  git status --short shared/gen; echo "shared/gen is stale: run 'make generate' and commit the result" >&2; exit 1; fi
+	@echo "check-generated: shared/gen is up to date"
+
+.PHONY: vet
+vet: ## gofmt and go vet on every workspace module
+	@bad=$$(gofmt -l $(MODULES)); if [ -n "$$bad" ]; then echo "gofmt needed:" $$bad >&2; exit 1; fi
+	go vet $(addprefix ./,$(addsuffix /...,$(MODULES)))
+
+.PHONY: test-go
+test-go: ## unit, store (real PostgreSQL) and end-to-end tests (real binaries over REST and gRPC)
+	go test -count=1 $(addprefix ./,$(addsuffix /...,$(MODULES)))
+
+.PHONY: test-unit
+test-unit: ## only the pure rule tables (no database)
+	go test -count=1 ./pricing/internal/quote/ ./pricing/internal/money/
+
+.PHONY: test-observability
+test-observability: build ## promtool rule tests; PromQL and docs/metrics.md checked against a real scrape
+	bash observability/prometheus/check.sh
+	cd observability/check && GOWORK=off go test -count=1 -run Offline ./...
+	$(RUN) -skip-build -exec 'cd observability/check && CARBUILD_WARMUP_URL=$$CARBUILD_URL GOWORK=off go test -count=1 ./...'
+
+.PHONY: test-k8s
+test-k8s: ## render every overlay, strict-decode, invariants, Tiltfile and ctlptl checks
+	cd k8s/proof && GOWORK=off go test -count=1 ./...
+
+.PHONY: test-k8s-sim
+test-k8s-sim: ## apply every overlay to a real control plane with simulated (KWOK) nodes
+	bash k8s/sim/run.sh
+
+.PHONY: test-browser
+test-browser: build ## storefront purchase in headless Chromium against the real stack
+	$(RUN) -skip-build -exec 'bash gateway/web/e2e/run.sh'
+
+.PHONY: test-loadtest-smoke
+test-loadtest-smoke: build ## Locust journeys for 15 s against the real stack, 0 failures required
+	$(RUN) -skip-build -exec 'bash loadtest/smoke.sh'
+
+##@ Load
+.PHONY: bench
+bench: ## benchmark the local stack against a bare reference; report + plots under results/
+	go run ./loadtest/cmd/bench
+
+.PHONY: loadtest
+loadtest: ## Locust shopper journeys against http://127.0.0.1:8000 (start `make run` first); USERS, DURATION, API=v1|compat
+	locust -f loadtest/locustfile.py --headless -u $${USERS:-100} -r $${SPAWN:-20} -t $${DURATION:-60s} \
+	  --host $${CARBUILD_URL:-http://127.0.0.1:8000} --only-summary
+
+.PHONY: experiments
+experiments: ## the earlier experiment matrix (2,500/5,000/7,500 users) scaled by SCALE (default 0.1)
+	go run ./loadtest/cmd/experiments -target local=$${CARBUILD_URL:-http://127.0.0.1:8000} -scale $${SCALE:-0.1}
+
+.PHONY: clean
+clean: ## remove build output
+	rm -rf bin build
