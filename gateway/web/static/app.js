@@ -591,9 +591,8 @@ function renderCart() {
     return;
   }
   if (st === 'error') {
-    box.replaceChildren(h('p', {}, 'Não foi possível calcular o orçamento.'),
-      h('button', { type: 'button', class: 'button', onclick: () => { quoteDone = requestQuote(); } }, 'Tentar de novo'));
-    showError('cart-error', state.quoteError, 'quote');
+    box.replaceChildren(h('div', { class: 'error-box', role: 'alert', id: 'cart-quote-error' }));
+    showError('cart-quote-error', state.quoteError, 'quote', () => { quoteDone = requestQuote(); });
     return;
   }
   if (st === 'pending' || !state.quote) {
