@@ -17,15 +17,17 @@ ARG GO_VERSION=1.26
 FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS builder
 WORKDIR /src
 ENV CGO_ENABLED=0 GOFLAGS=-trimpath
-# Module files first, so dependencies download only when they change.
-# Every module listed in go.work must be present for the workspace to load.
+# Module files first, so dependencies download only when they change. The
+# repository's go.work also lists modules no image needs (dev, loadtest, ...):
+# `go work use -r .` drops the ones not copied, so images build with the same
+# workspace as a developer machine, minus the modules they do not need.
 COPY go.work go.work.su[m] ./
 COPY shared/go.mod shared/go.su[m] shared/
 COPY catalog/go.mod catalog/go.su[m] catalog/
 COPY pricing/go.mod pricing/go.su[m] pricing/
 COPY gateway/go.mod gateway/go.su[m] gateway/
 COPY migrations/go.mod migrations/go.su[m] migrations/
-COPY dev/go.mod dev/go.su[m] dev/
+RUN go work use -r .
 RUN --mount=type=cache,target=/go/pkg/mod \
     go mod download
 COPY shared/ shared/

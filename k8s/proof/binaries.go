@@ -72,6 +72,24 @@ func BuildBinaries(ctx context.Context, root, outDir string) (map[string]*Binary
 		workdir = filepath.Join(workdir, in.Args[0])
 	}
 	srcRoot := filepath.Join(src, workdir)
+	// The builder's workspace steps, as the Dockerfile runs them.
+	for _, in := range builder.Find("RUN") {
+		var args []string
+		switch {
+		case in.Line == "go work use -r .":
+			args = []string{"work", "use", "-r", "."}
+		case strings.HasSuffix(in.Line, "go mod download"):
+			args = []string{"mod", "download"}
+		default:
+			continue
+		}
+		cmd := exec.CommandContext(ctx, "go", args...)
+		cmd.Dir = srcRoot
+		cmd.Env = append(os.Environ(), "GOWORK=")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("Dockerfile RUN %s: %w\n%s", in.Line, err, out)
+		}
+	}
 	bins := map[string]*Binary{}
 	var args []string
 	for name, pkg := range ServicePackages {
