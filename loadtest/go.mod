@@ -3,6 +3,7 @@ module github.com/carbuild/carbuild/loadtest
 go 1.26.0
 
 require (
+	github.com/carbuild/carbuild/dev v0.0.0
 	github.com/carbuild/carbuild/migrations v0.0.0
 	github.com/jackc/pgx/v5 v5.13.0
 	github.com/tsenart/vegeta/v12 v12.13.0
@@ -34,3 +35,5 @@ require (
 )
 
 replace github.com/carbuild/carbuild/migrations => ../migrations
+
+replace github.com/carbuild/carbuild/dev => ../dev

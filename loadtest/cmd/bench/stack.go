@@ -2,25 +2,83 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	devstack "github.com/carbuild/carbuild/dev/stack"
 )
 
 // stack is the system under test.
 type stack struct {
 	url         string         // gateway base URL
 	pids        map[string]int // service processes, when the bench started them
-	databaseURL string         // database the stack uses, when known
+	pprofURLs   map[string]string
+	databaseURL string // database the stack uses, when known
 	stop        func() error
 }
 
-// startStack returns the running gateway named by -target.
-// TODO(stack): start the local stack through github.com/carbuild/carbuild/dev/stack
-// when -target is empty, once the lead publishes it (/work/notes/STACK-READY).
-func startStack(_ context.Context, log *slog.Logger, cfg *config) (*stack, error) {
-	if cfg.target == "" {
-		return nil, errors.New("no -target given and the stack runner is not wired in yet: start the stack (make run) and pass -target http://127.0.0.1:8000")
+// startStack returns the running gateway named by -target, or builds and
+// starts a private stack (package dev/stack) on free loopback ports with a
+// fresh database, so a shared stack on the default ports is never disturbed.
+func startStack(ctx context.Context, log *slog.Logger, cfg *config) (*stack, error) {
+	if cfg.target != "" {
+		log.Info("using a running stack", "target", cfg.target)
+		return &stack{url: strings.TrimRight(cfg.target, "/"), pprofURLs: cfg.pprofURLs, stop: func() error { return nil }}, nil
 	}
-	log.Info("using a running stack", "target", cfg.target)
-	return &stack{url: cfg.target, stop: func() error { return nil }}, nil
+	addrs, err := devstack.FreeAddrs()
+	if err != nil {
+		return nil, err
+	}
+	env := []string{"LOG_LEVEL=" + cfg.serviceLogLevel}
+	if cfg.pprof {
+		env = append(env, "PPROF=1")
+	}
+	var logs *os.File
+	if cfg.serviceLogs != "" {
+		if logs, err = os.Create(cfg.serviceLogs); err != nil {
+			return nil, err
+		}
+	}
+	fmt.Fprintf(os.Stderr, "== starting the stack (build, database, services) on free ports\n")
+	t := time.Now()
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	scfg := devstack.Config{Addrs: addrs, Env: env, Log: log, SkipBuild: cfg.skipBuild}
+	if logs != nil {
+		scfg.Logs = logs
+	}
+	s, err := devstack.Start(sctx, scfg)
+	if err != nil {
+		if logs != nil {
+			logs.Close()
+		}
+		return nil, fmt.Errorf("start the stack: %w", err)
+	}
+	log.Info("stack ready", "gateway", s.GatewayURL, "database", s.DatabaseSource, "took", time.Since(t).Round(time.Millisecond))
+	st := &stack{
+		url:         s.GatewayURL,
+		databaseURL: s.DatabaseURL,
+		pids:        map[string]int{},
+		pprofURLs: map[string]string{
+			"gateway": s.GatewayURL,
+			"catalog": "http://" + addrs.CatalogMetrics,
+			"pricing": "http://" + addrs.PricingMetrics,
+		},
+		stop: func() error {
+			err := s.Stop()
+			if logs != nil {
+				logs.Close()
+			}
+			return err
+		},
+	}
+	for _, name := range devstack.Services {
+		if p := s.Process(name); p != nil {
+			st.pids[name] = p.PID()
+		}
+	}
+	return st, nil
 }
