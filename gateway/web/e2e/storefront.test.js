@@ -447,7 +447,7 @@ describe('storefront on a phone-sized screen, dark scheme', () => {
 
   before(async () => {
     context = await browser.newContext({
-      viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: 'pt-BR',
+      viewport: { width: 360, height: 780 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: 'pt-BR',
       colorScheme: 'dark', // the light scheme is audited above
     });
     context.setDefaultTimeout(TIMEOUT_MS);
@@ -467,7 +467,7 @@ describe('storefront on a phone-sized screen, dark scheme', () => {
     assert.ok(overflow <= 0, `page is ${overflow}px wider than the phone`);
     assert.ok(await page.locator('#quote-total').isVisible());
     const box = await page.locator('#to-cart').boundingBox();
-    assert.ok(box && box.y + box.height <= 844, 'the cart button is on screen');
+    assert.ok(box && box.y + box.height <= 780, 'the cart button is on screen');
     await shot(page, 'phone', { fullPage: false });
     await audit(page, 'the phone layout');
   });
@@ -497,5 +497,15 @@ describe('storefront on a phone-sized screen, dark scheme', () => {
     assertNumbers(await quoteNumbers(page), want, 'free-shipping quote');
     assert.match(norm(await page.locator('#quote-hint').innerText()), /^Frete grátis/);
     await shot(page, 'phone-free-shipping', { fullPage: false });
+  });
+
+  step('the cart fits the phone too', async () => {
+    await page.getByRole('button', { name: 'Revisar carrinho' }).tap();
+    await page.locator('#cart[data-state="fresh"]').waitFor();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the cart is ${overflow}px wider than the phone`);
+    assert.ok(await page.getByRole('button', { name: 'Remover Farol LED do carrinho' }).isVisible());
+    await shot(page, 'phone-cart');
+    await audit(page, 'the phone cart');
   });
 });

@@ -27,12 +27,7 @@ const CATEGORY_NAMES = {
 // The same enum by number, in case the gateway is set to emit enum numbers.
 const CATEGORY_BY_NUMBER = Object.keys(CATEGORY_NAMES);
 
-const STEP_TITLES = {
-  cars: 'Escolha o seu carro',
-  parts: 'Peças',
-  cart: 'Seu carrinho',
-  done: 'Pedido confirmado',
-};
+const STEPS = ['cars', 'parts', 'cart', 'done'];
 
 // ---------------------------------------------------------------- helpers
 
@@ -264,7 +259,7 @@ const cartUnits = () => [...state.qty.values()].reduce((a, b) => a + b, 0);
 
 function go(step, { focus = true } = {}) {
   state.step = step;
-  for (const s of Object.keys(STEP_TITLES)) $(`step-${s}`).hidden = s !== step;
+  for (const s of STEPS) $(`step-${s}`).hidden = s !== step;
   for (const li of document.querySelectorAll('.steps li')) {
     if (li.dataset.step === step) li.setAttribute('aria-current', 'step');
     else li.removeAttribute('aria-current');
@@ -613,7 +608,7 @@ function linesTable(lines, { removable = false } = {}) {
     h('thead', {}, h('tr', {},
       h('th', { scope: 'col' }, 'Peça'),
       h('th', { scope: 'col', class: 'num' }, 'Qtd.'),
-      h('th', { scope: 'col', class: 'num' }, 'Preço'),
+      h('th', { scope: 'col', class: 'num unit' }, 'Preço'),
       h('th', { scope: 'col', class: 'num' }, 'Total'),
       removable ? h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Ações')) : null)),
     h('tbody', {}, lines.map((l) => {
@@ -621,13 +616,13 @@ function linesTable(lines, { removable = false } = {}) {
       return h('tr', { 'data-part-id': id },
         h('th', { scope: 'row' }, l.name),
         h('td', { class: 'num' }, String(l.quantity ?? 0)),
-        moneyEl('td', l.unitPrice ?? l.unit_price, { class: 'num' }),
+        moneyEl('td', l.unitPrice ?? l.unit_price, { class: 'num unit' }),
         moneyEl('td', l.lineTotal ?? l.line_total, { class: 'num' }),
         removable
           ? h('td', {}, h('button', {
-            type: 'button', class: 'link-button', 'aria-label': `Remover ${l.name} do carrinho`,
+            type: 'button', class: 'link-button remove', 'aria-label': `Remover ${l.name} do carrinho`,
             onclick: () => removeLine(id),
-          }, 'Remover'))
+          }, h('span', { class: 'remove__text' }, 'Remover'), h('span', { class: 'remove__icon', 'aria-hidden': 'true' }, '✕')))
           : null);
     })));
 }
