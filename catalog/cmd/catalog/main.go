@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/carbuild/carbuild/catalog/internal/cache"
 	"github.com/carbuild/carbuild/catalog/internal/catalog"
 	"github.com/carbuild/carbuild/catalog/internal/server"
 	"github.com/carbuild/carbuild/catalog/internal/store"
@@ -31,8 +32,9 @@ type settings struct {
 	grpcAddr, metricsAddr, databaseURL string
 	logLevel, logFormat                string
 	shutdownTimeout, shutdownDelay     time.Duration
-	dbMaxConns                         int
-	pprof                              bool
+	dbMaxConns, cacheMaxParts          int
+	cacheTTL                           time.Duration
+	pprof, cache                       bool
 }
 
 func main() {
@@ -58,6 +60,9 @@ func run(ctx context.Context, args []string) error {
 	cfg.String(&s.logFormat, "log-format", "LOG_FORMAT", "json", "log format: json or text")
 	cfg.Duration(&s.shutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", 15*time.Second, "longest graceful drain on SIGTERM")
 	cfg.Duration(&s.shutdownDelay, "shutdown-delay", "SHUTDOWN_DELAY", 0, "time to keep serving after readiness turns off, before draining")
+	cfg.Bool(&s.cache, "cache", "CATALOG_CACHE", true, "keep the catalog in memory, emptied on every catalog_changed notification")
+	cfg.Duration(&s.cacheTTL, "cache-ttl", "CATALOG_CACHE_TTL", 30*time.Second, "longest a cached entry is served (a bound even if a notification were lost)")
+	cfg.Int(&s.cacheMaxParts, "cache-max-parts", "CATALOG_CACHE_MAX_PARTS", 50000, "most parts held in the cache")
 	cfg.Bool(&s.pprof, "pprof", "PPROF", false, "serve net/http/pprof on the metrics address")
 	if err := cfg.Parse(args); err != nil {
 		return err
@@ -78,7 +83,15 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer pool.Close()
 
-	svc := catalog.NewService(store.New(pool))
+	var st catalog.Store = store.New(pool)
+	if s.cache {
+		c := cache.New(st, cache.Options{TTL: s.cacheTTL, MaxParts: s.cacheMaxParts}, reg)
+		listenCtx, stopListen := context.WithCancel(ctx)
+		defer stopListen()
+		go c.Listen(listenCtx, pool, log)
+		st = c
+	}
+	svc := catalog.NewService(st)
 	srv := grpcserver.New(log, reg)
 	catalogv1.RegisterCatalogServiceServer(srv.GRPC(), server.NewV1(svc))
 	catalogopb.RegisterCatalogoServiceServer(srv.GRPC(), server.NewCompat(svc))

@@ -1,0 +1,358 @@
+// Package cache keeps the read-mostly catalog in memory in front of the
+// PostgreSQL store. Every write to catalog.cars or catalog.parts fires
+// NOTIFY catalog_changed (a trigger installed by the migrations); a listener
+// empties the cache on each notification, so a committed change is served
+// within the notification latency (milliseconds). While the listener is not
+// connected the cache is bypassed, and every entry also expires after a TTL,
+// which bounds staleness even if a notification were lost.
+//
+// Memory is bounded: at most MaxParts parts are held (least recently used
+// cars are evicted first), and at most MaxKeys car lookups.
+package cache
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/carbuild/carbuild/catalog/internal/catalog"
+)
+
+// Channel is the PostgreSQL notification channel the migrations' triggers use.
+const Channel = "catalog_changed"
+
+// Options bound the cache.
+type Options struct {
+	// TTL is the longest an entry is served without being re-read.
+	TTL time.Duration
+	// MaxParts bounds the parts held across every cached car.
+	MaxParts int
+	// MaxKeys bounds the cached car lookups (by id or name).
+	MaxKeys int
+}
+
+// Store is a caching catalog.Store.
+type Store struct {
+	next catalog.Store
+	opt  Options
+	now  func() time.Time
+
+	mu        sync.Mutex
+	live      bool   // the listener is connected: entries may be served
+	gen       uint64 // bumped by every invalidation
+	cars      *entry[[]catalog.Car]
+	keys      map[string]entry[catalog.Car] // lower(key) → car (hits only)
+	parts     map[string]*list.Element      // car id → *partsEntry in lru
+	partIdx   map[int64]*partsEntry         // part id → the cached car holding it
+	lru       *list.List
+	partCount int
+
+	hits, misses *prometheus.CounterVec
+	invalidated  prometheus.Counter
+}
+
+type entry[T any] struct {
+	v       T
+	expires time.Time
+}
+
+type partsEntry struct {
+	carID   string
+	parts   []catalog.Part // all parts of the car, by id
+	byID    map[int64]int
+	expires time.Time
+}
+
+// New wraps next. The cache serves nothing until Listen has connected.
+func New(next catalog.Store, opt Options, reg prometheus.Registerer) *Store {
+	if opt.TTL <= 0 {
+		opt.TTL = 30 * time.Second
+	}
+	if opt.MaxParts <= 0 {
+		opt.MaxParts = 50_000
+	}
+	if opt.MaxKeys <= 0 {
+		opt.MaxKeys = 10_000
+	}
+	s := &Store{
+		next: next, opt: opt, now: time.Now,
+		keys: map[string]entry[catalog.Car]{}, parts: map[string]*list.Element{}, partIdx: map[int64]*partsEntry{}, lru: list.New(),
+		hits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "carbuild_catalog_cache_hits_total",
+			Help: "Catalog reads answered from memory, by kind (cars, car, parts).",
+		}, []string{"kind"}),
+		misses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "carbuild_catalog_cache_misses_total",
+			Help: "Catalog reads that went to PostgreSQL, by kind (cars, car, parts).",
+		}, []string{"kind"}),
+		invalidated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "carbuild_catalog_cache_invalidations_total",
+			Help: "Times the catalog cache was emptied (catalog_changed notifications and listener reconnects).",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(s.hits, s.misses, s.invalidated)
+		for _, k := range []string{"cars", "car", "parts"} {
+			s.hits.WithLabelValues(k)
+			s.misses.WithLabelValues(k)
+		}
+	}
+	return s
+}
+
+// Listen keeps a LISTEN connection open until ctx ends, emptying the cache on
+// every notification. When the connection fails the cache is emptied and
+// bypassed until it is back.
+func (s *Store) Listen(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := s.listenOnce(ctx, pool)
+		s.setLive(false)
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("catalog cache listener lost; serving from the database until it is back", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func (s *Store) listenOnce(ctx context.Context, pool *pgxpool.Pool) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire: %w", err)
+	}
+	// The session holds LISTEN state: take it out of the pool for good.
+	pc := conn.Hijack()
+	defer pc.Close(context.Background())
+	if _, err := pc.Exec(ctx, "LISTEN "+Channel); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	s.setLive(true)
+	for {
+		if _, err := pc.WaitForNotification(ctx); err != nil {
+			return fmt.Errorf("wait: %w", err)
+		}
+		s.Invalidate()
+	}
+}
+
+func (s *Store) setLive(live bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.live = live
+	s.clearLocked()
+}
+
+// Invalidate empties the cache.
+func (s *Store) Invalidate() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clearLocked()
+}
+
+func (s *Store) clearLocked() {
+	s.gen++
+	s.cars = nil
+	clear(s.keys)
+	clear(s.parts)
+	clear(s.partIdx)
+	s.lru.Init()
+	s.partCount = 0
+	s.invalidated.Inc()
+}
+
+// ListCars returns every car.
+func (s *Store) ListCars(ctx context.Context) ([]catalog.Car, error) {
+	s.mu.Lock()
+	if s.live && s.cars != nil && s.now().Before(s.cars.expires) {
+		cars := s.cars.v
+		s.mu.Unlock()
+		s.hits.WithLabelValues("cars").Inc()
+		return cars, nil
+	}
+	gen := s.gen
+	s.mu.Unlock()
+	s.misses.WithLabelValues("cars").Inc()
+	cars, err := s.next.ListCars(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.live && s.gen == gen {
+		s.cars = &entry[[]catalog.Car]{v: cars, expires: s.now().Add(s.opt.TTL)}
+	}
+	s.mu.Unlock()
+	return cars, nil
+}
+
+// FindCar finds a car by id or name, case-insensitively.
+func (s *Store) FindCar(ctx context.Context, key string) (catalog.Car, error) {
+	k := strings.ToLower(key)
+	s.mu.Lock()
+	if e, ok := s.keys[k]; ok && s.live && s.now().Before(e.expires) {
+		s.mu.Unlock()
+		s.hits.WithLabelValues("car").Inc()
+		return e.v, nil
+	}
+	gen := s.gen
+	s.mu.Unlock()
+	s.misses.WithLabelValues("car").Inc()
+	car, err := s.next.FindCar(ctx, key)
+	if err != nil {
+		return catalog.Car{}, err // misses (unknown models) are not cached: keys are client input
+	}
+	s.mu.Lock()
+	if s.live && s.gen == gen {
+		if len(s.keys) >= s.opt.MaxKeys {
+			clear(s.keys)
+		}
+		s.keys[k] = entry[catalog.Car]{v: car, expires: s.now().Add(s.opt.TTL)}
+	}
+	s.mu.Unlock()
+	return car, nil
+}
+
+// ListParts returns up to limit parts of a car after afterID, by id. The
+// first read of a car loads all its parts.
+func (s *Store) ListParts(ctx context.Context, carID string, afterID int64, limit int) ([]catalog.Part, error) {
+	pe, err := s.carParts(ctx, carID)
+	if err != nil {
+		return nil, err
+	}
+	if pe == nil { // too large to cache, or cache not live
+		return s.next.ListParts(ctx, carID, afterID, limit)
+	}
+	all := pe.parts
+	i := sort.Search(len(all), func(i int) bool { return all[i].ID > afterID })
+	end := min(i+limit, len(all))
+	return all[i:end:end], nil
+}
+
+// GetParts returns the parts among ids that exist. Parts of cached cars are
+// answered from memory; the rest from PostgreSQL.
+func (s *Store) GetParts(ctx context.Context, ids []int64) ([]catalog.Part, error) {
+	out := make([]catalog.Part, 0, len(ids))
+	var missing []int64
+	s.mu.Lock()
+	if s.live {
+		now := s.now()
+		for _, id := range ids {
+			if pe, ok := s.partIdx[id]; ok && now.Before(pe.expires) {
+				out = append(out, pe.parts[pe.byID[id]])
+				continue
+			}
+			missing = append(missing, id)
+		}
+	} else {
+		missing = ids
+	}
+	s.mu.Unlock()
+	if len(missing) == 0 {
+		s.hits.WithLabelValues("parts").Inc()
+		return out, nil
+	}
+	s.misses.WithLabelValues("parts").Inc()
+	found, err := s.next.GetParts(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	// Warm the cars these parts belong to, so the next batch is a hit. A
+	// failure here only means no warming; the answer is already complete.
+	warmed := map[string]bool{}
+	for _, p := range found {
+		if !warmed[p.CarID] {
+			warmed[p.CarID] = true
+			if _, err := s.carParts(ctx, p.CarID); err != nil {
+				break
+			}
+		}
+	}
+	return append(out, found...), nil
+}
+
+// carParts returns the cached parts of a car, loading them on a miss; nil
+// when the cache is not live or the car has too many parts to cache.
+func (s *Store) carParts(ctx context.Context, carID string) (*partsEntry, error) {
+	s.mu.Lock()
+	if !s.live {
+		s.mu.Unlock()
+		return nil, nil
+	}
+	if el, ok := s.parts[carID]; ok {
+		pe := el.Value.(*partsEntry)
+		if s.now().Before(pe.expires) {
+			s.lru.MoveToFront(el)
+			s.mu.Unlock()
+			s.hits.WithLabelValues("parts").Inc()
+			return pe, nil
+		}
+		s.removeLocked(el)
+	}
+	gen := s.gen
+	s.mu.Unlock()
+	s.misses.WithLabelValues("parts").Inc()
+
+	var all []catalog.Part
+	var after int64
+	for {
+		page, err := s.next.ListParts(ctx, carID, after, catalog.MaxPageSize*10)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if len(all) > s.opt.MaxParts/2 {
+			return nil, nil // one car may not take more than half of the budget
+		}
+		if len(page) < catalog.MaxPageSize*10 {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	pe := &partsEntry{carID: carID, parts: all, byID: make(map[int64]int, len(all))}
+	for i, p := range all {
+		pe.byID[p.ID] = i
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.live || s.gen != gen {
+		return pe, nil // served once, not kept: the catalog changed meanwhile
+	}
+	if el, ok := s.parts[carID]; ok {
+		s.removeLocked(el)
+	}
+	pe.expires = s.now().Add(s.opt.TTL)
+	s.parts[carID] = s.lru.PushFront(pe)
+	s.partCount += len(all)
+	for _, p := range all {
+		s.partIdx[p.ID] = pe
+	}
+	for s.partCount > s.opt.MaxParts && s.lru.Len() > 1 {
+		s.removeLocked(s.lru.Back())
+	}
+	return pe, nil
+}
+
+func (s *Store) removeLocked(el *list.Element) {
+	pe := el.Value.(*partsEntry)
+	s.lru.Remove(el)
+	delete(s.parts, pe.carID)
+	for _, p := range pe.parts {
+		if s.partIdx[p.ID] == pe {
+			delete(s.partIdx, p.ID)
+		}
+	}
+	s.partCount -= len(pe.parts)
+}

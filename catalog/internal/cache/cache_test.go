@@ -1,0 +1,167 @@
+package cache_test
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/carbuild/carbuild/catalog/internal/cache"
+	"github.com/carbuild/carbuild/catalog/internal/catalog"
+	"github.com/carbuild/carbuild/catalog/internal/store"
+	"github.com/carbuild/carbuild/migrations/dbtest"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// counting counts the reads that reach PostgreSQL.
+type counting struct {
+	catalog.Store
+	reads atomic.Int64
+}
+
+func (c *counting) ListCars(ctx context.Context) ([]catalog.Car, error) {
+	c.reads.Add(1)
+	return c.Store.ListCars(ctx)
+}
+
+func (c *counting) FindCar(ctx context.Context, k string) (catalog.Car, error) {
+	c.reads.Add(1)
+	return c.Store.FindCar(ctx, k)
+}
+
+func (c *counting) ListParts(ctx context.Context, id string, after int64, limit int) ([]catalog.Part, error) {
+	c.reads.Add(1)
+	return c.Store.ListParts(ctx, id, after, limit)
+}
+
+func (c *counting) GetParts(ctx context.Context, ids []int64) ([]catalog.Part, error) {
+	c.reads.Add(1)
+	return c.Store.GetParts(ctx, ids)
+}
+
+func setup(t *testing.T, opt cache.Options) (*cache.Store, *counting, *pgxpool.Pool) {
+	t.Helper()
+	pool := dbtest.NewPool(t)
+	db := &counting{Store: store.New(pool)}
+	c := cache.New(db, opt, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.Listen(ctx, pool, slog.New(slog.DiscardHandler)) }()
+	t.Cleanup(func() { cancel(); <-done })
+	// Wait for the listener: a read is cached only once it is connected.
+	waitFor(t, func() bool {
+		_, _ = c.ListCars(context.Background())
+		before := db.reads.Load()
+		_, _ = c.ListCars(context.Background())
+		return db.reads.Load() == before
+	})
+	return c, db, pool
+}
+
+func waitFor(t *testing.T, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func TestServesRepeatedReadsFromMemory(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, db, _ := setup(t, cache.Options{})
+	svc := catalog.NewService(c)
+	if _, err := svc.PartsForModel(ctx, "Civic"); err != nil {
+		t.Fatal(err)
+	}
+	before := db.reads.Load()
+	for range 100 {
+		parts, err := svc.PartsForModel(ctx, "civic")
+		if err != nil || len(parts) != 7 {
+			t.Fatalf("PartsForModel = %d parts, %v", len(parts), err)
+		}
+		page, err := svc.ListParts(ctx, catalog.PartsQuery{Car: "CIVIC", PageSize: 3})
+		if err != nil || len(page.Parts) != 3 || page.Parts[0].ID != 7 {
+			t.Fatalf("ListParts = %+v, %v", page, err)
+		}
+		got, err := svc.BatchGetParts(ctx, []string{"13", "7"})
+		if err != nil || got[0].ID != 13 || got[1].Price != 800000 {
+			t.Fatalf("BatchGetParts = %+v, %v", got, err)
+		}
+	}
+	// "civic" and "CIVIC" are one key; the only extra read is the first
+	// lookup by the other spelling... which lowercases to the same key.
+	if extra := db.reads.Load() - before; extra != 0 {
+		t.Errorf("300 cached reads reached PostgreSQL %d times, want 0", extra)
+	}
+	if _, err := svc.PartsForModel(ctx, "gol"); err == nil {
+		t.Error("unknown model found")
+	}
+}
+
+func TestChangesAreVisibleAfterNotify(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, _, pool := setup(t, cache.Options{TTL: time.Hour})
+	svc := catalog.NewService(c)
+	price := func() int64 {
+		got, err := svc.BatchGetParts(ctx, []string{"10"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got[0].Price
+	}
+	if p := price(); p != 35000 {
+		t.Fatalf("price of part 10 = %d, want 35000", p)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE catalog.parts SET price_minor = 36000 WHERE id = 10`); err != nil {
+		t.Fatal(err)
+	}
+	took := waitFor(t, func() bool { return price() == 36000 })
+	t.Logf("price change visible after %s (TTL 1h: the notification did it)", took)
+
+	if _, err := pool.Exec(ctx, `INSERT INTO catalog.cars (id, name, first_year, last_year) VALUES ('gol', 'Gol', 2010, 2015)`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		cars, err := svc.ListCars(ctx)
+		return err == nil && len(cars) == 4
+	})
+}
+
+func TestEvictsBeyondTheBudget(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// A budget of 14 parts holds civic (7) and corolla (7); fusca (6) then
+	// evicts the least recently used car, civic.
+	c, db, _ := setup(t, cache.Options{MaxParts: 14})
+	for _, car := range []string{"civic", "corolla", "fusca"} {
+		if _, err := c.ListParts(ctx, car, 0, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reads := func(car string) int64 {
+		before := db.reads.Load()
+		if _, err := c.ListParts(ctx, car, 0, 100); err != nil {
+			t.Fatal(err)
+		}
+		return db.reads.Load() - before
+	}
+	if n := reads("fusca"); n != 0 {
+		t.Errorf("fusca (most recent) read PostgreSQL %d times, want 0", n)
+	}
+	if n := reads("corolla"); n != 0 {
+		t.Errorf("corolla read PostgreSQL %d times, want 0", n)
+	}
+	if n := reads("civic"); n == 0 {
+		t.Error("civic was not evicted beyond the budget")
+	}
+}
