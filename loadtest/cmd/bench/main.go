@@ -234,6 +234,8 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 	if len(b.PIDs) == 0 {
 		b.PIDs = findPIDs(log, cfg, st.url)
 	}
+	b.PIDs = maps.Clone(b.PIDs)
+	b.PIDs["bench"] = os.Getpid() // the load generator (and the in-process reference)
 	sampler := procmon.NewSampler(b.PIDs)
 	sctx, scancel := context.WithCancel(ctx)
 	defer scancel()
@@ -262,7 +264,9 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 	if b.Closed.Reference, err = load.Closed(ctx, client, refSc, cfg.conns, cfg.warmup, cfg.closedDuration, prog); err != nil {
 		return 0, fmt.Errorf("closed loop, reference: %w", err)
 	}
+	b.Closed.ReferenceCPU = sampler.Usage(b.Closed.Reference.Started, b.Closed.Reference.Ended)
 	printStats("reference get-pecas closed", b.Closed.Reference)
+	printCPU(b.Closed.ReferenceCPU)
 	var profWG sync.WaitGroup
 	if cfg.pprof {
 		capture(ctx, &profWG, b, dir, st.pprofURLs, "closed-loop get-pecas", cfg.warmup+cfg.closedDuration-time.Second)
@@ -270,7 +274,9 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 	if b.Closed.Stack, err = load.Closed(ctx, client, stackSc, cfg.conns, cfg.warmup, cfg.closedDuration, prog); err != nil {
 		return 0, fmt.Errorf("closed loop, stack: %w", err)
 	}
+	b.Closed.StackCPU = sampler.Usage(b.Closed.Stack.Started, b.Closed.Stack.Ended)
 	printStats("stack get-pecas closed", b.Closed.Stack)
+	printCPU(b.Closed.StackCPU)
 	profWG.Wait()
 	if b.Closed.Reference.Achieved > 0 {
 		b.Closed.Ratio = b.Closed.Stack.Achieved / b.Closed.Reference.Achieved
@@ -300,7 +306,9 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 			profWG.Wait()
 			s.Steps = append(s.Steps, stats)
 			s.Memory = append(s.Memory, sampler.Peak(from, time.Now()))
+			s.CPU = append(s.CPU, sampler.Usage(stats.Started, stats.Ended))
 			printStats(fmt.Sprintf("%s %d/s", name, rate), stats)
+			printCPU(s.CPU[len(s.CPU)-1])
 			if why := breaks(cfg, stats); why != "" {
 				s.StoppedWhy = fmt.Sprintf("at %d req/s %s", rate, why)
 				break
@@ -478,6 +486,14 @@ func printStats(label string, s *load.Stats) {
 	for r, n := range s.Reasons {
 		fmt.Fprintf(os.Stderr, "      %d × %s\n", n, r)
 	}
+}
+
+func printCPU(u procmon.Usage) {
+	var parts []string
+	for _, n := range slices.Sorted(maps.Keys(u.Process)) {
+		parts = append(parts, fmt.Sprintf("%s %.0f%%", n, u.Process[n]))
+	}
+	fmt.Fprintf(os.Stderr, "      cpu: %s; machine busy %.0f%%\n", strings.Join(parts, ", "), u.Machine)
 }
 
 var stderrIsTTY = func() bool {

@@ -91,10 +91,68 @@ func Read(pid int) (Memory, error) {
 	return m, sc.Err()
 }
 
-// Sample is the memory of every watched process at one instant.
+// Sample is the memory and CPU time of every watched process at one instant,
+// and the machine's CPU counters.
 type Sample struct {
-	At  time.Time         `json:"at"`
-	Mem map[string]Memory `json:"mem"`
+	At  time.Time          `json:"at"`
+	Mem map[string]Memory  `json:"mem"`
+	CPU map[string]float64 `json:"cpu_seconds"` // user+system since the process started
+	// Busy and Total are the machine's CPU jiffies (all CPUs) from /proc/stat.
+	Busy, Total uint64 `json:"-"`
+}
+
+// CPUSeconds reads the user+system CPU time of pid from /proc/PID/stat.
+func CPUSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; fields after ")" are fixed.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	fs := strings.Fields(string(b[i+1:]))
+	if len(fs) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	ut, err1 := strconv.ParseUint(fs[11], 10, 64) // utime, field 14
+	st, err2 := strconv.ParseUint(fs[12], 10, 64) // stime, field 15
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime", pid)
+	}
+	return float64(ut+st) / clockTicks, nil
+}
+
+// clockTicks is USER_HZ, 100 on every Linux platform Go supports here.
+const clockTicks = 100
+
+// machineCPU returns busy and total jiffies of all CPUs.
+func machineCPU() (busy, total uint64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	fs := strings.Fields(line)
+	if len(fs) < 5 || fs[0] != "cpu" {
+		return 0, 0
+	}
+	for i, f := range fs[1:] {
+		v, _ := strconv.ParseUint(f, 10, 64)
+		total += v
+		if i != 3 && i != 4 { // idle, iowait
+			busy += v
+		}
+	}
+	// guest and guest_nice are already counted in user and nice
+	if len(fs) > 10 {
+		g1, _ := strconv.ParseUint(fs[9], 10, 64)
+		g2, _ := strconv.ParseUint(fs[10], 10, 64)
+		busy -= g1 + g2
+		total -= g1 + g2
+	}
+	return busy, total
 }
 
 // Sampler samples the memory of named processes at an interval.
@@ -124,12 +182,16 @@ func (s *Sampler) Run(ctx context.Context, interval time.Duration) {
 }
 
 func (s *Sampler) sample() {
-	smp := Sample{At: time.Now(), Mem: map[string]Memory{}}
+	smp := Sample{At: time.Now(), Mem: map[string]Memory{}, CPU: map[string]float64{}}
 	for name, pid := range s.pids {
 		if m, err := Read(pid); err == nil {
 			smp.Mem[name] = m
 		}
+		if c, err := CPUSeconds(pid); err == nil {
+			smp.CPU[name] = c
+		}
 	}
+	smp.Busy, smp.Total = machineCPU()
 	s.mu.Lock()
 	s.samples = append(s.samples, smp)
 	s.mu.Unlock()
@@ -153,6 +215,44 @@ func (s *Sampler) Peak(from, to time.Time) map[string]Memory {
 		}
 	}
 	return out
+}
+
+// Usage is CPU use over a window: per process in percent of one CPU, and the
+// whole machine's busy share in percent of all CPUs.
+type Usage struct {
+	Process map[string]float64 `json:"process_cpu_percent"`
+	Machine float64            `json:"machine_busy_percent"`
+}
+
+// Usage returns the CPU use between the first and last samples in [from, to].
+func (s *Sampler) Usage(from, to time.Time) Usage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var first, last *Sample
+	for i := range s.samples {
+		smp := &s.samples[i]
+		if smp.At.Before(from) || smp.At.After(to) {
+			continue
+		}
+		if first == nil {
+			first = smp
+		}
+		last = smp
+	}
+	u := Usage{Process: map[string]float64{}}
+	if first == nil || last == first {
+		return u
+	}
+	secs := last.At.Sub(first.At).Seconds()
+	for name, c := range last.CPU {
+		if c0, ok := first.CPU[name]; ok && secs > 0 {
+			u.Process[name] = 100 * (c - c0) / secs
+		}
+	}
+	if dt := last.Total - first.Total; dt > 0 {
+		u.Machine = 100 * float64(last.Busy-first.Busy) / float64(dt)
+	}
+	return u
 }
 
 // Samples returns a copy of every sample.

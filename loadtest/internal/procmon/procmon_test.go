@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"testing"
+	"time"
 )
 
 func TestPIDByPortFindsThisProcess(t *testing.T) {
@@ -40,5 +41,21 @@ func TestReadSelf(t *testing.T) {
 	}
 	if m.RSS <= 0 || m.HWM < m.RSS {
 		t.Errorf("Read(self) = %+v, want 0 < RSS <= HWM", m)
+	}
+}
+
+func TestUsageSeesBusyLoop(t *testing.T) {
+	s := NewSampler(map[string]int{"self": os.Getpid()})
+	from := time.Now()
+	s.sample()
+	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); {
+	}
+	s.sample()
+	u := s.Usage(from, time.Now())
+	if got := u.Process["self"]; got < 30 || got > 250 {
+		t.Errorf("CPU of a busy loop = %.0f %%, want about 100 %%", got)
+	}
+	if u.Machine <= 0 || u.Machine > 100 {
+		t.Errorf("machine busy = %.0f %%, want (0, 100]", u.Machine)
 	}
 }

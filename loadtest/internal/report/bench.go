@@ -25,9 +25,11 @@ type Bench struct {
 	Config   map[string]string `json:"config"`
 
 	Closed struct {
-		Reference *load.Stats `json:"reference"`
-		Stack     *load.Stats `json:"stack"`
-		Ratio     float64     `json:"ratio"`
+		Reference    *load.Stats   `json:"reference"`
+		Stack        *load.Stats   `json:"stack"`
+		Ratio        float64       `json:"ratio"`
+		ReferenceCPU procmon.Usage `json:"reference_cpu"`
+		StackCPU     procmon.Usage `json:"stack_cpu"`
 	} `json:"closed_loop"`
 	Series   []*Series                 `json:"series"`
 	Memory   map[string]procmon.Memory `json:"memory_peak_whole_run"`
@@ -46,6 +48,8 @@ type Series struct {
 	StoppedWhy string        `json:"stopped_why"`
 	// Memory per step (same index as Steps): peak VmRSS per process.
 	Memory []map[string]procmon.Memory `json:"memory_per_step,omitempty"`
+	// CPU per step (same index as Steps).
+	CPU []procmon.Usage `json:"cpu_per_step,omitempty"`
 }
 
 // Step returns the step offered at rate, or nil.
@@ -167,6 +171,17 @@ func sortedKeys[V any](m map[string]V) []string {
 	return ks
 }
 
+func cpuList(u procmon.Usage) string {
+	var parts []string
+	for _, n := range sortedKeys(u.Process) {
+		parts = append(parts, fmt.Sprintf("%s %.0f", n, u.Process[n]))
+	}
+	if len(parts) == 0 {
+		return "–"
+	}
+	return strings.Join(parts, ", ")
+}
+
 // MiB formats bytes as MiB.
 func MiB(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
@@ -196,16 +211,17 @@ func (b *Bench) markdown(plots []string) string {
 	p("")
 	p("## Closed loop: POST /get-pecas (Civic)")
 	p("")
-	p("| server | connections | ok req/s | errors | P50 ms | P95 ms | P99 ms | max ms |")
-	p("|---|---|---|---|---|---|---|---|")
+	p("| server | connections | ok req/s | errors | P50 ms | P95 ms | P99 ms | max ms | CPU %% (of one core) | machine busy |")
+	p("|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range []struct {
 		name string
 		s    *load.Stats
-	}{{"bare reference (in-process net/http)", b.Closed.Reference}, {"stack (gateway → catalog)", b.Closed.Stack}} {
+		cpu  procmon.Usage
+	}{{"bare reference (in-process net/http)", b.Closed.Reference, b.Closed.ReferenceCPU}, {"stack (gateway → catalog)", b.Closed.Stack, b.Closed.StackCPU}} {
 		if r.s == nil {
 			continue
 		}
-		p("| %s | %d | %.0f | %d | %.2f | %.2f | %.2f | %.2f |", r.name, r.s.Connections, r.s.Achieved, r.s.Errors, r.s.Latency.P50, r.s.Latency.P95, r.s.Latency.P99, r.s.Latency.Max)
+		p("| %s | %d | %.0f | %d | %.2f | %.2f | %.2f | %.2f | %s | %.0f %% |", r.name, r.s.Connections, r.s.Achieved, r.s.Errors, r.s.Latency.P50, r.s.Latency.P95, r.s.Latency.P99, r.s.Latency.Max, cpuList(r.cpu), r.cpu.Machine)
 	}
 	if b.Closed.Ratio > 0 {
 		p("")
@@ -224,6 +240,8 @@ func (b *Bench) markdown(plots []string) string {
 			hdr += " RSS " + n + " |"
 			sep += "---|"
 		}
+		hdr += " CPU %% (of one core) | machine busy |"
+		sep += "---|---|"
 		p("%s", hdr)
 		p("%s", sep)
 		for i, st := range s.Steps {
@@ -236,6 +254,11 @@ func (b *Bench) markdown(plots []string) string {
 					}
 				}
 				row += " " + v + " |"
+			}
+			if i < len(s.CPU) {
+				row += fmt.Sprintf(" %s | %.0f %% |", cpuList(s.CPU[i]), s.CPU[i].Machine)
+			} else {
+				row += " – | – |"
 			}
 			p("%s", row)
 		}
