@@ -171,10 +171,17 @@ func sortedKeys[V any](m map[string]V) []string {
 	return ks
 }
 
-func cpuList(u procmon.Usage) string {
+// cpuPerRequest lists each process's CPU (percent of one core) and its CPU
+// time per answered request, a cost that compares across load levels.
+func cpuPerRequest(u procmon.Usage, rps float64) string {
 	var parts []string
 	for _, n := range sortedKeys(u.Process) {
-		parts = append(parts, fmt.Sprintf("%s %.0f", n, u.Process[n]))
+		c := u.Process[n]
+		if rps > 0 && c >= 0.5 {
+			parts = append(parts, fmt.Sprintf("%s %.0f (%.0f µs/req)", n, c, c/100/rps*1e6))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s %.0f", n, c))
+		}
 	}
 	if len(parts) == 0 {
 		return "–"
@@ -211,7 +218,7 @@ func (b *Bench) markdown(plots []string) string {
 	p("")
 	p("## Closed loop: POST /get-pecas (Civic)")
 	p("")
-	p("| server | connections | ok req/s | errors | P50 ms | P95 ms | P99 ms | max ms | CPU %% (of one core) | machine busy |")
+	p("| server | connections | ok req/s | errors | P50 ms | P95 ms | P99 ms | max ms | CPU %% of one core (CPU per request) | machine busy |")
 	p("|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range []struct {
 		name string
@@ -221,7 +228,7 @@ func (b *Bench) markdown(plots []string) string {
 		if r.s == nil {
 			continue
 		}
-		p("| %s | %d | %.0f | %d | %.2f | %.2f | %.2f | %.2f | %s | %.0f %% |", r.name, r.s.Connections, r.s.Achieved, r.s.Errors, r.s.Latency.P50, r.s.Latency.P95, r.s.Latency.P99, r.s.Latency.Max, cpuList(r.cpu), r.cpu.Machine)
+		p("| %s | %d | %.0f | %d | %.2f | %.2f | %.2f | %.2f | %s | %.0f %% |", r.name, r.s.Connections, r.s.Achieved, r.s.Errors, r.s.Latency.P50, r.s.Latency.P95, r.s.Latency.P99, r.s.Latency.Max, cpuPerRequest(r.cpu, r.s.Achieved), r.cpu.Machine)
 	}
 	if b.Closed.Ratio > 0 {
 		p("")
@@ -240,7 +247,7 @@ func (b *Bench) markdown(plots []string) string {
 			hdr += " RSS " + n + " |"
 			sep += "---|"
 		}
-		hdr += " CPU %% (of one core) | machine busy |"
+		hdr += " CPU %% of one core (CPU per request) | machine busy |"
 		sep += "---|---|"
 		p("%s", hdr)
 		p("%s", sep)
@@ -256,7 +263,7 @@ func (b *Bench) markdown(plots []string) string {
 				row += " " + v + " |"
 			}
 			if i < len(s.CPU) {
-				row += fmt.Sprintf(" %s | %.0f %% |", cpuList(s.CPU[i]), s.CPU[i].Machine)
+				row += fmt.Sprintf(" %s | %.0f %% |", cpuPerRequest(s.CPU[i], st.Achieved), s.CPU[i].Machine)
 			} else {
 				row += " – | – |"
 			}
