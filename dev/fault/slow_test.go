@@ -1,0 +1,238 @@
+package fault
+
+import (
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/carbuild/carbuild/dev/stack"
+)
+
+// TestSlowBackend puts a proxy that delays every byte by 3 s between catalog
+// and its callers (gateway and pricing). The caller's deadline holds: a
+// Grpc-Timeout header bounds the whole call, pricing's CATALOG_TIMEOUT
+// bounds its catalog call, and each answers 504 on time instead of waiting
+// for catalog. Afterwards nothing leaks: goroutines and database
+// connections return to where they were.
+func TestSlowBackend(t *testing.T) {
+	const catalogTimeout = 500 * time.Millisecond
+	addrs, err := stack.FreeAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	px := startProxy(t, addrs.Catalog)
+	s := startStack(t, stack.Config{Addrs: addrs, Env: []string{"CATALOG_ADDR=" + px.addr(), "CATALOG_TIMEOUT=" + catalogTimeout.String()}})
+	gwMetrics := s.GatewayURL + "/metrics"
+	prMetrics := "http://" + s.Addrs.PricingMetrics + "/metrics"
+	caMetrics := "http://" + s.Addrs.CatalogMetrics + "/metrics"
+
+	quote := call{kind: "quote", method: "POST", path: "/v1/quotes", body: `{"items":[{"partId":"8","quantity":1}]}`}
+	kinds := []struct {
+		name     string
+		c        call
+		deadline time.Duration
+	}{
+		{"quote, CATALOG_TIMEOUT", quote, catalogTimeout},
+		{"quote, Grpc-Timeout 200m", withHeader(quote, "Grpc-Timeout", "200m"), 200 * time.Millisecond},
+		{"cars, Grpc-Timeout 300m", withHeader(call{kind: "cars", method: "GET", path: "/v1/cars"}, "Grpc-Timeout", "300m"), 300 * time.Millisecond},
+	}
+	next := func(i int) call {
+		k := kinds[i%len(kinds)]
+		c := k.c
+		c.kind = k.name
+		return c
+	}
+
+	// Warm up (connections, pools), then take the baseline.
+	warm := startLoad(loadConfig{Rate: 50, Workers: 8, Targets: fixed(s.GatewayURL), Next: next})
+	time.Sleep(time.Second)
+	if sum := summarize(warm.stop()); sum.failed != 0 {
+		t.Fatalf("warm-up failed before any delay: %s", sum)
+	}
+	time.Sleep(500 * time.Millisecond)
+	base := gauges(t, gwMetrics, prMetrics, caMetrics)
+
+	px.setDelay(3 * time.Second)
+	l := startLoad(loadConfig{Rate: 60, Workers: 64, Targets: fixed(s.GatewayURL), Next: next, Timeout: 10 * time.Second})
+	time.Sleep(3 * time.Second)
+	rs := l.stop()
+	px.setDelay(0)
+
+	byKind := map[string][]time.Duration{}
+	for _, r := range rs {
+		byKind[r.kind] = append(byKind[r.kind], r.end.Sub(r.start))
+		if r.err != nil || r.status != http.StatusGatewayTimeout || jsonField(r.body, "status") != "DEADLINE_EXCEEDED" {
+			t.Errorf("want 504 DEADLINE_EXCEEDED while catalog is slow, got %s", r)
+		}
+	}
+	const slack = time.Second // a loaded 2-core machine; the delay is 3 s
+	for _, k := range kinds {
+		d := byKind[k.name]
+		if len(d) == 0 {
+			t.Errorf("%s: no requests", k.name)
+			continue
+		}
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+		p50, max := d[len(d)/2], d[len(d)-1]
+		t.Logf("slow backend (3 s delay): %-26s deadline %-5s → %d answered 504, p50 %s, max %s",
+			k.name, k.deadline, len(d), p50.Round(time.Millisecond), max.Round(time.Millisecond))
+		if max > k.deadline+slack {
+			t.Errorf("%s: slowest answer after %s, the deadline was %s", k.name, max, k.deadline)
+		}
+		if p50 < k.deadline-50*time.Millisecond {
+			t.Errorf("%s: p50 %s is before the deadline %s: the delay did not apply", k.name, p50, k.deadline)
+		}
+	}
+
+	// Recovery: with the delay gone, calls succeed again.
+	if !waitFor(15*time.Second, func() bool {
+		c := &http.Client{Timeout: 2 * time.Second}
+		resp, err := c.Post(s.GatewayURL+quote.path, "application/json", strings.NewReader(quote.body))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}) {
+		t.Fatalf("quotes do not succeed again after the delay was removed")
+	}
+
+	// No leak: goroutines and acquired database connections return to the
+	// baseline (abandoned calls were canceled, not left running).
+	var after map[string]float64
+	ok := waitFor(20*time.Second, func() bool {
+		after = gauges(t, gwMetrics, prMetrics, caMetrics)
+		for name, v := range after {
+			if v > base[name]+leakTolerance(name) {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("slow backend: before %v, after %v (%d requests, %d abandoned calls)", base, after, len(rs), len(rs))
+	if !ok {
+		t.Errorf("leak: gauges did not return to the baseline: before %v, after %v", base, after)
+	}
+}
+
+func leakTolerance(name string) float64 {
+	if name == "pricing pgxpool_acquired_conns" {
+		return 0
+	}
+	return 10 // goroutines come and go with idle connections and timers
+}
+
+// gauges reads the gauges the leak check compares.
+func gauges(t *testing.T, gateway, pricing, catalog string) map[string]float64 {
+	t.Helper()
+	return map[string]float64{
+		"gateway go_goroutines":          scrape(t, gateway, "go_goroutines"),
+		"pricing go_goroutines":          scrape(t, pricing, "go_goroutines"),
+		"catalog go_goroutines":          scrape(t, catalog, "go_goroutines"),
+		"pricing pgxpool_acquired_conns": scrape(t, pricing, "pgxpool_acquired_conns"),
+	}
+}
+
+func withHeader(c call, k, v string) call {
+	c.headers = map[string]string{k: v}
+	return c
+}
+
+// proxy forwards TCP connections to an upstream, holding every chunk of
+// data, in both directions, for the current delay before passing it on.
+type proxy struct {
+	ln       net.Listener
+	upstream string
+	delay    atomic.Int64 // nanoseconds
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+	wg       sync.WaitGroup
+}
+
+func startProxy(t *testing.T, upstream string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, upstream: upstream, conns: map[net.Conn]struct{}{}}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *proxy) addr() string             { return p.ln.Addr().String() }
+func (p *proxy) setDelay(d time.Duration) { p.delay.Store(int64(d)) }
+
+func (p *proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		u, err := net.DialTimeout("tcp", p.upstream, 2*time.Second)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns[c], p.conns[u] = struct{}{}, struct{}{}
+		p.mu.Unlock()
+		p.wg.Add(2)
+		go p.pipe(u, c)
+		go p.pipe(c, u)
+	}
+}
+
+type chunk struct {
+	data []byte
+	at   time.Time
+}
+
+// pipe copies src to dst, each chunk held until its arrival + the delay.
+func (p *proxy) pipe(dst, src net.Conn) {
+	defer p.wg.Done()
+	ch := make(chan chunk, 4096)
+	go func() {
+		defer close(ch)
+		for {
+			buf := make([]byte, 32<<10)
+			n, err := src.Read(buf)
+			if n > 0 {
+				ch <- chunk{data: buf[:n], at: time.Now()}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for c := range ch {
+		if wait := time.Until(c.at.Add(time.Duration(p.delay.Load()))); wait > 0 {
+			time.Sleep(wait)
+		}
+		if _, err := dst.Write(c.data); err != nil {
+			break
+		}
+	}
+	dst.Close()
+	src.Close()
+	for range ch { // let the reader finish
+	}
+}
+
+func (p *proxy) close() {
+	p.ln.Close()
+	p.mu.Lock()
+	for c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
