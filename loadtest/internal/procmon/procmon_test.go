@@ -46,14 +46,24 @@ func TestReadSelf(t *testing.T) {
 
 func TestUsageSeesBusyLoop(t *testing.T) {
 	s := NewSampler(map[string]int{"self": os.Getpid()})
+	c0, err := CPUSeconds(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
 	from := time.Now()
 	s.sample()
-	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); {
+	// Burn 200 ms of CPU (however long a busy machine takes to give it, up to 10 s).
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		if c, _ := CPUSeconds(os.Getpid()); c-c0 >= 0.2 {
+			break
+		}
 	}
 	s.sample()
+	elapsed := time.Since(from).Seconds()
 	u := s.Usage(from, time.Now())
-	if got := u.Process["self"]; got < 30 || got > 250 {
-		t.Errorf("CPU of a busy loop = %.0f %%, want about 100 %%", got)
+	want := 100 * 0.2 / elapsed // at least this much
+	if got := u.Process["self"]; got < want*0.8 || got > 250 {
+		t.Errorf("CPU of a busy loop = %.0f %% over %.2f s, want at least %.0f %% (0.2 s of CPU)", got, elapsed, want)
 	}
 	if u.Machine <= 0 || u.Machine > 100 {
 		t.Errorf("machine busy = %.0f %%, want (0, 100]", u.Machine)
