@@ -330,6 +330,7 @@ type healthWatch struct {
 	mu          sync.Mutex
 	notServing  time.Time
 	unreachable time.Time
+	recovered   time.Time // first SERVING after NOT_SERVING or unreachable
 	cancel      context.CancelFunc
 	done        chan struct{}
 	once        sync.Once
@@ -361,6 +362,9 @@ func watchHealth(t *testing.T, addr string, every time.Duration) *healthWatch {
 				h.unreachable = now
 			case err == nil && resp.GetStatus() != healthpb.HealthCheckResponse_SERVING && h.notServing.IsZero():
 				h.notServing = now
+			case err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING && h.recovered.IsZero() &&
+				(!h.notServing.IsZero() || !h.unreachable.IsZero()):
+				h.recovered = now
 			}
 			h.mu.Unlock()
 			select {
@@ -381,6 +385,12 @@ func (h *healthWatch) firstNotServing() time.Time {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.notServing
+}
+
+func (h *healthWatch) recoveredAt() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.recovered
 }
 
 func (h *healthWatch) firstUnreachable() time.Time {
