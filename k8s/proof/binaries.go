@@ -3,6 +3,8 @@ package proof
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -72,6 +74,22 @@ func BuildBinaries(ctx context.Context, root, outDir string) (map[string]*Binary
 		workdir = filepath.Join(workdir, in.Args[0])
 	}
 	srcRoot := filepath.Join(src, workdir)
+	// Built binaries are kept per hash of the exact build input (the copied
+	// context, the Go version, the commands), so a warm run skips the build.
+	key, err := contextHash(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	cacheDir := ""
+	if base, err := os.UserCacheDir(); err == nil {
+		cacheDir = filepath.Join(base, "carbuild-k8s-proof", key)
+	}
+	if cacheDir != "" {
+		if bins, err := loadBinaries(ctx, cacheDir); err == nil {
+			return bins, nil
+		}
+	}
+
 	// The builder's workspace steps, as the Dockerfile runs them.
 	for _, in := range builder.Find("RUN") {
 		var args []string
@@ -119,7 +137,59 @@ func BuildBinaries(ctx context.Context, root, outDir string) (map[string]*Binary
 			return nil, err
 		}
 	}
+	if cacheDir != "" {
+		// Best effort: a failed save only costs the next run a build.
+		if err := os.MkdirAll(cacheDir, 0o755); err == nil {
+			for name, b := range bins {
+				if data, err := os.ReadFile(b.Path); err == nil {
+					_ = os.WriteFile(filepath.Join(cacheDir, name+".tmp"), data, 0o755)
+					_ = os.Rename(filepath.Join(cacheDir, name+".tmp"), filepath.Join(cacheDir, name))
+				}
+			}
+		}
+	}
 	return bins, nil
+}
+
+// loadBinaries uses binaries cached by an earlier run.
+func loadBinaries(ctx context.Context, dir string) (map[string]*Binary, error) {
+	bins := map[string]*Binary{}
+	for name := range ServicePackages {
+		b := &Binary{Name: name, Path: filepath.Join(dir, name)}
+		if _, err := os.Stat(b.Path); err != nil {
+			return nil, err
+		}
+		if err := b.readHelp(ctx); err != nil {
+			return nil, err
+		}
+		bins[name] = b
+	}
+	return bins, nil
+}
+
+// contextHash hashes every file of the build context with its path, plus the
+// Go version and this package's build commands.
+func contextHash(ctx context.Context, dir string) (string, error) {
+	h := sha256.New()
+	ver, err := exec.CommandContext(ctx, "go", "env", "GOVERSION", "GOOS", "GOARCH").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env: %w", err)
+	}
+	fmt.Fprintf(h, "%s\nbuild -trimpath CGO_ENABLED=0 v1\n", ver)
+	err = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		fmt.Fprintf(h, "%s %d\n", rel, len(data))
+		h.Write(data)
+		return nil
+	})
+	return hex.EncodeToString(h.Sum(nil))[:32], err
 }
 
 func (b *Binary) readHelp(ctx context.Context) error {
