@@ -85,6 +85,7 @@ type config struct {
 	skipBuild       bool
 	serviceLogLevel string
 	serviceLogs     string
+	maxInFlight     int
 }
 
 func parseFlags(args []string) (*config, error) {
@@ -110,6 +111,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.verifyOrders, "verify-orders", 2000, "look up at most this many placed orders through GET /v1/orders/{id} (0: all)")
 	fs.DurationVar(&c.maxDuration, "max-duration", 10*time.Minute, "bound on the whole run")
 	fs.BoolVar(&c.strict, "strict", false, "exit 2 when a target is not met")
+	fs.IntVar(&c.maxInFlight, "max-inflight", 2000, "bound on outstanding requests of an open-model step (protects the machine when the system saturates; 0: none)")
 	fs.BoolVar(&c.skipBuild, "skip-build", false, "use the binaries already in bin/ when starting the stack")
 	fs.StringVar(&c.serviceLogLevel, "service-log-level", "info", "LOG_LEVEL of the services the bench starts")
 	fs.StringVar(&c.serviceLogs, "service-logs", "", "file for the output of the services the bench starts (default: kept in memory, shown on failure)")
@@ -196,6 +198,7 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 	b.Config["error_budget"] = strconv.FormatFloat(cfg.errorBudget, 'g', -1, 64)
 	b.Config["series"] = strings.Join(cfg.series, ",")
 	b.Config["request_timeout"] = cfg.timeout.String()
+	b.Config["max_inflight"] = strconv.Itoa(cfg.maxInFlight)
 	b.Config["GOMAXPROCS (load generator + reference)"] = strconv.Itoa(runtime.GOMAXPROCS(0))
 
 	dir := filepath.Join(cfg.out, "bench-"+b.RunID)
@@ -298,7 +301,7 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 				capture(ctx, &profWG, b, dir, st.pprofURLs, "mixed journey at 2000 req/s", cfg.stepDuration-time.Second)
 			}
 			from := time.Now()
-			stats, err := load.Open(ctx, client, sc, rate, cfg.stepDuration, prog)
+			stats, err := load.Open(ctx, client, sc, rate, cfg.stepDuration, cfg.maxInFlight, prog)
 			if err != nil {
 				s.StoppedWhy = fmt.Sprintf("step %d/s: %v", rate, err)
 				break
@@ -388,7 +391,7 @@ func breaks(cfg *config, s *load.Stats) string {
 	case s.Latency.P99 > float64(cfg.sloP99)/float64(time.Millisecond):
 		return fmt.Sprintf("P99 %.2f ms > objective %s", s.Latency.P99, cfg.sloP99)
 	case float64(s.Sent) < 0.9*s.Offered*cfg.stepDuration.Seconds():
-		return fmt.Sprintf("the load generator sent only %d of %.0f requests (saturated)", s.Sent, s.Offered*cfg.stepDuration.Seconds())
+		return fmt.Sprintf("the load generator sent only %d of %.0f requests (generator saturated, or -max-inflight %d outstanding requests reached)", s.Sent, s.Offered*cfg.stepDuration.Seconds(), cfg.maxInFlight)
 	case s.Achieved < 0.9*s.Offered:
 		return fmt.Sprintf("achieved %.0f ok/s < 90 %% of offered", s.Achieved)
 	}

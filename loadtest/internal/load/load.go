@@ -342,15 +342,21 @@ func do(ctx context.Context, client *http.Client, tgt *vegeta.Target) *vegeta.Re
 
 // Open offers rate requests per second for dur (vegeta's constant pacer, open
 // model: a request is sent on schedule even when earlier ones have not
-// answered) and reports what came back. Requests still running at the end are
-// waited for up to the client's timeout.
-func Open(ctx context.Context, client *http.Client, sc Scenario, rate int, dur time.Duration, prog *Progress) (*Stats, error) {
+// answered) and reports what came back. At most maxInFlight requests are
+// outstanding (0: no bound); when a saturated system reaches that bound the
+// generator falls behind schedule, which shows as Sent < offered. Requests
+// still running at the end are waited for up to the client's timeout.
+func Open(ctx context.Context, client *http.Client, sc Scenario, rate int, dur time.Duration, maxInFlight int, prog *Progress) (*Stats, error) {
 	prog.Reset(fmt.Sprintf("%s %d/s", sc.Name, rate))
-	atk := vegeta.NewAttacker(
+	opts := []func(*vegeta.Attacker){
 		vegeta.Client(client),
 		vegeta.Workers(uint64(min(max(rate/100, 8), 256))),
-		vegeta.MaxBody(1<<20),
-	)
+		vegeta.MaxBody(1 << 20),
+	}
+	if maxInFlight > 0 {
+		opts = append(opts, vegeta.MaxWorkers(uint64(maxInFlight)))
+	}
+	atk := vegeta.NewAttacker(opts...)
 	pacer := vegeta.ConstantPacer{Freq: rate, Per: time.Second}
 	results := atk.Attack(sc.Targeter, pacer, dur, sc.Name)
 	c := newCollector()

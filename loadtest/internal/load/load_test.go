@@ -44,7 +44,7 @@ func server(badEvery int64) *httptest.Server {
 func TestOpenOffersTheRate(t *testing.T) {
 	srv := server(0)
 	defer srv.Close()
-	s, err := Open(context.Background(), NewClient(16, time.Second), scenario(srv.URL), 200, time.Second, &Progress{})
+	s, err := Open(context.Background(), NewClient(16, time.Second), scenario(srv.URL), 200, time.Second, 0, &Progress{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestTransportErrors(t *testing.T) {
 	srv := server(0)
 	url := srv.URL
 	srv.Close()
-	s, err := Open(context.Background(), NewClient(4, 200*time.Millisecond), scenario(url), 50, 200*time.Millisecond, nil)
+	s, err := Open(context.Background(), NewClient(4, 200*time.Millisecond), scenario(url), 50, 200*time.Millisecond, 10, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
