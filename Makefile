@@ -23,8 +23,12 @@ run: ## build and start PostgreSQL (found or private), migrations, catalog, pric
 	$(RUN)
 
 .PHONY: build
-build: ## build bin/catalog, bin/pricing, bin/gateway, bin/migrate
-	go build -o bin/ ./catalog/cmd/catalog ./pricing/cmd/pricing ./gateway/cmd/gateway ./migrations/cmd/migrate
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X github.com/carbuild/carbuild/shared/buildinfo.Version=$(VERSION) -X github.com/carbuild/carbuild/shared/buildinfo.Commit=$(COMMIT)
+
+build: ## build bin/catalog, bin/pricing, bin/gateway, bin/migrate (version and commit stamped)
+	go build -ldflags '$(LDFLAGS)' -o bin/ ./catalog/cmd/catalog ./pricing/cmd/pricing ./gateway/cmd/gateway ./migrations/cmd/migrate
 
 .PHONY: generate
 generate: ## regenerate shared/gen (Go, gRPC, grpc-gateway, OpenAPI) from shared/proto

@@ -190,7 +190,7 @@ func Build(ctx context.Context, root, binDir string) error {
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", binDir+string(os.PathSeparator),
+	cmd := exec.CommandContext(ctx, "go", "build", "-ldflags", LDFlags(ctx, root), "-o", binDir+string(os.PathSeparator),
 		"./catalog/cmd/catalog", "./pricing/cmd/pricing", "./gateway/cmd/gateway", "./migrations/cmd/migrate")
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
@@ -198,6 +198,29 @@ func Build(ctx context.Context, root, binDir string) error {
 		return fmt.Errorf("go build: %w\n%s", err, out)
 	}
 	return nil
+}
+
+// LDFlags stamps the version and commit of the working tree (from git, when
+// available) into package buildinfo.
+func LDFlags(ctx context.Context, root string) string {
+	git := func(args ...string) string {
+		cmd := exec.CommandContext(ctx, "git", args...)
+		cmd.Dir = root
+		out, err := cmd.Output()
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(out))
+	}
+	version, commit := git("describe", "--tags", "--always", "--dirty"), git("rev-parse", "--short", "HEAD")
+	if version == "" {
+		version = "dev"
+	}
+	if commit == "" {
+		commit = "unknown"
+	}
+	const pkg = "github.com/carbuild/carbuild/shared/buildinfo"
+	return fmt.Sprintf("-X %s.Version=%s -X %s.Commit=%s", pkg, version, pkg, commit)
 }
 
 // FindRoot walks up from the working directory to the folder with go.work.
