@@ -346,6 +346,9 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 	}
 	b.Targets = judgeTargets(cfg, b)
 	b.Finished = time.Now()
+	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+		b.Machine["load average at end"] = strings.Join(strings.Fields(string(la))[:3], " ")
+	}
 	if err := b.Write(dir); err != nil {
 		return 0, fmt.Errorf("writing the report: %w", err)
 	}
