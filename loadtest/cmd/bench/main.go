@@ -499,7 +499,7 @@ func printCPU(u procmon.Usage) {
 	for _, n := range slices.Sorted(maps.Keys(u.Process)) {
 		parts = append(parts, fmt.Sprintf("%s %.0f%%", n, u.Process[n]))
 	}
-	fmt.Fprintf(os.Stderr, "      cpu: %s; machine busy %.0f%%\n", strings.Join(parts, ", "), u.Machine)
+	fmt.Fprintf(os.Stderr, "      cpu: %s; machine busy %.0f%% (other processes %.0f%% of one core)\n", strings.Join(parts, ", "), u.Machine, u.Others)
 }
 
 var stderrIsTTY = func() bool {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -222,6 +223,9 @@ func (s *Sampler) Peak(from, to time.Time) map[string]Memory {
 type Usage struct {
 	Process map[string]float64 `json:"process_cpu_percent"`
 	Machine float64            `json:"machine_busy_percent"`
+	// Others is the CPU the rest of the machine used meanwhile, in percent of
+	// one CPU: the machine's busy time minus the watched processes'.
+	Others float64 `json:"others_cpu_percent"`
 }
 
 // Usage returns the CPU use between the first and last samples in [from, to].
@@ -251,6 +255,11 @@ func (s *Sampler) Usage(from, to time.Time) Usage {
 	}
 	if dt := last.Total - first.Total; dt > 0 {
 		u.Machine = 100 * float64(last.Busy-first.Busy) / float64(dt)
+		ours := 0.0
+		for _, c := range u.Process {
+			ours += c
+		}
+		u.Others = max(0, u.Machine*float64(runtime.NumCPU())-ours)
 	}
 	return u
 }

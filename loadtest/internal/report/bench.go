@@ -189,6 +189,30 @@ func cpuPerRequest(u procmon.Usage, rps float64) string {
 	return strings.Join(parts, ", ")
 }
 
+// contended describes how much CPU other processes took during the
+// measurements, or "" when they took less than half a CPU on average.
+func (b *Bench) contended() string {
+	var sum float64
+	n := 0
+	add := func(u procmon.Usage) {
+		if u.Machine > 0 {
+			sum += u.Others
+			n++
+		}
+	}
+	add(b.Closed.ReferenceCPU)
+	add(b.Closed.StackCPU)
+	for _, s := range b.Series {
+		for _, u := range s.CPU {
+			add(u)
+		}
+	}
+	if n == 0 || sum/float64(n) < 50 {
+		return ""
+	}
+	return fmt.Sprintf("on average %.0f %% of one CPU went to other processes", sum/float64(n))
+}
+
 // MiB formats bytes as MiB.
 func MiB(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
@@ -204,6 +228,13 @@ func (b *Bench) markdown(plots []string) string {
 		p("- %s: %s", k, b.Machine[k])
 	}
 	p("")
+	if busy := b.contended(); busy != "" {
+		p("> **Warning: other work used the CPU during the measurements** (%s). The load generator,", busy)
+		p("> the reference and the stack were starved, so latencies are inflated and the stack/reference")
+		p("> ratio is distorted (the in-process reference competes as one process, the stack as three).")
+		p("> Repeat on a quiet machine for figures that compare.")
+		p("")
+	}
 	p("## Targets")
 	p("")
 	p("| target | want | got | result |")
@@ -218,7 +249,7 @@ func (b *Bench) markdown(plots []string) string {
 	p("")
 	p("## Closed loop: POST /get-pecas (Civic)")
 	p("")
-	p("| server | connections | ok req/s | errors | P50 ms | P95 ms | P99 ms | max ms | CPU %% of one core (CPU per request) | machine busy |")
+	p("| server | connections | ok req/s | errors | P50 ms | P95 ms | P99 ms | max ms | CPU %% of one core (CPU per request) | machine busy (others, %% of one core) |")
 	p("|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range []struct {
 		name string
@@ -228,7 +259,7 @@ func (b *Bench) markdown(plots []string) string {
 		if r.s == nil {
 			continue
 		}
-		p("| %s | %d | %.0f | %d | %.2f | %.2f | %.2f | %.2f | %s | %.0f %% |", r.name, r.s.Connections, r.s.Achieved, r.s.Errors, r.s.Latency.P50, r.s.Latency.P95, r.s.Latency.P99, r.s.Latency.Max, cpuPerRequest(r.cpu, r.s.Achieved), r.cpu.Machine)
+		p("| %s | %d | %.0f | %d | %.2f | %.2f | %.2f | %.2f | %s | %.0f %% (others %.0f) |", r.name, r.s.Connections, r.s.Achieved, r.s.Errors, r.s.Latency.P50, r.s.Latency.P95, r.s.Latency.P99, r.s.Latency.Max, cpuPerRequest(r.cpu, r.s.Achieved), r.cpu.Machine, r.cpu.Others)
 	}
 	if b.Closed.Ratio > 0 {
 		p("")
@@ -247,7 +278,7 @@ func (b *Bench) markdown(plots []string) string {
 			hdr += " RSS " + n + " |"
 			sep += "---|"
 		}
-		hdr += " CPU %% of one core (CPU per request) | machine busy |"
+		hdr += " CPU %% of one core (CPU per request) | machine busy (others, %% of one core) |"
 		sep += "---|---|"
 		p("%s", hdr)
 		p("%s", sep)
@@ -263,7 +294,7 @@ func (b *Bench) markdown(plots []string) string {
 				row += " " + v + " |"
 			}
 			if i < len(s.CPU) {
-				row += fmt.Sprintf(" %s | %.0f %% |", cpuPerRequest(s.CPU[i], st.Achieved), s.CPU[i].Machine)
+				row += fmt.Sprintf(" %s | %.0f %% (others %.0f) |", cpuPerRequest(s.CPU[i], st.Achieved), s.CPU[i].Machine, s.CPU[i].Others)
 			} else {
 				row += " – | – |"
 			}
