@@ -23,27 +23,38 @@ func TestServerRejectsBrokenManifests(t *testing.T) {
 	kc.must(t, readTestdata(t, "namespace.yaml"), applyArgs()...)
 	t.Cleanup(func() { kc.run(nil, "delete", "namespace", "sim-negative", "--wait=false") })
 
+	// Server-side apply (what the overlay tests use) and client-side apply word errors differently.
+	ssa, csa := applyArgs("--dry-run=server"), []string{"apply", "--validate=strict", "--dry-run=server", "-f", "-"}
 	for _, c := range []struct {
-		file string
-		want []string // substrings of the server's error
+		file          string
+		wantSSA, want []string // substrings of the server's error, per apply mode
 	}{
-		{"typo.yaml", []string{`unknown field "spec.replica"`, `unknown field "spec.template.spec.containers[0].resource"`}},
-		{"selector-mismatch.yaml", []string{"`selector` does not match template `labels`"}},
-		{"root-pod.yaml", []string{`violates PodSecurity "restricted:latest"`, "runAsNonRoot != true"}},
+		{"typo.yaml",
+			[]string{".spec.replica: field not declared in schema"},
+			[]string{`unknown field "spec.replica"`, `unknown field "spec.template.spec.containers[0].resource"`}},
+		{"selector-mismatch.yaml", nil, []string{"`selector` does not match template `labels`"}},
+		{"root-pod.yaml", nil, []string{`violates PodSecurity "restricted:latest"`, "runAsNonRoot != true"}},
 	} {
 		t.Run(c.file, func(t *testing.T) {
-			for _, mode := range [][]string{applyArgs("--dry-run=server"), {"apply", "--validate=strict", "--dry-run=server", "-f", "-"}} {
-				r := kc.run(readTestdata(t, c.file), mode...)
-				if r.err == nil {
-					t.Fatalf("%s: server accepted a broken manifest (kubectl %s)", c.file, strings.Join(mode, " "))
+			for _, mode := range []struct {
+				args []string
+				want []string
+			}{{ssa, c.wantSSA}, {csa, c.want}} {
+				want := mode.want
+				if want == nil {
+					want = c.want
 				}
-				for _, w := range c.want {
+				r := kc.run(readTestdata(t, c.file), mode.args...)
+				if r.err == nil {
+					t.Fatalf("%s: server accepted a broken manifest (kubectl %s)", c.file, strings.Join(mode.args, " "))
+				}
+				for _, w := range want {
 					if !strings.Contains(r.err.Error(), w) {
 						t.Errorf("%s: error does not mention %q:\n%v", c.file, w, r.err)
 					}
 				}
+				t.Logf("%s rejected: %s", c.file, lastLine(r.err.Error()))
 			}
-			t.Logf("%s rejected as expected", c.file)
 		})
 	}
 
@@ -102,4 +113,15 @@ func TestServerRejectsBrokenManifests(t *testing.T) {
 		}
 		t.Logf("scheduler: %s", msg)
 	})
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndex(s, "\n"); i >= 0 {
+		s = s[i+1:]
+	}
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
 }

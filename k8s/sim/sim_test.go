@@ -117,23 +117,26 @@ func TestOverlaysExist(t *testing.T) {
 	}
 }
 
-// TestOverlaysFresh applies each overlay on an empty namespace and checks what it produced.
+// TestOverlaysFresh applies each overlay (server-side apply) on an empty namespace and checks
+// what it produced.
 func TestOverlaysFresh(t *testing.T) {
 	for _, name := range overlayOrder {
 		t.Run(name, func(t *testing.T) {
-			reset(t)
-			deploy(t, name, true)
+			reset(t, false)
+			deploy(t, name, true, true)
 		})
 	}
 }
 
 // TestSwitchOverlays applies overlays one after another on the live cluster, pruning what an
-// overlay drops, as Tilt does when its overlay argument changes. Immutable-field errors fail here.
+// overlay drops, as Tilt does when its overlay argument changes. It uses client-side apply, Tilt's
+// default (its last-applied annotation also fails on objects too large for it). Immutable-field
+// errors fail here.
 func TestSwitchOverlays(t *testing.T) {
-	reset(t)
+	reset(t, true)
 	for i, name := range switchOrder {
 		t.Run(fmt.Sprintf("%d-%s", i+1, name), func(t *testing.T) {
-			deploy(t, name, false)
+			deploy(t, name, false, false)
 		})
 		if t.Failed() {
 			return
@@ -155,6 +158,11 @@ func render(t *testing.T, name string) []object {
 	return objs
 }
 
+// csaArgs: client-side apply (Tilt's default) with strict field validation.
+func csaArgs(extra ...string) []string {
+	return append([]string{"apply", "--validate=strict", "-f", "-"}, extra...)
+}
+
 // applyArgs: server-side apply with strict field validation (unknown or duplicate fields fail).
 func applyArgs(extra ...string) []string {
 	return append([]string{"apply", "--server-side", "--force-conflicts", "--field-manager=" + fieldManager,
@@ -174,7 +182,11 @@ func warnings(stderr []byte) []string {
 
 // deploy renders, server-side dry-runs, applies and prunes one overlay, then waits for it to
 // converge and checks it.
-func deploy(t *testing.T, name string, full bool) {
+func deploy(t *testing.T, name string, serverSide, full bool) {
+	apply, mode := applyArgs, "server-side"
+	if !serverSide {
+		apply, mode = csaArgs, "client-side"
+	}
 	objs := render(t, name)
 	var namespaces, real []object
 	var skipped []string
@@ -196,13 +208,13 @@ func deploy(t *testing.T, name string, full bool) {
 
 	// The namespaces first: dry-running namespaced objects needs their namespace to exist.
 	if len(namespaces) > 0 {
-		r := kc.run(toStream(namespaces), applyArgs()...)
+		r := kc.run(toStream(namespaces), apply()...)
 		if r.err != nil {
 			t.Fatalf("apply namespaces: %v", r.err)
 		}
 	}
-	timed(t, "server-side dry-run (strict)", func() {
-		r := kc.run(toStream(objs), applyArgs("--dry-run=server")...)
+	timed(t, mode+" apply, server dry-run (strict)", func() {
+		r := kc.run(toStream(objs), apply("--dry-run=server")...)
 		if r.err != nil {
 			t.Fatalf("server rejected overlay %s in dry-run:\n%v", name, r.err)
 		}
@@ -210,8 +222,8 @@ func deploy(t *testing.T, name string, full bool) {
 			t.Errorf("server warnings for overlay %s:\n  %s", name, strings.Join(w, "\n  "))
 		}
 	})
-	timed(t, "apply (server-side)", func() {
-		r := kc.run(toStream(real), applyArgs()...)
+	timed(t, mode+" apply", func() {
+		r := kc.run(toStream(real), apply()...)
 		if r.err != nil {
 			t.Fatalf("apply overlay %s: %v", name, r.err)
 		}
@@ -267,9 +279,10 @@ func prune(t *testing.T, objs []object) {
 	t.Logf("pruned: %s", strings.Join(names, ", "))
 }
 
-// reset deletes everything the tests applied except namespaces (a namespace's deletion waits out
-// pods' grace periods in the namespace controller), plus the StatefulSets' PVCs.
-func reset(t *testing.T) {
+// reset deletes everything the tests applied, plus the StatefulSets' PVCs; the namespaces only
+// with withNamespaces, after their pods are gone (the namespace controller would otherwise wait
+// out the pods' grace periods).
+func reset(t *testing.T, withNamespaces bool) {
 	t.Helper()
 	if len(applied) == 0 {
 		return
@@ -287,7 +300,9 @@ func reset(t *testing.T) {
 		objs = append(objs, o)
 	}
 	timed(t, "reset (delete everything applied)", func() {
-		kc.must(t, toStream(objs), "delete", "--ignore-not-found", "--wait=true", "--timeout=60s", "-f", "-")
+		if len(objs) > 0 {
+			kc.must(t, toStream(objs), "delete", "--ignore-not-found", "--wait=true", "--timeout=60s", "-f", "-")
+		}
 		for ns := range nss {
 			kc.must(t, nil, "delete", "pvc", "--all", "-n", ns, "--wait=true", "--timeout=60s")
 		}
@@ -301,9 +316,20 @@ func reset(t *testing.T) {
 			return p
 		})
 	})
+	var ours []string // namespaces the overlays create (never kube-system)
 	for k, o := range applied {
-		if o.Kind != "Namespace" {
+		if o.Kind == "Namespace" {
+			ours = append(ours, o.Metadata.Name)
+		}
+		if o.Kind != "Namespace" || withNamespaces {
 			delete(applied, k)
+		}
+	}
+	if withNamespaces {
+		for _, ns := range ours {
+			timed(t, "delete namespace "+ns, func() {
+				kc.must(t, nil, "delete", "namespace", ns, "--ignore-not-found", "--wait=true", "--timeout=90s")
+			})
 		}
 	}
 }
