@@ -35,6 +35,8 @@ type Options struct {
 	DefaultTimeout time.Duration
 	// MaxMessageBytes bounds received messages (default 1 MiB).
 	MaxMessageBytes int
+	// Extra options, e.g. tracing's stats handler.
+	Extra []grpc.DialOption
 }
 
 // Dial opens a lazy connection to target ("host:port", or "dns:///name:port"
@@ -46,7 +48,7 @@ func Dial(target string, m *grpcprom.ClientMetrics, o Options) (*grpc.ClientConn
 	if o.MaxMessageBytes <= 0 {
 		o.MaxMessageBytes = 1 << 20
 	}
-	conn, err := grpc.NewClient(target,
+	opts := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
@@ -56,7 +58,8 @@ func Dial(target string, m *grpcprom.ClientMetrics, o Options) (*grpc.ClientConn
 			m.UnaryClientInterceptor(),
 		),
 		grpc.WithChainStreamInterceptor(m.StreamClientInterceptor()),
-	)
+	}, o.Extra...)
+	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("grpc client for %s: %w", target, err)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/carbuild/carbuild/shared/grpcserver"
 	"github.com/carbuild/carbuild/shared/logging"
 	"github.com/carbuild/carbuild/shared/metrics"
+	"github.com/carbuild/carbuild/shared/tracing"
 )
 
 type settings struct {
@@ -76,6 +77,16 @@ func run(ctx context.Context, args []string) error {
 	}
 	log.Info("starting", "version", buildinfo.Version, "commit", buildinfo.Commit, "config", cfg)
 
+	tr, err := tracing.Setup(ctx, "catalog", log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := tr.Shutdown(); err != nil {
+			log.Warn("tracing shutdown", "err", err)
+		}
+	}()
+
 	reg := metrics.NewRegistry("catalog")
 	pool, err := database.Open(ctx, s.databaseURL, database.Options{MaxConns: int32(s.dbMaxConns)}, log, reg)
 	if err != nil {
@@ -92,7 +103,7 @@ func run(ctx context.Context, args []string) error {
 		st = c
 	}
 	svc := catalog.NewService(st)
-	srv := grpcserver.New(log, reg)
+	srv := grpcserver.New(log, reg, tr.ServerOptions()...)
 	catalogv1.RegisterCatalogServiceServer(srv.GRPC(), server.NewV1(svc))
 	catalogopb.RegisterCatalogoServiceServer(srv.GRPC(), server.NewCompat(svc))
 

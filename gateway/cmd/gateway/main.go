@@ -26,6 +26,7 @@ import (
 	"github.com/carbuild/carbuild/shared/grpcclient"
 	"github.com/carbuild/carbuild/shared/logging"
 	"github.com/carbuild/carbuild/shared/metrics"
+	"github.com/carbuild/carbuild/shared/tracing"
 )
 
 type settings struct {
@@ -73,10 +74,20 @@ func run(ctx context.Context, args []string) error {
 	}
 	log.Info("starting", "version", buildinfo.Version, "commit", buildinfo.Commit, "config", cfg)
 
+	tr, err := tracing.Setup(ctx, "gateway", log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := tr.Shutdown(); err != nil {
+			log.Warn("tracing shutdown", "err", err)
+		}
+	}()
+
 	reg := metrics.NewRegistry("gateway")
 	clientMetrics := grpcclient.NewMetrics(reg)
 	dial := func(target string) (*grpc.ClientConn, error) {
-		return grpcclient.Dial(target, clientMetrics, grpcclient.Options{DefaultTimeout: s.backendTimeout})
+		return grpcclient.Dial(target, clientMetrics, grpcclient.Options{DefaultTimeout: s.backendTimeout, Extra: tr.DialOptions()})
 	}
 	catalogConn, err := dial(s.catalogAddr)
 	if err != nil {
@@ -116,6 +127,8 @@ func run(ctx context.Context, args []string) error {
 		mux.Handle("/", handler)
 		handler = mux
 	}
+
+	handler = tr.HTTPHandler(handler, "gateway")
 
 	lis, err := net.Listen("tcp", s.httpAddr)
 	if err != nil {

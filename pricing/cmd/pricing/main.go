@@ -27,6 +27,7 @@ import (
 	"github.com/carbuild/carbuild/shared/grpcserver"
 	"github.com/carbuild/carbuild/shared/logging"
 	"github.com/carbuild/carbuild/shared/metrics"
+	"github.com/carbuild/carbuild/shared/tracing"
 )
 
 type settings struct {
@@ -75,6 +76,16 @@ func run(ctx context.Context, args []string) error {
 	}
 	log.Info("starting", "version", buildinfo.Version, "commit", buildinfo.Commit, "config", cfg)
 
+	tr, err := tracing.Setup(ctx, "pricing", log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := tr.Shutdown(); err != nil {
+			log.Warn("tracing shutdown", "err", err)
+		}
+	}()
+
 	reg := metrics.NewRegistry("pricing")
 	pool, err := database.Open(ctx, s.databaseURL, database.Options{MaxConns: int32(s.dbMaxConns)}, log, reg)
 	if err != nil {
@@ -82,7 +93,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer pool.Close()
 
-	conn, err := grpcclient.Dial(s.catalogAddr, grpcclient.NewMetrics(reg), grpcclient.Options{DefaultTimeout: s.catalogTimeout})
+	conn, err := grpcclient.Dial(s.catalogAddr, grpcclient.NewMetrics(reg), grpcclient.Options{DefaultTimeout: s.catalogTimeout, Extra: tr.DialOptions()})
 	if err != nil {
 		return err
 	}
@@ -93,7 +104,7 @@ func run(ctx context.Context, args []string) error {
 		store.New(pool),
 		pricing.NewMetrics(reg),
 	)
-	srv := grpcserver.New(log, reg)
+	srv := grpcserver.New(log, reg, tr.ServerOptions()...)
 	pricingv1.RegisterPricingServiceServer(srv.GRPC(), server.NewV1(svc))
 	pricingpb.RegisterOrcamentoServiceServer(srv.GRPC(), server.NewCompat(svc))
 
