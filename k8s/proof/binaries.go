@@ -138,7 +138,15 @@ func BuildBinaries(ctx context.Context, root, outDir string) (map[string]*Binary
 		}
 	}
 	if cacheDir != "" {
-		// Best effort: a failed save only costs the next run a build.
+		// Best effort: a failed save only costs the next run a build. Only the
+		// newest build is kept.
+		if old, err := os.ReadDir(filepath.Dir(cacheDir)); err == nil {
+			for _, e := range old {
+				if e.Name() != key {
+					_ = os.RemoveAll(filepath.Join(filepath.Dir(cacheDir), e.Name()))
+				}
+			}
+		}
 		if err := os.MkdirAll(cacheDir, 0o755); err == nil {
 			for name, b := range bins {
 				if data, err := os.ReadFile(b.Path); err == nil {
