@@ -278,7 +278,7 @@ func (b *Bench) markdown(plots []string) string {
 			hdr += " RSS " + n + " |"
 			sep += "---|"
 		}
-		hdr += " CPU %% of one core (CPU per request) | machine busy (others, %% of one core) |"
+		hdr += " CPU % of one core (CPU per request) | machine busy (others, % of one core) |"
 		sep += "---|---|"
 		p("%s", hdr)
 		p("%s", sep)
