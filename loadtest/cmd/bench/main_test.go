@@ -1,0 +1,112 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/carbuild/carbuild/loadtest/internal/load"
+	"github.com/carbuild/carbuild/loadtest/internal/procmon"
+	"github.com/carbuild/carbuild/loadtest/internal/report"
+	"github.com/carbuild/carbuild/loadtest/internal/scenario"
+)
+
+func step(rate float64, p99 float64, errs int) *load.Stats {
+	return &load.Stats{Offered: rate, Sent: int(rate) * 5, OK: int(rate)*5 - errs, Errors: errs, Achieved: rate, Latency: load.Latency{P50: p99 / 4, P95: p99 / 2, P99: p99, Max: p99 * 2}}
+}
+
+func bench(gwRSS int64, mixedP99 float64, orders scenario.Verification) *report.Bench {
+	b := &report.Bench{RunID: "test", Started: time.Now(), Finished: time.Now(), Machine: map[string]string{}, Config: map[string]string{}}
+	b.Closed.Reference = &load.Stats{Connections: 64, Achieved: 20000}
+	b.Closed.Stack = &load.Stats{Connections: 64, Achieved: 9000}
+	b.Closed.Ratio = 0.45
+	mem := map[string]procmon.Memory{"gateway": {RSS: gwRSS}, "catalog": {RSS: 20 << 20}, "pricing": {RSS: 20 << 20}}
+	cpu := procmon.Usage{Process: map[string]float64{"gateway": 50}, Machine: 60}
+	b.Series = []*report.Series{
+		{Name: "get-pecas", Steps: []*load.Stats{step(2000, 3, 0), step(5000, 8, 0), step(7500, 30, 0)},
+			Memory: []map[string]procmon.Memory{mem, mem, {"gateway": {RSS: 200 << 20}}}, CPU: []procmon.Usage{cpu, cpu, cpu}},
+		{Name: "mixed", Steps: []*load.Stats{step(2000, mixedP99, 0)}, Memory: []map[string]procmon.Memory{mem}, CPU: []procmon.Usage{cpu}},
+	}
+	b.PIDs = map[string]int{"gateway": 1, "catalog": 2, "pricing": 3}
+	b.Orders = &orders
+	return b
+}
+
+func pass(ts []report.Target) map[string]bool {
+	m := map[string]bool{}
+	for _, t := range ts {
+		m[t.Name] = t.Pass
+	}
+	return m
+}
+
+func TestJudgeTargets(t *testing.T) {
+	cfg := &config{conns: 64}
+	stored := scenario.Verification{Confirmed: 100, Checked: 100, Found: 100, DBCount: 103}
+
+	got := pass(judgeTargets(cfg, bench(40<<20, 9, stored)))
+	for name, ok := range got {
+		if !ok {
+			t.Errorf("all targets met, but %q failed", name)
+		}
+	}
+	if len(got) != 7 {
+		t.Errorf("%d targets, want 7", len(got))
+	}
+
+	// The 7,500 req/s step used 200 MiB: not a target load, so it does not count.
+	got = pass(judgeTargets(cfg, bench(70<<20, 9, stored)))
+	if got["RSS of gateway at those loads"] {
+		t.Error("gateway at 70 MiB during a target step: want FAIL")
+	}
+
+	got = pass(judgeTargets(cfg, bench(40<<20, 11, stored)))
+	if got["mixed at a constant 2000 req/s"] {
+		t.Error("mixed P99 11 ms: want FAIL")
+	}
+
+	lost := scenario.Verification{Confirmed: 100, Checked: 100, Found: 99, DBCount: 100}
+	got = pass(judgeTargets(cfg, bench(40<<20, 9, lost)))
+	if got["mixed at a constant 2000 req/s"] {
+		t.Error("an order not found through the API: want FAIL")
+	}
+	short := scenario.Verification{Confirmed: 100, Checked: 100, Found: 100, DBCount: 99}
+	got = pass(judgeTargets(cfg, bench(40<<20, 9, short)))
+	if got["mixed at a constant 2000 req/s"] {
+		t.Error("fewer rows in the database than confirmed orders: want FAIL")
+	}
+
+	b := bench(40<<20, 9, stored)
+	b.Series[0].Steps = b.Series[0].Steps[:1] // stopped before 5,000 req/s
+	b.Series[0].StoppedWhy = "at 3000 req/s P99 12 ms > objective 10ms"
+	ts := judgeTargets(cfg, b)
+	if pass(ts)["get-pecas at a constant 5000 req/s"] {
+		t.Error("5,000 req/s never reached: want FAIL")
+	}
+	b.Closed.Ratio = 0.39
+	if pass(judgeTargets(cfg, b))["POST /get-pecas closed loop, 64 conns: stack / reference"] {
+		t.Error("ratio 39 %: want FAIL")
+	}
+}
+
+func TestReportWritten(t *testing.T) {
+	dir := t.TempDir()
+	b := bench(40<<20, 9, scenario.Verification{Confirmed: 1, Checked: 1, Found: 1, DBCount: -1, DBNote: "not counted"})
+	b.Targets = judgeTargets(&config{conns: 64}, b)
+	if err := b.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"report.md", "report.json", "get-pecas-throughput.png", "get-pecas-latency.png", "mixed-latency.png", "p99-all.png"} {
+		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Size() == 0 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "report.md"))
+	for _, want := range []string{"| get-pecas at a constant 5000 req/s | P99 ≤ 10 ms, 0 errors | P99 8.00 ms, 0 errors of 25000 | **PASS** |", "![p99-all](p99-all.png)"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+}
