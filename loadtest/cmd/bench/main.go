@@ -297,8 +297,10 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 				s.StoppedWhy = "run interrupted or -max-duration reached"
 				break
 			}
-			if cfg.pprof && name == "mixed" && rate == 2000 {
-				capture(ctx, &profWG, b, dir, st.pprofURLs, "mixed journey at 2000 req/s", cfg.stepDuration-time.Second)
+			// Profile the mixed journey at its first step and at 2,000 req/s
+			// (the target load), whichever it reaches.
+			if cfg.pprof && name == "mixed" && (rate == 2000 || rate == cfg.rates[0]) {
+				capture(ctx, &profWG, b, dir, st.pprofURLs, fmt.Sprintf("mixed journey at %d req/s", rate), cfg.stepDuration-time.Second)
 			}
 			from := time.Now()
 			stats, err := load.Open(ctx, client, sc, rate, cfg.stepDuration, cfg.maxInFlight, prog)
@@ -629,7 +631,7 @@ func capture(ctx context.Context, wg *sync.WaitGroup, b *report.Bench, dir strin
 	pdir := filepath.Join(dir, "pprof")
 	_ = os.MkdirAll(pdir, 0o755)
 	secs := max(int(d.Seconds()), 1)
-	slug := strings.NewReplacer(" ", "-", "/", "").Replace(strings.SplitN(phase, " at ", 2)[0])
+	slug := strings.NewReplacer(" ", "-", "/", "", "req", "").Replace(strings.ReplaceAll(phase, " at ", "-"))
 	var mu sync.Mutex
 	for _, svc := range slices.Sorted(maps.Keys(urls)) {
 		base := urls[svc]
