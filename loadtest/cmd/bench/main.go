@@ -631,7 +631,8 @@ func capture(ctx context.Context, wg *sync.WaitGroup, b *report.Bench, dir strin
 	pdir := filepath.Join(dir, "pprof")
 	_ = os.MkdirAll(pdir, 0o755)
 	secs := max(int(d.Seconds()), 1)
-	slug := strings.NewReplacer(" ", "-", "/", "", "req", "").Replace(strings.ReplaceAll(phase, " at ", "-"))
+	// "mixed journey at 500 req/s" → "mixed-journey-500rps"
+	slug := strings.NewReplacer(" at ", "-", " req/s", "rps", " ", "-", "/", "").Replace(phase)
 	var mu sync.Mutex
 	for _, svc := range slices.Sorted(maps.Keys(urls)) {
 		base := urls[svc]
