@@ -43,6 +43,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/carbuild/carbuild/loadtest/internal/gencatalog"
 	"github.com/carbuild/carbuild/loadtest/internal/load"
 	"github.com/carbuild/carbuild/loadtest/internal/procmon"
 	"github.com/carbuild/carbuild/loadtest/internal/reference"
@@ -86,6 +87,8 @@ type config struct {
 	serviceLogLevel string
 	serviceLogs     string
 	maxInFlight     int
+	genModels       int
+	genParts        int
 }
 
 func parseFlags(args []string) (*config, error) {
@@ -102,7 +105,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.DurationVar(&c.settle, "settle", time.Second, "pause between steps")
 	fs.DurationVar(&c.sloP99, "slo-p99", 10*time.Millisecond, "stop a series when a step's P99 exceeds this")
 	fs.Float64Var(&c.errorBudget, "error-budget", 0.001, "stop a series when a step's error ratio exceeds this")
-	fs.StringVar(&series, "series", "reference,get-pecas,mixed", "open-model series: reference, get-pecas, mixed, health, parts, quote, order (comma-separated)")
+	fs.StringVar(&series, "series", "reference,get-pecas,mixed", "open-model series: reference, get-pecas, mixed, health, parts, quote, order, catalog (first page of a random generated car's parts; needs -gen-models) (comma-separated)")
 	fs.DurationVar(&c.timeout, "timeout", 2*time.Second, "per-request timeout")
 	fs.StringVar(&ports, "ports", "gateway=0,catalog=50051,pricing=50052", "listening port of each service process, to find its PID for memory figures (gateway=0: the target's port)")
 	fs.StringVar(&c.databaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL to count the stored orders (env DATABASE_URL); empty: count through the API only")
@@ -111,6 +114,8 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.verifyOrders, "verify-orders", 2000, "look up at most this many placed orders through GET /v1/orders/{id} (0: all)")
 	fs.DurationVar(&c.maxDuration, "max-duration", 10*time.Minute, "bound on the whole run")
 	fs.BoolVar(&c.strict, "strict", false, "exit 2 when a target is not met")
+	fs.IntVar(&c.genModels, "gen-models", 0, "before measuring, generate this many car models with gencatalog (prefix gen) in the stack's database; needed by -series catalog")
+	fs.IntVar(&c.genParts, "gen-parts", 100, "parts per generated model")
 	fs.IntVar(&c.maxInFlight, "max-inflight", 2000, "bound on outstanding requests of an open-model step (protects the machine when the system saturates; 0: none)")
 	fs.BoolVar(&c.skipBuild, "skip-build", false, "use the binaries already in bin/ when starting the stack")
 	fs.StringVar(&c.serviceLogLevel, "service-log-level", "info", "LOG_LEVEL of the services the bench starts")
@@ -128,7 +133,7 @@ func parseFlags(args []string) (*config, error) {
 	if !slices.IsSorted(c.rates) {
 		return nil, errors.New("-rates must rise")
 	}
-	known := map[string]bool{"reference": true, "get-pecas": true, "mixed": true, "health": true, "parts": true, "quote": true, "order": true}
+	known := map[string]bool{"reference": true, "get-pecas": true, "mixed": true, "health": true, "parts": true, "quote": true, "order": true, "catalog": true}
 	for _, s := range strings.Split(series, ",") {
 		s = strings.TrimSpace(s)
 		if s == "" {
@@ -145,6 +150,9 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if c.pprofURLs, err = parseMap(pprofURLs, func(s string) (string, error) { return s, nil }); err != nil {
 		return nil, fmt.Errorf("-pprof-urls: %w", err)
+	}
+	if slices.Contains(c.series, "catalog") && c.genModels <= 0 {
+		return nil, errors.New("-series catalog needs -gen-models N (a generated catalog to browse)")
 	}
 	if c.conns <= 0 || c.stepDuration <= 0 || c.closedDuration <= 0 {
 		return nil, errors.New("-conns, -step-duration and -closed-duration must be positive")
@@ -232,6 +240,15 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 		return 0, err
 	}
 
+	// A large generated catalog, when asked for.
+	gen := gencatalog.Options{Prefix: "gen", Models: cfg.genModels, Parts: cfg.genParts, Seed: 1}
+	if cfg.genModels > 0 {
+		if err := generate(ctx, cfg.databaseURL, gen); err != nil {
+			return 0, err
+		}
+		b.Config["generated_catalog"] = fmt.Sprintf("%d models x %d parts (gencatalog, prefix gen)", gen.Models, gen.Parts)
+	}
+
 	// Processes to watch.
 	b.PIDs = st.pids
 	if len(b.PIDs) == 0 {
@@ -288,7 +305,7 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 
 	// 2. Open-model series.
 	for _, name := range cfg.series {
-		sc, what := seriesScenario(name, ref.URL, st.url, baskets, orders)
+		sc, what := seriesScenario(name, ref.URL, st.url, baskets, orders, gen)
 		s := &report.Series{Name: name, What: what}
 		b.Series = append(b.Series, s)
 		fmt.Fprintf(os.Stderr, "== open model: %s\n", name)
@@ -371,8 +388,11 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 	return 0, nil
 }
 
-func seriesScenario(name, refURL, stackURL string, baskets []*scenario.Basket, orders *scenario.Orders) (load.Scenario, string) {
+func seriesScenario(name, refURL, stackURL string, baskets []*scenario.Basket, orders *scenario.Orders, gen gencatalog.Options) (load.Scenario, string) {
 	switch name {
+	case "catalog":
+		return scenario.GeneratedParts(stackURL, gen.Models, gen.Parts, gen.CarID),
+			fmt.Sprintf("GET /v1/cars/{id}/parts?page_size=50 for a car drawn at random from %d generated models of %d parts each.", gen.Models, gen.Parts)
 	case "reference":
 		sc := scenario.GetPecas(refURL)
 		sc.Name = "reference"
@@ -604,6 +624,27 @@ func findPIDs(log *slog.Logger, cfg *config, target string) map[string]int {
 		pids[name] = pid
 	}
 	return pids
+}
+
+// generate loads the generated catalog with gencatalog.
+func generate(ctx context.Context, databaseURL string, o gencatalog.Options) error {
+	if databaseURL == "" {
+		return errors.New("-gen-models needs the stack's database: let the bench start the stack, or pass -database-url")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, databaseURL)
+	if err != nil {
+		return fmt.Errorf("generated catalog: %w", err)
+	}
+	defer conn.Close(context.Background())
+	fmt.Fprintf(os.Stderr, "== generating %d models x %d parts\n", o.Models, o.Parts)
+	res, err := gencatalog.Generate(ctx, conn, o)
+	if err != nil {
+		return fmt.Errorf("generated catalog: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "   %d cars, %d parts (unchanged %v) in %s\n", res.Cars, res.Parts, res.Unchanged, res.Took.Round(time.Millisecond))
+	return nil
 }
 
 // countOrders counts the orders stored with this run's idempotency keys.
