@@ -89,6 +89,7 @@ type config struct {
 	maxInFlight     int
 	genModels       int
 	genParts        int
+	serviceEnv      []string
 }
 
 func parseFlags(args []string) (*config, error) {
@@ -114,6 +115,13 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.verifyOrders, "verify-orders", 2000, "look up at most this many placed orders through GET /v1/orders/{id} (0: all)")
 	fs.DurationVar(&c.maxDuration, "max-duration", 10*time.Minute, "bound on the whole run")
 	fs.BoolVar(&c.strict, "strict", false, "exit 2 when a target is not met")
+	fs.Func("service-env", "extra NAME=value for the services the bench starts (repeatable), e.g. GOMAXPROCS=1 or GOGC=400", func(v string) error {
+		if !strings.Contains(v, "=") {
+			return fmt.Errorf("%q: want NAME=value", v)
+		}
+		c.serviceEnv = append(c.serviceEnv, v)
+		return nil
+	})
 	fs.IntVar(&c.genModels, "gen-models", 0, "before measuring, generate this many car models with gencatalog (prefix gen) in the stack's database; needed by -series catalog")
 	fs.IntVar(&c.genParts, "gen-parts", 100, "parts per generated model")
 	fs.IntVar(&c.maxInFlight, "max-inflight", 2000, "bound on outstanding requests of an open-model step (protects the machine when the system saturates; 0: none)")
@@ -207,6 +215,9 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 	b.Config["series"] = strings.Join(cfg.series, ",")
 	b.Config["request_timeout"] = cfg.timeout.String()
 	b.Config["max_inflight"] = strconv.Itoa(cfg.maxInFlight)
+	if len(cfg.serviceEnv) > 0 {
+		b.Config["service_env"] = strings.Join(cfg.serviceEnv, " ")
+	}
 	b.Config["GOMAXPROCS (load generator + reference)"] = strconv.Itoa(runtime.GOMAXPROCS(0))
 
 	dir := filepath.Join(cfg.out, "bench-"+b.RunID)

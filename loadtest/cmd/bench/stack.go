@@ -32,7 +32,7 @@ func startStack(ctx context.Context, log *slog.Logger, cfg *config) (*stack, err
 	if err != nil {
 		return nil, err
 	}
-	env := []string{"LOG_LEVEL=" + cfg.serviceLogLevel}
+	env := append([]string{"LOG_LEVEL=" + cfg.serviceLogLevel}, cfg.serviceEnv...)
 	if cfg.pprof {
 		env = append(env, "PPROF=1")
 	}
