@@ -13,7 +13,9 @@ import (
 	"io"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
@@ -93,6 +95,7 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 	mux.Handle("/", m.route("/", web.Handler()))
 
 	var h http.Handler = mux
+	h = validInput(h)
 	h = limitBody(o.MaxBodyBytes, h)
 	h = cors(o.CORSOrigins, h)
 	h = baseHeaders(h)
@@ -173,6 +176,47 @@ func cors(origins []string, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// validInput answers 400 to a URL whose path or query is not valid UTF-8
+// (e.g. /v1/cars/%ff/parts): protobuf strings must be UTF-8, so such a
+// parameter would otherwise fail inside the gRPC client as an internal error
+// (500). It also refuses an Idempotency-Key that gRPC metadata cannot carry
+// (non-ASCII), which would otherwise be dropped silently, turning a retry
+// into a second order.
+func validInput(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !utf8.ValidString(r.URL.Path) || !validQuery(r.URL.RawQuery) {
+			writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "the URL path or query is not valid UTF-8", isCompat(r))
+			return
+		}
+		for _, k := range r.Header.Values("Idempotency-Key") {
+			for i := 0; i < len(k); i++ {
+				if k[i] < 0x20 || k[i] > 0x7e {
+					writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "the Idempotency-Key header must be printable ASCII", isCompat(r))
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func validQuery(raw string) bool {
+	// A malformed query is reported by the mux; the values parsed before the
+	// error are checked all the same.
+	q, _ := url.ParseQuery(raw)
+	for k, vs := range q {
+		if !utf8.ValidString(k) {
+			return false
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 type limitKey struct{}
