@@ -1,14 +1,15 @@
 package proof
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 )
 
@@ -38,16 +39,19 @@ func (d Doc) String() string {
 	return fmt.Sprintf("%s %s", d.Kind, d.Name)
 }
 
-// Kustomize renders a kustomization directory with `kubectl kustomize`.
+// Kustomize renders a kustomization directory with the kustomize library
+// (sigs.k8s.io/kustomize/api v0.18.0, the kustomize v5.5.0 that kubectl 1.32
+// embeds and Tilt's kustomize() runs), with kubectl's defaults: files may be
+// loaded only from within each kustomization's root.
 func Kustomize(dir string) ([]byte, error) {
-	cmd := exec.Command("kubectl", "kustomize", dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	opts := krusty.MakeDefaultOptions()
+	opts.LoadRestrictions = types.LoadRestrictionsRootOnly
+	opts.Reorder = krusty.ReorderOptionLegacy // kubectl kustomize orders by kind: Namespace first
+	m, err := krusty.MakeKustomizer(opts).Run(filesys.MakeFsOnDisk(), dir)
 	if err != nil {
-		return nil, fmt.Errorf("kubectl kustomize %s: %w: %s", dir, err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("kustomize %s: %w", dir, err)
 	}
-	return out, nil
+	return m.AsYaml()
 }
 
 // RenderOverlay renders k8s/overlays/NAME and splits it into documents.
