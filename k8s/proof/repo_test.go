@@ -107,21 +107,31 @@ func TestDockerfiles(t *testing.T) {
 }
 
 // TestRestartWrapper runs k8s/image/restart.sh under dash and busybox sh (the
-// shell of the alpine dev image): SIGHUP restarts the service, SIGTERM reaches
-// it and ends the wrapper with the service's status.
+// shell of the alpine dev image) the way Tilt's live update drives it: the
+// running service's file is replaced with busybox tar (alpine's tar, which
+// Tilt's sync runs in the container), SIGHUP restarts it into the new
+// version, and SIGTERM reaches the service and ends the wrapper with the
+// service's status.
 func TestRestartWrapper(t *testing.T) {
 	script := filepath.Join(RepoRoot(), "k8s/image/restart.sh")
 	for _, shell := range [][]string{{"dash"}, {"busybox", "sh"}} {
 		t.Run(shell[0], func(t *testing.T) {
-			if _, err := exec.LookPath(shell[0]); err != nil {
-				t.Fatalf("%s is needed to test restart.sh (apt-get install -y dash busybox): %v", shell[0], err)
+			for _, tool := range []string{shell[0], "busybox"} {
+				if _, err := exec.LookPath(tool); err != nil {
+					t.Fatalf("%s is needed to test restart.sh (apt-get install -y dash busybox): %v", tool, err)
+				}
 			}
 			dir := t.TempDir()
 			log := filepath.Join(dir, "log")
-			svc := filepath.Join(dir, "svc.sh")
-			// A stand-in service: records each start and a graceful stop.
-			os.WriteFile(svc, []byte("#!/bin/sh\necho start >> "+log+"\ntrap 'echo stop >> "+log+"; exit 0' TERM\nwhile :; do sleep 0.05; done\n"), 0o755)
-			cmd := exec.Command(shell[0], append(shell[1:], script, svc)...)
+			app, next := filepath.Join(dir, "app"), filepath.Join(dir, "next")
+			os.Mkdir(app, 0o755)
+			os.Mkdir(next, 0o755)
+			// A stand-in service: records each start with its version and a graceful stop.
+			service := func(version string) []byte {
+				return []byte("#!/bin/sh\necho start " + version + " >> " + log + "\ntrap 'echo stop >> " + log + "; exit 0' TERM\nwhile :; do sleep 0.05; done\n")
+			}
+			os.WriteFile(filepath.Join(app, "server"), service("v1"), 0o755)
+			cmd := exec.Command(shell[0], append(shell[1:], script, filepath.Join(app, "server"))...)
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -141,11 +151,17 @@ func TestRestartWrapper(t *testing.T) {
 				data, _ := os.ReadFile(log)
 				t.Fatalf("log %q, want %q", data, want)
 			}
-			waitFor("start")
+			waitFor("start v1")
+			// Live update: sync the new build over the running one, then signal.
+			os.WriteFile(filepath.Join(next, "server"), service("v2"), 0o755)
+			sync := exec.Command("sh", "-c", "tar -C "+next+" -cf - server | busybox tar -x -C "+app)
+			if out, err := sync.CombinedOutput(); err != nil {
+				t.Fatalf("sync with busybox tar: %v\n%s", err, out)
+			}
 			cmd.Process.Signal(syscall.SIGHUP)
-			waitFor("start\nstop\nstart")
+			waitFor("start v1\nstop\nstart v2")
 			cmd.Process.Signal(syscall.SIGTERM)
-			waitFor("start\nstop\nstart\nstop")
+			waitFor("start v1\nstop\nstart v2\nstop")
 			select {
 			case err := <-done:
 				if err != nil {
