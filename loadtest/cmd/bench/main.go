@@ -90,6 +90,7 @@ type config struct {
 	genModels       int
 	genParts        int
 	serviceEnv      []string
+	binDir          string
 }
 
 func parseFlags(args []string) (*config, error) {
@@ -125,7 +126,8 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.genModels, "gen-models", 0, "before measuring, generate this many car models with gencatalog (prefix gen) in the stack's database; needed by -series catalog")
 	fs.IntVar(&c.genParts, "gen-parts", 100, "parts per generated model")
 	fs.IntVar(&c.maxInFlight, "max-inflight", 2000, "bound on outstanding requests of an open-model step (protects the machine when the system saturates; 0: none)")
-	fs.BoolVar(&c.skipBuild, "skip-build", false, "use the binaries already in bin/ when starting the stack")
+	fs.BoolVar(&c.skipBuild, "skip-build", false, "use the binaries already in -bin-dir when starting the stack")
+	fs.StringVar(&c.binDir, "bin-dir", "", "where the stack's binaries are built or found (default bin/); with -skip-build, compare another build")
 	fs.StringVar(&c.serviceLogLevel, "service-log-level", "info", "LOG_LEVEL of the services the bench starts")
 	fs.StringVar(&c.serviceLogs, "service-logs", "", "file for the output of the services the bench starts (default: kept in memory, shown on failure)")
 	if err := fs.Parse(args); err != nil {
