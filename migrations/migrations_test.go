@@ -104,6 +104,9 @@ var (
 	stateOrders  = dbState{Version: 2, Schemas: []string{"catalog", "orders"},
 		Tables: []string{"catalog.cars", "catalog.parts", "orders.order_lines", "orders.orders"}}
 	stateSeeded = dbState{Version: 3, Schemas: stateOrders.Schemas, Tables: stateOrders.Tables, Parts: 20, Cars: 3}
+	// stateRoles adds the least-privilege grants (roles are cluster-wide).
+	stateRoles = dbState{Version: 4, Schemas: stateSeeded.Schemas, Tables: stateSeeded.Tables, Parts: 20, Cars: 3}
+	stateLatest = stateRoles
 )
 
 // TestUpDownUp applies every migration, rolls them back one at a time to
@@ -119,10 +122,10 @@ func TestUpDownUp(t *testing.T) {
 	if err := migrations.Up(ctx, db); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(stateSeeded, readState(t, ctx, db)); diff != "" {
+	if diff := cmp.Diff(stateLatest, readState(t, ctx, db)); diff != "" {
 		t.Fatalf("after up (-want +got):\n%s", diff)
 	}
-	for _, want := range []dbState{stateOrders, stateCatalog, stateEmpty} {
+	for _, want := range []dbState{stateSeeded, stateOrders, stateCatalog, stateEmpty} {
 		if err := migrations.Down(ctx, db); err != nil {
 			t.Fatal(err)
 		}
@@ -138,7 +141,7 @@ func TestUpDownUp(t *testing.T) {
 	if err := migrations.Up(ctx, db); err != nil {
 		t.Fatalf("up again: %v", err)
 	}
-	if diff := cmp.Diff(stateSeeded, readState(t, ctx, db)); diff != "" {
+	if diff := cmp.Diff(stateLatest, readState(t, ctx, db)); diff != "" {
 		t.Fatalf("after up again (-want +got):\n%s", diff)
 	}
 	if err := migrations.DownTo(ctx, db, 0); err != nil {
@@ -168,6 +171,9 @@ func TestSeedDownUp(t *testing.T) {
 	}
 	// It depends on a seeded car, so the seed's down must refuse rather than
 	// silently delete it.
+	if err := migrations.DownTo(ctx, db, 3); err != nil { // the grants first
+		t.Fatal(err)
+	}
 	if err := migrations.Down(ctx, db); err == nil {
 		t.Fatal("seed down with a dependent non-seed part: got nil error, want a foreign key violation")
 	}
@@ -674,9 +680,9 @@ func TestGooseCLIPath(t *testing.T) {
 		cmd  string
 		want dbState
 	}{
-		{"up", stateSeeded},
+		{"up", stateLatest},
 		{"reset", stateEmpty},
-		{"up", stateSeeded},
+		{"up", stateLatest},
 	} {
 		if err := goose.RunContext(ctx, step.cmd, db, "."); err != nil {
 			t.Fatalf("goose %s: %v", step.cmd, err)

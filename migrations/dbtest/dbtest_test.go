@@ -35,8 +35,8 @@ func TestNewPoolIsolated(t *testing.T) {
 		if err := pool.QueryRow(t.Context(), "SELECT max(version_id) FROM goose_db_version").Scan(&version); err != nil {
 			t.Fatal(err)
 		}
-		if version != 3 {
-			t.Errorf("got migration version %d, want 3", version)
+		if version != 4 {
+			t.Errorf("got migration version %d, want 4", version)
 		}
 		return parts
 	}
