@@ -321,3 +321,29 @@ func CheckReferences(o *Objects) []error {
 	}
 	return errs
 }
+
+// CheckImages checks every container image: ours are carbuild/<service>
+// without a tag (Tilt or a registry override replaces the reference), others
+// are pinned to a version (a tag other than latest, or a digest).
+func CheckImages(o *Objects) []error {
+	var errs []error
+	for _, w := range o.Workloads() {
+		for _, c := range append(slices.Clone(w.Template.Spec.InitContainers), w.Template.Spec.Containers...) {
+			if name, ours := strings.CutPrefix(c.Image, ImagePrefix); ours {
+				if _, known := ServicePackages[name]; !known {
+					errs = append(errs, fmt.Errorf("%s: image %s is not one of the built services", w, c.Image))
+				}
+				continue
+			}
+			if strings.Contains(c.Image, "@sha256:") {
+				continue
+			}
+			last := c.Image[strings.LastIndex(c.Image, "/")+1:]
+			_, tag, tagged := strings.Cut(last, ":")
+			if !tagged || tag == "" || tag == "latest" || !strings.ContainsAny(tag, "0123456789") {
+				errs = append(errs, fmt.Errorf("%s container %s: third-party image %s is not pinned to a version", w, c.Name, c.Image))
+			}
+		}
+	}
+	return errs
+}

@@ -92,7 +92,7 @@ func TestBrokenManifestsFail(t *testing.T) {
 	bins := binaries(t)
 	all := func(o *Objects) []error {
 		var errs []error
-		for _, f := range []func(*Objects) []error{CheckSelectors, CheckNamespace, CheckNetworkPolicies, CheckReferences,
+		for _, f := range []func(*Objects) []error{CheckSelectors, CheckNamespace, CheckNetworkPolicies, CheckReferences, CheckImages,
 			func(o *Objects) []error { return CheckPods(o, nil) },
 			func(o *Objects) []error { return CheckBinaries(o, bins) },
 			func(o *Objects) []error { return CheckOverlay("baseline", o) }} {
@@ -190,6 +190,12 @@ func TestBrokenManifestsFail(t *testing.T) {
 		{"namespace not restricted", "Namespace", "carbuild", func(o map[string]any) {
 			at(o, "metadata", "labels")["pod-security.kubernetes.io/enforce"] = "baseline"
 		}, "does not enforce the restricted"},
+		{"unpinned image", "Deployment", "grafana", func(o map[string]any) {
+			container(o)["image"] = "grafana/grafana:latest"
+		}, "grafana/grafana:latest is not pinned"},
+		{"image nobody builds", "Deployment", "gateway", func(o map[string]any) {
+			container(o)["image"] = "carbuild/frontend"
+		}, "carbuild/frontend is not one of the built services"},
 		{"wrong replicas for the overlay", "Deployment", "catalog", func(o map[string]any) {
 			at(o, "spec")["replicas"] = 2
 		}, "catalog replicas"},
