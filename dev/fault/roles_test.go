@@ -1,0 +1,134 @@
+package fault
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// TestLeastPrivilegeRoles checks the group roles of migration 00004: a
+// login role in carbuild_catalog_reader can read the catalog and nothing
+// else; one in carbuild_orders_writer can read and insert orders and
+// nothing else (no UPDATE/DELETE, no catalog). Then it runs the real catalog
+// and pricing as those login roles and places an order through the gateway:
+// the services need no more than that.
+func TestLeastPrivilegeRoles(t *testing.T) {
+	s := startStack(t, stackConfig())
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	admin := connect(t, s.DatabaseURL)
+	reader := loginRole(t, admin, s.DatabaseURL, "carbuild_catalog_reader")
+	writer := loginRole(t, admin, s.DatabaseURL, "carbuild_orders_writer")
+
+	const order = `INSERT INTO orders.orders (id, idempotency_key, request_hash, status, currency, subtotal_minor, shipping_minor, total_minor)
+VALUES (gen_random_uuid(), $1, '\x01', 'CONFIRMED', 'BRL', 800000, 2000, 802000)`
+	checks := []struct {
+		name    string
+		dsn     string
+		sql     string
+		args    []any
+		allowed bool
+	}{
+		{"reader reads parts", reader, `SELECT count(*) FROM catalog.parts`, nil, true},
+		{"reader reads cars", reader, `SELECT count(*) FROM catalog.cars`, nil, true},
+		{"reader cannot change prices", reader, `UPDATE catalog.parts SET price_minor = 1`, nil, false},
+		{"reader cannot add parts", reader, `INSERT INTO catalog.parts (car_id, name, category, price_minor) VALUES ('civic', 'x', 'hood', 1)`, nil, false},
+		{"reader cannot delete cars", reader, `DELETE FROM catalog.cars`, nil, false},
+		{"reader cannot read orders", reader, `SELECT count(*) FROM orders.orders`, nil, false},
+		{"reader cannot write orders", reader, order, []any{"reader-" + randomKey(4)}, false},
+		{"writer inserts orders", writer, order, []any{"writer-" + randomKey(4)}, true},
+		{"writer reads orders", writer, `SELECT count(*) FROM orders.orders`, nil, true},
+		{"writer reads lines", writer, `SELECT count(*) FROM orders.order_lines`, nil, true},
+		{"writer cannot update orders", writer, `UPDATE orders.orders SET total_minor = 0, subtotal_minor = 0, shipping_minor = 0`, nil, false},
+		{"writer cannot delete orders", writer, `DELETE FROM orders.orders`, nil, false},
+		{"writer cannot read the catalog", writer, `SELECT count(*) FROM catalog.parts`, nil, false},
+		{"writer cannot change prices", writer, `UPDATE catalog.parts SET price_minor = 1`, nil, false},
+		{"writer cannot create tables", writer, `CREATE TABLE orders.x (id int)`, nil, false},
+	}
+	for _, c := range checks {
+		t.Run(c.name, func(t *testing.T) {
+			conn := connect(t, c.dsn)
+			_, err := conn.Exec(ctx, c.sql, c.args...)
+			var pgErr *pgconn.PgError
+			switch {
+			case c.allowed && err != nil:
+				t.Errorf("%s: %v, want allowed", c.sql, err)
+			case !c.allowed && (!errors.As(err, &pgErr) || pgErr.Code != "42501"):
+				t.Errorf("%s: got %v, want permission denied (42501)", c.sql, err)
+			}
+		})
+	}
+
+	// The real services as those roles: catalog reads (and LISTENs), pricing
+	// stores orders; the gateway keeps running and reconnects.
+	for _, name := range []string{"pricing", "catalog"} {
+		if err := s.StopService(name, 20*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	startProc(t, "catalog", "DATABASE_URL="+reader, "CATALOG_GRPC_ADDR="+s.Addrs.Catalog, "CATALOG_METRICS_ADDR="+s.Addrs.CatalogMetrics)
+	startProc(t, "pricing", "DATABASE_URL="+writer, "PRICING_GRPC_ADDR="+s.Addrs.Pricing, "PRICING_METRICS_ADDR="+s.Addrs.PricingMetrics, "CATALOG_ADDR="+s.Addrs.Catalog)
+	client := &http.Client{Timeout: 10 * time.Second}
+	// The gateway's view of its backends lags by its health interval: wait
+	// for both to answer through it.
+	if !waitFor(30*time.Second, func() bool {
+		resp, err := client.Post(s.GatewayURL+"/v1/quotes", "application/json", strings.NewReader(`{"items":[{"partId":"1","quantity":1}]}`))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}) {
+		t.Fatalf("services running as least-privilege roles never answered")
+	}
+	for _, c := range []call{
+		{method: "GET", path: "/v1/cars"},
+		{method: "GET", path: "/v1/cars/corolla/parts?page_size=2"},
+		{method: "POST", path: "/get-pecas", body: `{"modelo":"Civic","ano":2023}`},
+		{method: "POST", path: "/v1/quotes", body: `{"items":[{"partId":"8","quantity":1}]}`},
+		orderCall(randomKey(8)),
+	} {
+		req, _ := http.NewRequest(c.method, s.GatewayURL+c.path, strings.NewReader(c.body))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", c.method, c.path, err)
+		}
+		body := readAll(resp)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s %s as least-privilege roles: %d %s", c.method, c.path, resp.StatusCode, body)
+		}
+	}
+	t.Logf("roles: %d privilege checks; catalog and pricing served reads, a quote and an order as login roles in carbuild_catalog_reader / carbuild_orders_writer", len(checks))
+}
+
+// loginRole creates a login role (with a password, so it also works where
+// the server checks passwords) in group, dropped at cleanup, and returns a
+// DSN for it.
+func loginRole(t *testing.T, admin *pgx.Conn, dsn, group string) string {
+	t.Helper()
+	ctx := context.Background()
+	name := strings.ReplaceAll(strings.ToLower(randomKey(5)), "-", "_") + "_" + strings.TrimPrefix(group, "carbuild_")
+	password := randomKey(12)
+	if _, err := admin.Exec(ctx, "CREATE ROLE "+pgx.Identifier{name}.Sanitize()+" LOGIN PASSWORD '"+password+"' IN ROLE "+pgx.Identifier{group}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.Exec(context.Background(), "DROP ROLE "+pgx.Identifier{name}.Sanitize()); err != nil {
+			t.Errorf("drop role %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(name, password)
+	return u.String()
+}
