@@ -92,7 +92,7 @@ func TestBrokenManifestsFail(t *testing.T) {
 	bins := binaries(t)
 	all := func(o *Objects) []error {
 		var errs []error
-		for _, f := range []func(*Objects) []error{CheckSelectors, CheckNamespace, CheckNetworkPolicies, CheckReferences, CheckImages,
+		for _, f := range []func(*Objects) []error{CheckSelectors, CheckNamespace, CheckNetworkPolicies, CheckReferences, CheckImages, CheckPodSecurity,
 			func(o *Objects) []error { return CheckPods(o, nil) },
 			func(o *Objects) []error { return CheckBinaries(o, bins) },
 			func(o *Objects) []error { return CheckOverlay("baseline", o) }} {
@@ -190,6 +190,12 @@ func TestBrokenManifestsFail(t *testing.T) {
 		{"namespace not restricted", "Namespace", "carbuild", func(o map[string]any) {
 			at(o, "metadata", "labels")["pod-security.kubernetes.io/enforce"] = "baseline"
 		}, "does not enforce the restricted"},
+		{"host port (Pod Security)", "Deployment", "gateway", func(o map[string]any) {
+			at(container(o), "ports", 0)["hostPort"] = 8000
+		}, `Pod Security "restricted" would reject its pods: hostPort`},
+		{"seccomp unconfined (Pod Security)", "Deployment", "locust-master", func(o map[string]any) {
+			at(o, "spec", "template", "spec", "securityContext", "seccompProfile")["type"] = "Unconfined"
+		}, `seccompProfile`},
 		{"unpinned image", "Deployment", "grafana", func(o map[string]any) {
 			container(o)["image"] = "grafana/grafana:latest"
 		}, "grafana/grafana:latest is not pinned"},

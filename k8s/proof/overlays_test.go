@@ -77,6 +77,7 @@ func TestOverlays(t *testing.T) {
 			report(t, "overlay", CheckOverlay(overlay, r.objs))
 			report(t, "references", CheckReferences(r.objs))
 			report(t, "images", CheckImages(r.objs))
+			report(t, "pod security", CheckPodSecurity(r.objs))
 			report(t, "binaries", CheckBinaries(r.objs, binaries(t)))
 		})
 	}
