@@ -275,6 +275,15 @@ func TestBrokenTiltfileFails(t *testing.T) {
 	}
 }
 
+func TestCompileDepsMissingShared(t *testing.T) {
+	src := strings.Replace(string(mustRead(t, "Tiltfile")), `"deps": ["gateway", "shared"]`, `"deps": ["gateway"]`, 1)
+	run, err := EvalTiltfile([]byte(src), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, CheckCompileDeps(run, RepoRoot()), `local_resource "gateway-compile": builds from shared/`)
+}
+
 func TestBrokenCtlptlFails(t *testing.T) {
 	src := string(mustRead(t, "ctlptl.yaml"))
 	for _, c := range []struct{ name, from, to, want string }{

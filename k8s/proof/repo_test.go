@@ -65,6 +65,7 @@ func TestTiltfile(t *testing.T) {
 	if got := TiltOverlays(run); !slices.Equal(got, want) {
 		t.Errorf("Tiltfile OVERLAYS = %v, want %v", got, want)
 	}
+	report(t, "Tiltfile compile deps", CheckCompileDeps(run, RepoRoot()))
 	if ds := run.Find("define_string"); len(ds) != 1 || ds[0].Str(0, "name") != "overlay" {
 		t.Errorf("want config.define_string(\"overlay\")")
 	}

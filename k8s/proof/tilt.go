@@ -3,6 +3,7 @@ package proof
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -464,4 +465,38 @@ func TiltOverlays(r *TiltRun) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// CheckCompileDeps checks that a compile local_resource's deps cover every
+// repository directory its main package is built from (go list -deps), so a
+// save anywhere in them rebuilds the binary.
+func CheckCompileDeps(r *TiltRun, root string) []error {
+	var errs []error
+	for _, c := range r.Find("local_resource") {
+		cmd := c.Str(1, "cmd")
+		if !strings.Contains(cmd, "go build") {
+			continue
+		}
+		f := strings.Fields(cmd)
+		pkg := f[len(f)-1]
+		deps := c.Strings(2, "deps")
+		lc := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.Dir}}{{end}}", pkg)
+		lc.Dir = root
+		lc.Env = append(os.Environ(), "GOWORK="+filepath.Join(root, "go.work"), "GOFLAGS=-mod=readonly")
+		out, err := lc.Output()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("go list -deps %s: %w", pkg, err))
+			continue
+		}
+		for _, dir := range strings.Fields(string(out)) {
+			rel, err := filepath.Rel(root, dir)
+			if err != nil || strings.HasPrefix(rel, "..") {
+				continue // module cache
+			}
+			if !slices.ContainsFunc(deps, func(d string) bool { return rel == d || strings.HasPrefix(rel, d+"/") }) {
+				errs = append(errs, fmt.Errorf("local_resource %q: builds from %s, which its deps %v do not watch", c.Str(0, "name"), rel, deps))
+			}
+		}
+	}
+	return errs
 }
