@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Errors the service returns; the transport maps them to status codes.
@@ -217,6 +218,11 @@ func carKey(s string) (string, error) {
 	}
 	if len(k) > MaxKeyLength {
 		return "", fmt.Errorf("%w: car model longer than %d bytes", ErrInvalid, MaxKeyLength)
+	}
+	// PostgreSQL text cannot hold NUL: the query would fail as a database
+	// error (503) instead of a bad request.
+	if strings.ContainsFunc(k, unicode.IsControl) {
+		return "", fmt.Errorf("%w: car model must not contain control characters", ErrInvalid)
 	}
 	return k, nil
 }

@@ -72,7 +72,7 @@ func FuzzPageToken(f *testing.F) {
 // FuzzCarKey: model names of any content and case are trimmed and bounded,
 // or refused with ErrInvalid.
 func FuzzCarKey(f *testing.F) {
-	for _, s := range []string{"Civic", "CIVIC", " civic ", "cívic", "Çivic", "' OR 1=1 --", "", "   ", strings.Repeat("a", 101)} {
+	for _, s := range []string{"Civic", "CIVIC", " civic ", "cívic", "Çivic", "' OR 1=1 --", "civic\x00", "civic\n", "", "   ", strings.Repeat("a", 101)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -83,7 +83,7 @@ func FuzzCarKey(f *testing.F) {
 			}
 			return
 		}
-		if k == "" || len(k) > MaxKeyLength || k != strings.TrimSpace(k) {
+		if k == "" || len(k) > MaxKeyLength || k != strings.TrimSpace(k) || strings.ContainsRune(k, 0) {
 			t.Fatalf("carKey(%q) = %q", s, k)
 		}
 	})
