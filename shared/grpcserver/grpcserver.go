@@ -98,7 +98,13 @@ func New(log *slog.Logger, reg *prometheus.Registry, extra ...grpc.ServerOption)
 	opts := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxSendMsgSize(MaxMessageBytes),
-		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute, Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		// MaxConnectionAge makes clients reconnect now and then, so
+		// round-robin clients re-resolve a headless Service and spread over
+		// pods added by scale-out; the grace lets in-flight calls finish.
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionIdle: 5 * time.Minute, MaxConnectionAge: 30 * time.Second, MaxConnectionAgeGrace: 10 * time.Second,
+			Time: 30 * time.Second, Timeout: 10 * time.Second,
+		}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.ChainUnaryInterceptor(
 			m.UnaryServerInterceptor(),
