@@ -77,7 +77,13 @@ func (s *Store) SaveOrder(ctx context.Context, o pricing.Order, key string, hash
 		return nil
 	})
 	if err != nil {
-		return pricing.Order{}, nil, false, err
+		if errors.Is(err, pricing.ErrUnavailable) {
+			return pricing.Order{}, nil, false, err
+		}
+		// Begin and commit fail like any query when the connection is lost;
+		// the client retries with its key (a commit that did happen is then
+		// found by key).
+		return pricing.Order{}, nil, false, mapErr(err)
 	}
 	if created {
 		return o, hash, true, nil
