@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -397,4 +398,77 @@ func (h *healthWatch) firstUnreachable() time.Time {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.unreachable
+}
+
+// TestDrainInFlight is the single-instance guarantee: with catalog slowed
+// down so that quotes take about 2 s, SIGTERM to the only pricing (no
+// SHUTDOWN_DELAY) lets the quotes in flight finish (200), new calls fail
+// fast with 503 instead of hanging, and pricing exits 0 once the last call
+// is answered.
+func TestDrainInFlight(t *testing.T) {
+	addrs, err := stack.FreeAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	px := startProxy(t, addrs.Catalog)
+	s := startStack(t, stack.Config{Addrs: addrs, Env: []string{"CATALOG_ADDR=" + px.addr(), "CATALOG_TIMEOUT=10s"}})
+	hw := watchHealth(t, s.Addrs.Pricing, 20*time.Millisecond)
+	defer hw.stop()
+	px.setDelay(time.Second) // each way: a quote takes about 2 s
+
+	const inFlight = 8
+	quote := call{kind: "quote", method: "POST", path: "/v1/quotes", body: `{"items":[{"partId":"8","quantity":1}]}`}
+	l := startLoad(loadConfig{Rate: 100, Workers: inFlight, Targets: fixed(s.GatewayURL), Next: func(int) call { return quote }})
+	time.Sleep(300 * time.Millisecond) // every worker is now waiting on a slow quote
+	p := s.Process("pricing")
+	termAt := time.Now()
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	// A new call while pricing drains: refused at once, not queued.
+	newStart := time.Now()
+	st, body := httpPost(s.GatewayURL+quote.path, quote.body)
+	newTook := time.Since(newStart)
+	exitErr, exitAt, exited := waitExit(p.Wait, 30*time.Second)
+	rs := l.stop()
+	hw.stop()
+
+	var before []result
+	for _, r := range rs {
+		if r.start.Before(termAt) {
+			before = append(before, r)
+		}
+	}
+	sum := summarize(before)
+	t.Logf("drain in flight: %d quotes in flight at SIGTERM: %s; pricing NOT_SERVING after %s, refusing connections after %s, exit after %s (exit error %v); a new quote during the drain: %d after %s",
+		len(before), sum, since(termAt, hw.firstNotServing()), since(termAt, hw.firstUnreachable()), since(termAt, exitAt), exitErr, st, newTook.Round(time.Millisecond))
+	if !exited {
+		t.Fatalf("pricing did not exit within 30 s")
+	}
+	if exitErr != nil {
+		t.Errorf("pricing exit: %v, want 0", exitErr)
+	}
+	if len(before) < inFlight/2 || sum.failed != 0 {
+		t.Errorf("want every quote in flight at SIGTERM answered 200:\n%s", failures(before, 10))
+	}
+	if exitAt.Sub(termAt) < 1500*time.Millisecond {
+		t.Errorf("pricing exited %s after SIGTERM: it did not wait for the calls in flight", exitAt.Sub(termAt))
+	}
+	if st != http.StatusServiceUnavailable || newTook > time.Second {
+		t.Errorf("a new call during the drain: %d %s after %s, want a prompt 503", st, body, newTook)
+	}
+	if hw.firstNotServing().IsZero() && hw.firstUnreachable().IsZero() {
+		t.Errorf("readiness never turned off")
+	}
+}
+
+func httpPost(url, body string) (int, string) {
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode, readAll(resp)
 }
