@@ -105,7 +105,7 @@ var (
 		Tables: []string{"catalog.cars", "catalog.parts", "orders.order_lines", "orders.orders"}}
 	stateSeeded = dbState{Version: 3, Schemas: stateOrders.Schemas, Tables: stateOrders.Tables, Parts: 20, Cars: 3}
 	// stateRoles adds the least-privilege grants (roles are cluster-wide).
-	stateRoles = dbState{Version: 4, Schemas: stateSeeded.Schemas, Tables: stateSeeded.Tables, Parts: 20, Cars: 3}
+	stateRoles  = dbState{Version: 4, Schemas: stateSeeded.Schemas, Tables: stateSeeded.Tables, Parts: 20, Cars: 3}
 	stateLatest = stateRoles
 )
 
