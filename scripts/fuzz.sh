@@ -44,9 +44,9 @@ for t in "${targets[@]}"; do
 	rc=$?
 	execs=$(grep -o 'execs: [0-9]*' <<<"$out" | tail -1 | cut -d' ' -f2)
 	if [[ $rc -eq 0 ]]; then
-		printf 'ok    %-28s %-16s %5ss  %s execs\n' "$pkg" "$name" "$(($(date +%s) - start))" "${execs:-?}"
+		printf 'ok    %-28s %-20s %5ss  %s execs\n' "$pkg" "$name" "$(($(date +%s) - start))" "${execs:-?}"
 	else
-		printf 'FAIL  %-28s %-16s\n%s\n' "$pkg" "$name" "$out"
+		printf 'FAIL  %-28s %-20s\n%s\n' "$pkg" "$name" "$out"
 		failed=1
 	fi
 done

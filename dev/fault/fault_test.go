@@ -1,12 +1,24 @@
 // Package fault runs Car Build's real binaries against a real PostgreSQL and
-// injects faults while a steady load runs: SIGTERM (graceful drain), kill -9,
-// a database restart, a slow backend, and racing retries of one order. Each
-// test is bounded in time, reports its figures (requests sent, failed,
-// recovered-after) with t.Logf, and stops everything it started, also on
-// failure. Everything listens on loopback on free ports, beside any stack on
-// the default ports.
+// injects faults while a steady load runs, reporting its figures (requests
+// sent, failed, recovered-after) with t.Logf:
 //
-// Run: go test ./dev/fault -v -count=1   (about two minutes on 2 cores)
+//   - TestDrainGateway, TestDrainCatalog, TestDrainPricing: SIGTERM to one of
+//     two instances (a readiness-following balancer for the gateway, one DNS
+//     name with two addresses for catalog and pricing) → 0 failed requests;
+//   - TestDrainInFlight: SIGTERM to the only pricing → calls in flight finish,
+//     new calls get a prompt 503;
+//   - TestCrashCatalog: kill -9 → clear 503s while down, recovery after a
+//     restart of catalog alone;
+//   - TestDatabaseRestart: pg_ctl stop/start of a private PostgreSQL →
+//     readiness off and back, every order stored exactly once;
+//   - TestSlowBackend: a delaying proxy → deadlines hold, nothing leaks;
+//   - TestExactlyOnce, TestLeastPrivilegeRoles, TestHardening.
+//
+// Every test is bounded in time and stops everything it started, also on
+// failure. Everything listens on loopback on free ports, beside any stack
+// on the default ports. See docs/reliability.md.
+//
+// Run: go test -count=1 -v ./dev/fault   (about two minutes on 2 cores)
 package fault
 
 import (
