@@ -472,3 +472,51 @@ func httpPost(url, body string) (int, string) {
 	defer resp.Body.Close()
 	return resp.StatusCode, readAll(resp)
 }
+
+// TestDrainTimeout bounds the drain: a call that outlives SHUTDOWN_TIMEOUT is
+// cut (the client gets a 503, not a hang) and pricing still exits 0 on time.
+func TestDrainTimeout(t *testing.T) {
+	addrs, err := stack.FreeAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	px := startProxy(t, addrs.Catalog)
+	s := startStack(t, stack.Config{Addrs: addrs, Env: []string{"CATALOG_ADDR=" + px.addr(), "CATALOG_TIMEOUT=30s", "SHUTDOWN_TIMEOUT=1s", "BACKEND_TIMEOUT=20s"}})
+	px.setDelay(4 * time.Second) // a quote now takes about 8 s
+
+	type answer struct {
+		status int
+		body   string
+		took   time.Duration
+	}
+	done := make(chan answer, 1)
+	start := time.Now()
+	go func() {
+		st, body := httpPost(s.GatewayURL+"/v1/quotes", `{"items":[{"partId":"8","quantity":1}]}`)
+		done <- answer{st, body, time.Since(start)}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	p := s.Process("pricing")
+	termAt := time.Now()
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exitErr, exitAt, exited := waitExit(p.Wait, 20*time.Second)
+	var a answer
+	select {
+	case a = <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("the cut call never got an answer")
+	}
+	t.Logf("drain timeout: SHUTDOWN_TIMEOUT 1s, a call needing ~8 s: exit after %s (exit error %v); the call got %d after %s",
+		since(termAt, exitAt), exitErr, a.status, a.took.Round(time.Millisecond))
+	if !exited || exitErr != nil {
+		t.Fatalf("pricing: exited %v, error %v; want exit 0", exited, exitErr)
+	}
+	if d := exitAt.Sub(termAt); d > 3*time.Second {
+		t.Errorf("pricing took %s to exit with SHUTDOWN_TIMEOUT 1s", d)
+	}
+	if a.status != http.StatusServiceUnavailable || a.took > 5*time.Second {
+		t.Errorf("the cut call: %d %s after %s, want a 503 when the drain ends", a.status, a.body, a.took)
+	}
+}

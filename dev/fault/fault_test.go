@@ -6,7 +6,8 @@
 //     two instances (a readiness-following balancer for the gateway, one DNS
 //     name with two addresses for catalog and pricing) → 0 failed requests;
 //   - TestDrainInFlight: SIGTERM to the only pricing → calls in flight finish,
-//     new calls get a prompt 503;
+//     new calls get a prompt 503; TestDrainTimeout: a call longer than
+//     SHUTDOWN_TIMEOUT is cut with a 503 and the process still exits 0;
 //   - TestCrashCatalog: kill -9 → clear 503s while down, recovery after a
 //     restart of catalog alone;
 //   - TestDatabaseRestart: pg_ctl stop/start of a private PostgreSQL →
