@@ -180,7 +180,9 @@ func startProc(t *testing.T, name string, env ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, name))
 	cmd.Env = append(append(os.Environ(), "LOG_FORMAT=text"), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: should the test binary be killed (a -timeout panic skips
+	// cleanups), the extra instance dies with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	p := &proc{name: name, cmd: cmd, done: make(chan struct{}), logs: &lockedBuffer{}}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	if err := cmd.Start(); err != nil {
