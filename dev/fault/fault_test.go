@@ -180,9 +180,7 @@ func startProc(t *testing.T, name string, env ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, name))
 	cmd.Env = append(append(os.Environ(), "LOG_FORMAT=text"), env...)
-	// Pdeathsig: should the test binary be killed (a -timeout panic skips
-	// cleanups), the extra instance dies with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p := &proc{name: name, cmd: cmd, done: make(chan struct{}), logs: &lockedBuffer{}}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	if err := cmd.Start(); err != nil {
