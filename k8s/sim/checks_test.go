@@ -511,12 +511,15 @@ func (s *snapshot) checkServices(objs []object) []string {
 			p = append(p, fmt.Sprintf("Service %s/%s not found", ns, name))
 			continue
 		}
-		kind, ok := s.workloadKind(objs, name)
+		// A Service is for the workload of its name; "X-headless" (DNS per pod, for client-side
+		// gRPC load balancing) is for X too.
+		wl := strings.TrimSuffix(name, "-headless")
+		kind, ok := s.workloadKind(objs, wl)
 		if !ok {
-			p = append(p, fmt.Sprintf("Service %s: no Deployment or StatefulSet of the same name, cannot tell which pods it is for", name))
+			p = append(p, fmt.Sprintf("Service %s: no Deployment or StatefulSet named %s, cannot tell which pods it is for", name, wl))
 			continue
 		}
-		want := names(runningPods(s.podsOf(kind, ns, name)))
+		want := names(runningPods(s.podsOf(kind, ns, wl)))
 		var got []string
 		ports := map[string]bool{}
 		for _, sl := range s.slices {
@@ -536,7 +539,7 @@ func (s *snapshot) checkServices(objs []object) []string {
 		}
 		sort.Strings(got)
 		if strings.Join(got, ",") != strings.Join(want, ",") {
-			p = append(p, fmt.Sprintf("Service %s endpoints %v, want the Ready pods of %s %s: %v", name, got, kind, name, want))
+			p = append(p, fmt.Sprintf("Service %s endpoints %v, want the Ready pods of %s %s: %v", name, got, kind, wl, want))
 		}
 		for _, sp := range svc.Spec.Ports {
 			if !ports[sp.Name] {
