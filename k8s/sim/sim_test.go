@@ -236,6 +236,9 @@ func deploy(t *testing.T, name string, full bool) {
 	logPlacement(t, name, snap, real)
 	if full {
 		timed(t, "RBAC (SubjectAccessReviews)", func() { checkRBAC(t) })
+		if name == "replicated" || name == "spread" {
+			timed(t, "drain probe", func() { drainProbe(t, name, real, expectations[name].oneReplicaPerWorker) })
+		}
 	}
 }
 

@@ -1,0 +1,99 @@
+package sim
+
+// The default scheduler already spreads replicas softly, so on idle, equal nodes `replicated`
+// lands one pod per worker too. What `spread` adds is a hard constraint; this probe tells them
+// apart the way a node drain would: cordon a worker, delete the catalog pod on it, and see
+// where the replacement goes.
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// drainProbe: with hard spreading (wantPending) the replacement must stay Pending with the
+// scheduler citing the topology spread constraint; without it, it must run on another worker.
+// The worker is uncordoned afterwards and the overlay must converge again.
+func drainProbe(t *testing.T, overlay string, objs []object, wantPending bool) {
+	t.Helper()
+	s, err := takeSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	workers := s.workers()
+	victimNode := workers[len(workers)-1]
+	var victim string
+	for _, p := range s.podsOf("Deployment", appNS, "catalog") {
+		if p.Spec.NodeName == victimNode {
+			victim = p.Metadata.Name
+		}
+	}
+	if victim == "" {
+		t.Fatalf("drain probe: no catalog pod on %s", victimNode)
+	}
+	kc.must(t, nil, "cordon", victimNode)
+	uncordoned := false
+	uncordon := func() {
+		if !uncordoned {
+			kc.must(t, nil, "uncordon", victimNode)
+			uncordoned = true
+		}
+	}
+	defer uncordon()
+	kc.must(t, nil, "delete", "pod", "-n", appNS, victim, "--wait=true")
+
+	var where string
+	eventually(t, "drain probe", 30*time.Second, func(s *snapshot) []string {
+		for _, p := range s.podsOf("Deployment", appNS, "catalog") {
+			if p.Metadata.Name == victim || p.Metadata.DeletionTimestamp != nil {
+				continue
+			}
+			on := map[string]int{}
+			for _, q := range s.podsOf("Deployment", appNS, "catalog") {
+				on[q.Spec.NodeName]++
+			}
+			if on[""] == 1 && wantPending {
+				where = "Pending"
+				return nil
+			}
+			if on[""] == 0 && !wantPending && len(s.podsOf("Deployment", appNS, "catalog")) == 3 {
+				where = fmt.Sprintf("%v", on)
+				return nil
+			}
+		}
+		return []string{"replacement pod not Pending/placed yet"}
+	})
+	if wantPending {
+		// It must stay Pending, for the right reason.
+		time.Sleep(2 * time.Second)
+		out := kc.must(t, nil, "get", "events", "-n", appNS, "--field-selector", "reason=FailedScheduling",
+			"-o", "jsonpath={range .items[*]}{.involvedObject.name}: {.message}{\"\\n\"}{end}")
+		var msg string
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(l, "catalog-") && strings.Contains(l, "topology spread") {
+				msg = l
+			}
+		}
+		if msg == "" {
+			t.Errorf("%s: replacement catalog pod Pending, but no FailedScheduling event cites topology spread:\n%s", overlay, out)
+		}
+		s, _ := takeSnapshot()
+		for _, p := range s.podsOf("Deployment", appNS, "catalog") {
+			if p.Spec.NodeName == "" && p.Status.Phase != "Pending" {
+				t.Errorf("%s: unscheduled pod %s is %s", overlay, p.Metadata.Name, p.Status.Phase)
+			}
+		}
+		t.Logf("drain probe (%s cordoned, its catalog pod deleted): replacement stays Pending — %s", victimNode, msg)
+	} else {
+		t.Logf("drain probe (%s cordoned, its catalog pod deleted): replacement scheduled elsewhere, catalog pods per node %s", victimNode, where)
+	}
+	uncordon()
+	eventually(t, overlay+" after uncordon", 60*time.Second, func(s *snapshot) []string {
+		p := s.converged(objs)
+		if len(p) == 0 && wantPending {
+			p = s.checks(overlay, objs)
+		}
+		return p
+	})
+}
