@@ -81,10 +81,40 @@ func statusErr(r *vegeta.Result, want int) error {
 	return fmt.Errorf("status %d, want %d: %s", r.Code, want, bytes.TrimSpace(b))
 }
 
+// validated remembers response bodies that passed a full check, so that the
+// byte-identical answers that follow (the same car's parts, the same basket's
+// quote) are accepted by comparison instead of decoded again: the check stays
+// complete while the load generator spends its CPU on load (a full decode of a
+// /get-pecas body costs ~25 µs here, a lookup well under 1 µs).
+type validated struct {
+	mu sync.RWMutex
+	m  map[string]struct{}
+}
+
+const maxValidated = 64
+
+func newValidated() *validated { return &validated{m: map[string]struct{}{}} }
+
+func (v *validated) seen(b []byte) bool {
+	v.mu.RLock()
+	_, ok := v.m[string(b)]
+	v.mu.RUnlock()
+	return ok
+}
+
+func (v *validated) add(b []byte) {
+	v.mu.Lock()
+	if len(v.m) < maxValidated {
+		v.m[string(b)] = struct{}{}
+	}
+	v.mu.Unlock()
+}
+
 // GetPecas is POST /get-pecas for Civic, checked part by part against the seed.
 func GetPecas(base string) load.Scenario {
 	u := base + "/get-pecas"
 	body := []byte(CivicBody)
+	ok := newValidated()
 	return load.Scenario{
 		Name: "get-pecas",
 		Targeter: func(t *vegeta.Target) error {
@@ -96,7 +126,14 @@ func GetPecas(base string) load.Scenario {
 			if err := statusErr(r, http.StatusOK); err != nil {
 				return err
 			}
-			return checkPecas(r.Body, "civic")
+			if ok.seen(r.Body) {
+				return nil
+			}
+			if err := checkPecas(r.Body, "civic"); err != nil {
+				return err
+			}
+			ok.add(r.Body)
+			return nil
 		},
 	}
 }
@@ -324,6 +361,11 @@ func Mixed(name, base string, baskets []*Basket, orders *Orders, kinds []string)
 		kinds = []string{KindHealth, KindParts, KindQuote, KindOrder}
 	}
 	kindOf := v1Kinds(base)
+	checkKind := mixedCheck(baskets, orders)
+	seen := map[string]*validated{} // per kind; read-only after this
+	for _, k := range []string{KindHealth, KindParts, KindQuote, KindGetPecas} {
+		seen[k] = newValidated()
+	}
 	var n atomic.Uint64
 	partsURL := base + "/v1/cars/civic/parts?year=2023"
 	return load.Scenario{
@@ -355,49 +397,66 @@ func Mixed(name, base string, baskets []*Basket, orders *Orders, kinds []string)
 			if err := statusErr(r, http.StatusOK); err != nil {
 				return err
 			}
-			switch kindOf(r.URL) {
-			case KindHealth:
-				var h struct {
-					Status string `json:"status"`
-				}
-				if err := json.Unmarshal(r.Body, &h); err != nil || h.Status != "healthy" {
-					return fmt.Errorf("health: %q", r.Body)
-				}
-			case KindParts:
-				return checkParts(r.Body)
-			case KindQuote:
-				var q v1Priced
-				if err := json.Unmarshal(r.Body, &q); err != nil {
-					return fmt.Errorf("quote: %w", err)
-				}
-				b := basketFor(baskets, &q)
-				if b == nil {
-					return errors.New("quote: lines match no basket sent")
-				}
-				if err := checkPriced(&q, b); err != nil {
-					return fmt.Errorf("quote: %w", err)
-				}
-			case KindOrder:
-				var o v1Priced
-				if err := json.Unmarshal(r.Body, &o); err != nil {
-					return fmt.Errorf("order: %w", err)
-				}
-				if o.Status != "ORDER_STATUS_CONFIRMED" || len(o.ID) < 16 || o.CreateTime == "" {
-					return fmt.Errorf("order: status %q id %q createTime %q", o.Status, o.ID, o.CreateTime)
-				}
-				b := basketFor(baskets, &o)
-				if b == nil {
-					return errors.New("order: lines match no basket sent")
-				}
-				if err := checkPriced(&o, b); err != nil {
-					return fmt.Errorf("order: %w", err)
-				}
-				orders.add(o.ID, b.Want.Total)
-			case KindGetPecas:
-				return checkPecas(r.Body, "civic")
+			kind := kindOf(r.URL)
+			v := seen[kind] // nil for orders: every order is new and fully checked
+			if v != nil && v.seen(r.Body) {
+				return nil // byte-identical to an answer of this kind that passed every check
+			}
+			if err := checkKind(kind, r); err != nil {
+				return err
+			}
+			if v != nil {
+				v.add(r.Body)
 			}
 			return nil
 		},
+	}
+}
+
+func mixedCheck(baskets []*Basket, orders *Orders) func(kind string, r *vegeta.Result) error {
+	return func(kind string, r *vegeta.Result) error {
+		switch kind {
+		case KindHealth:
+			var h struct {
+				Status string `json:"status"`
+			}
+			if err := json.Unmarshal(r.Body, &h); err != nil || h.Status != "healthy" {
+				return fmt.Errorf("health: %q", r.Body)
+			}
+		case KindParts:
+			return checkParts(r.Body)
+		case KindQuote:
+			var q v1Priced
+			if err := json.Unmarshal(r.Body, &q); err != nil {
+				return fmt.Errorf("quote: %w", err)
+			}
+			b := basketFor(baskets, &q)
+			if b == nil {
+				return errors.New("quote: lines match no basket sent")
+			}
+			if err := checkPriced(&q, b); err != nil {
+				return fmt.Errorf("quote: %w", err)
+			}
+		case KindOrder:
+			var o v1Priced
+			if err := json.Unmarshal(r.Body, &o); err != nil {
+				return fmt.Errorf("order: %w", err)
+			}
+			if o.Status != "ORDER_STATUS_CONFIRMED" || len(o.ID) < 16 || o.CreateTime == "" {
+				return fmt.Errorf("order: status %q id %q createTime %q", o.Status, o.ID, o.CreateTime)
+			}
+			b := basketFor(baskets, &o)
+			if b == nil {
+				return errors.New("order: lines match no basket sent")
+			}
+			if err := checkPriced(&o, b); err != nil {
+				return fmt.Errorf("order: %w", err)
+			}
+			orders.add(o.ID, b.Want.Total)
+		case KindGetPecas:
+			return checkPecas(r.Body, "civic")
+		}
+		return nil
 	}
 }
 

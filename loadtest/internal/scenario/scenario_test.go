@@ -136,3 +136,31 @@ func TestMixedTargetsRoundRobin(t *testing.T) {
 		}
 	}
 }
+
+func TestValidatedBodiesStillChecked(t *testing.T) {
+	t.Parallel()
+	sc := GetPecas("http://x")
+	good := &vegeta.Result{Code: 200, Body: []byte(civic), URL: "http://x/get-pecas"}
+	for range 3 {
+		if err := sc.Check(good); err != nil {
+			t.Fatalf("good body: %v", err)
+		}
+	}
+	bad := &vegeta.Result{Code: 200, Body: []byte(strings.Replace(civic, "8000", "7000", 1)), URL: "http://x/get-pecas"}
+	if err := sc.Check(bad); err == nil {
+		t.Error("a different, wrong body after good ones: want an error")
+	}
+	if err := sc.Check(&vegeta.Result{Code: 503, Body: []byte(civic), URL: "http://x/get-pecas"}); err == nil {
+		t.Error("a validated body with status 503: want an error")
+	}
+}
+
+func BenchmarkGetPecasCheck(b *testing.B) {
+	sc := GetPecas("http://x")
+	r := &vegeta.Result{Code: 200, Body: []byte(civic), URL: "http://x/get-pecas"}
+	for b.Loop() {
+		if err := sc.Check(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
