@@ -886,11 +886,13 @@ func (s *snapshot) checkNetworkPolicies(objs []object) []string {
 			p = append(p, err.Error())
 			continue
 		}
+	pairs:
 		for _, src := range srcs {
 			for _, dst := range dsts {
 				if ok, why := s.allowed(src, dst, f.port); ok != f.allowed {
 					verb := map[bool]string{true: "admitted", false: "refused"}
 					p = append(p, fmt.Sprintf("NetworkPolicy: %s -> %s:%d is %s, want %s (%s)", f.from, f.to, f.port, verb[ok], verb[f.allowed], why))
+					break pairs // one report per flow, not per pod pair
 				}
 			}
 		}

@@ -43,27 +43,38 @@ func drainProbe(t *testing.T, overlay string, objs []object, wantPending bool) {
 	defer uncordon()
 	kc.must(t, nil, "delete", "pod", "-n", appNS, victim, "--wait=true")
 
+	// Wait for the replacement: scheduled (3 pods on nodes) or unschedulable (one Pending
+	// without a node, after the scheduler has had a go at it).
 	var where string
+	pending := false
 	eventually(t, "drain probe", 30*time.Second, func(s *snapshot) []string {
+		on := map[string]int{}
+		n := 0
 		for _, p := range s.podsOf("Deployment", appNS, "catalog") {
 			if p.Metadata.Name == victim || p.Metadata.DeletionTimestamp != nil {
 				continue
 			}
-			on := map[string]int{}
-			for _, q := range s.podsOf("Deployment", appNS, "catalog") {
-				on[q.Spec.NodeName]++
+			n++
+			if p.Spec.NodeName == "" {
+				for _, c := range p.Status.Conditions {
+					if c.Type == "PodScheduled" && c.Status == "False" && c.Reason == "Unschedulable" {
+						pending = true
+					}
+				}
 			}
-			if on[""] == 1 && wantPending {
-				where = "Pending"
-				return nil
-			}
-			if on[""] == 0 && !wantPending && len(s.podsOf("Deployment", appNS, "catalog")) == 3 {
-				where = fmt.Sprintf("%v", on)
-				return nil
-			}
+			on[p.Spec.NodeName]++
 		}
-		return []string{"replacement pod not Pending/placed yet"}
+		where = fmt.Sprintf("%v", on)
+		if n == 3 && (pending || on[""] == 0) {
+			return nil
+		}
+		return []string{"replacement catalog pod neither scheduled nor unschedulable yet: " + where}
 	})
+	if pending != wantPending {
+		t.Fatalf("%s: with %s cordoned, the replacement catalog pod is %s (catalog pods per node %s); want %s",
+			overlay, victimNode, map[bool]string{true: "unschedulable", false: "scheduled"}[pending], where,
+			map[bool]string{true: "unschedulable: hard topology spread (one per worker) forbids doubling up", false: "scheduled on another worker"}[wantPending])
+	}
 	if wantPending {
 		// It must stay Pending, for the right reason.
 		time.Sleep(2 * time.Second)

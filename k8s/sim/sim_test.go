@@ -225,10 +225,19 @@ func deploy(t *testing.T, name string, full bool) {
 
 	var snap *snapshot
 	timed(t, "converge (rollouts, PVCs, Job, HPA, PDB)", func() {
+		// Controllers get 90 s to converge; once converged, a check still failing after 10 s
+		// (EndpointSlices, PDB and HPA status lag a little) is a real failure.
+		var convergedAt time.Time
 		snap = eventually(t, name, 90*time.Second, func(s *snapshot) []string {
 			p := s.converged(real)
 			if len(p) == 0 {
-				p = s.checks(name, real)
+				if convergedAt.IsZero() {
+					convergedAt = time.Now()
+				}
+				if p = s.checks(name, real); len(p) > 0 && time.Since(convergedAt) > 10*time.Second {
+					sort.Strings(p)
+					t.Fatalf("overlay %s converged, but:\n  %s", name, strings.Join(p, "\n  "))
+				}
 			}
 			return p
 		})
