@@ -11,6 +11,9 @@ SV=v0.${KV#v1.}
 CACHE=${K8S_SIM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/carbuild/k8s-sim}
 OUT=${K8S_SIM_BIN:-$CACHE/$KV-etcd${EV#v}-kwok${KWOKV#v}/bin}
 BINS=(kube-apiserver kube-controller-manager kube-scheduler etcd kwok)
+# kubectl comes from the machine (Debian package kubectl); without one, build v1.33 from the same
+# wrapper module (about a minute once the Kubernetes build cache is warm).
+if [ "${K8S_SIM_BUILD_KUBECTL:-}" = 1 ] || ! command -v kubectl >/dev/null; then BINS+=(kubectl); fi
 NICE=${K8S_SIM_NICE:-10}
 
 log() { printf '[k8s-sim build %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
@@ -33,7 +36,11 @@ T0=$(now)
 
 need() { for b in "$@"; do [ -x "$OUT/$b" ] || return 0; done; return 1; }
 
-if need kube-apiserver kube-controller-manager kube-scheduler; then
+KBINS=(kube-apiserver kube-controller-manager kube-scheduler)
+case " ${BINS[*]} " in *" kubectl "*) KBINS+=(kubectl) ;; esac
+KMISSING=(); for b in "${KBINS[@]}"; do [ -x "$OUT/$b" ] || KMISSING+=("$b"); done
+if [ ${#KMISSING[@]} -gt 0 ]; then
+  KBINS=("${KMISSING[@]}")
   t=$(now); mkdir "$W/k"; cd "$W/k"
   MODF=$($GO mod download -json "k8s.io/kubernetes@$KV" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
   [ -f "$MODF" ] || { log "could not download k8s.io/kubernetes@$KV"; exit 1; }
@@ -41,14 +48,14 @@ if need kube-apiserver kube-controller-manager kube-scheduler; then
     # k8s.io/kubernetes replaces every staging repo with ./staging/...; re-point them at the published v0.MINOR.PATCH.
     grep -oE '^\s+k8s.io/[a-z0-9-]+ => ./staging' "$MODF" | awk -v sv="$SV" '{print "\t" $1 " => " $1 " " sv}'
     echo ")"; } > go.mod
-  printf '//go:build tools\npackage tools\nimport (\n_ "k8s.io/kubernetes/cmd/kube-apiserver"\n_ "k8s.io/kubernetes/cmd/kube-controller-manager"\n_ "k8s.io/kubernetes/cmd/kube-scheduler"\n)\n' > tools.go
+  { printf '//go:build tools\npackage tools\nimport (\n'; for b in "${KBINS[@]}"; do printf '_ "k8s.io/kubernetes/cmd/%s"\n' "$b"; done; printf ')\n'; } > tools.go
   $GO mod tidy
   log "kubernetes: go mod tidy $(since "$t")"
   t=$(now)
   MINOR=${KV#v1.}; MINOR=${MINOR%%.*}
   $GO build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$KV -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$MINOR" \
-    -o "$OUT/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler
-  log "kubernetes: go build apiserver+controller-manager+scheduler $(since "$t")"
+    -o "$OUT/" $(for b in "${KBINS[@]}"; do echo "k8s.io/kubernetes/cmd/$b"; done)
+  log "kubernetes: go build ${KBINS[*]} $(since "$t")"
 fi
 
 if need etcd; then

@@ -172,7 +172,8 @@ up() {
   local T0 t; T0=$(now)
   BIN=${K8S_SIM_BIN:-$("$HERE/build.sh")}
   for b in etcd kube-apiserver kube-controller-manager kube-scheduler kwok; do [ -x "$BIN/$b" ] || die "missing $BIN/$b"; done
-  [ -n "$KUBECTL" ] && [ -x "$KUBECTL" ] || die "kubectl not found (Debian: apt-get install kubectl; or set KUBECTL)"
+  [ -n "$KUBECTL" ] || KUBECTL=$BIN/kubectl   # built by build.sh when the machine has none
+  [ -x "$KUBECTL" ] || die "kubectl not found (Debian: apt-get install kubectl; or set KUBECTL)"
   command -v openssl >/dev/null || die "openssl not found"
   for p in $P_API $P_ETCD $P_PEER $P_ETCDM $P_KCM $P_SCHED $P_KWOK; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then die "port 127.0.0.1:$p is in use (set K8S_SIM_PORT_* to move)"; fi

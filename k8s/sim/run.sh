@@ -14,6 +14,8 @@ log() { printf '[k8s-sim %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1fs", b-a}'; }
 T0=$(now)
+
+t=$(now); BIN=$("$HERE/build.sh"); log "build step: $(since "$t")"
 # /usr/bin/kubectl on Debian is the Google Cloud SDK dispatcher (+0.2 s a call); use its 1.33 client directly.
 if [ -z "${KUBECTL:-}" ]; then
   KUBECTL=$(command -v kubectl || true)
@@ -21,9 +23,8 @@ if [ -z "${KUBECTL:-}" ]; then
     KUBECTL=$(dirname "$(readlink -f "$KUBECTL")")/kubectl.1.33
   fi
 fi
+[ -n "$KUBECTL" ] || KUBECTL=$BIN/kubectl   # built by build.sh when the machine has none
 export KUBECTL
-
-t=$(now); BIN=$("$HERE/build.sh"); log "build step: $(since "$t")"
 
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/k8s-sim.XXXXXX")
 rc=0
@@ -42,7 +43,7 @@ trap 'rc=130; exit 130' INT TERM
 K8S_SIM_BIN=$BIN "$HERE/cluster.sh" up "$RUN"
 
 t=$(now)
-log "go test (render, dry-run, apply, converge and check every overlay; then switch overlays on the live cluster)"
+log "go test: broken manifests rejected, nodes mirror ctlptl.yaml, every overlay applied in turn on the live cluster"
 set +e
 (cd "$HERE" && GOWORK=off K8S_SIM_KUBECONFIG="$RUN/admin.kubeconfig" go test -count=1 -v -timeout 15m "$@" .)
 rc=$?
