@@ -858,6 +858,27 @@ func (s *snapshot) checkNetworkPolicies(objs []object) []string {
 		if governs == 0 {
 			p = append(p, fmt.Sprintf("NetworkPolicy %s: podSelector %s selects no pod", np.Metadata.Name, np.Spec.PodSelector.String()))
 		}
+		// "X-ingress" governs exactly the pods of workload X (a policy for all pods, such as
+		// default-deny-ingress, has an empty podSelector).
+		sel := np.Spec.PodSelector
+		if wl := strings.TrimSuffix(np.Metadata.Name, "-ingress"); wl != np.Metadata.Name && (len(sel.MatchLabels) > 0 || len(sel.MatchExpressions) > 0) {
+			kind, ok := s.workloadKind(objs, wl)
+			if !ok {
+				p = append(p, fmt.Sprintf("NetworkPolicy %s: no Deployment or StatefulSet %s for it to govern", np.Metadata.Name, wl))
+			} else {
+				var got []string
+				for _, po := range s.pods {
+					if po.Metadata.Namespace == np.Metadata.Namespace && po.Metadata.DeletionTimestamp == nil &&
+						po.Status.Phase == "Running" && np.Spec.PodSelector.matches(po.Metadata.Labels) {
+						got = append(got, po.Metadata.Name)
+					}
+				}
+				sort.Strings(got)
+				if want := names(runningPods(s.podsOf(kind, np.Metadata.Namespace, wl))); strings.Join(got, ",") != strings.Join(want, ",") {
+					p = append(p, fmt.Sprintf("NetworkPolicy %s governs %v, want the pods of %s %s: %v", np.Metadata.Name, got, kind, wl, want))
+				}
+			}
+		}
 		for _, r := range append(np.Spec.Ingress, np.Spec.Egress...) {
 			for _, peer := range append(r.From, r.To...) {
 				if peer.PodSelector == nil || peer.IPBlock != nil {
