@@ -26,7 +26,7 @@ if [ ${#missing[@]} -eq 0 ]; then
   log "cached: $OUT (kubernetes $KV, etcd $EV, kwok $KWOKV)"
   echo "$OUT"; exit 0
 fi
-log "building ${missing[*]} into $OUT (kubernetes $KV, etcd $EV, kwok $KWOKV); cold ~12 min on 2 cores"
+log "building ${missing[*]} into $OUT (kubernetes $KV, etcd $EV, kwok $KWOKV); ~12 min with cold Go caches on an idle 2-core machine, ~1 min with warm ones"
 command -v go >/dev/null || { log "go not found"; exit 1; }
 mkdir -p "$OUT"
 W=$(mktemp -d "${TMPDIR:-/tmp}/k8s-sim-build.XXXXXX"); trap 'rm -rf "$W"' EXIT
