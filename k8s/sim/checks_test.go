@@ -293,6 +293,31 @@ func (s *snapshot) checks(overlay string, objs []object) []string {
 	p = append(p, s.checkReferences(objs)...)
 	p = append(p, s.checkNetworkPolicies(objs)...)
 	p = append(p, s.checkNamespace()...)
+	p = append(p, s.checkNodePorts()...)
+	return p
+}
+
+// checkNodePorts: every port ctlptl.yaml maps from a Kind node to the host (30080 -> localhost:8000)
+// is the nodePort of a NodePort Service, which the API server allocated.
+func (s *snapshot) checkNodePorts() []string {
+	ports, err := ctlptlNodePorts()
+	if err != nil {
+		return []string{"ctlptl.yaml: " + err.Error()}
+	}
+	var p []string
+	for cport, hport := range ports {
+		found := false
+		for _, svc := range s.svcs {
+			for _, sp := range svc.Spec.Ports {
+				if svc.Spec.Type == "NodePort" && sp.NodePort == cport {
+					found = true
+				}
+			}
+		}
+		if !found {
+			p = append(p, fmt.Sprintf("ctlptl.yaml maps node port %d to localhost:%d, but no NodePort Service has nodePort %d", cport, hport, cport))
+		}
+	}
 	return p
 }
 

@@ -8,6 +8,49 @@ import (
 	"testing"
 )
 
+type ctlptlCluster struct {
+	Name string `json:"name"`
+	Kind struct {
+		Name  string `json:"name"`
+		Nodes []struct {
+			Role             string            `json:"role"`
+			Labels           map[string]string `json:"labels"`
+			ExtraPortMapping []struct {
+				ContainerPort int `json:"containerPort"`
+				HostPort      int `json:"hostPort"`
+			} `json:"extraPortMappings"`
+		} `json:"nodes"`
+	} `json:"kindV1Alpha4Cluster"`
+}
+
+// ctlptlNodePorts: Kind node container port -> host port, from ctlptl.yaml's extraPortMappings.
+func ctlptlNodePorts() (map[int]int, error) {
+	b, err := os.ReadFile(ctlptlPath)
+	if err != nil {
+		return nil, err
+	}
+	docs, err := splitYAML(b)
+	if err != nil {
+		return nil, err
+	}
+	ports := map[int]int{}
+	for _, d := range docs {
+		if d.Kind != "Cluster" {
+			continue
+		}
+		var cl ctlptlCluster
+		if err := json.Unmarshal(d.raw, &cl); err != nil {
+			return nil, err
+		}
+		for _, n := range cl.Kind.Nodes {
+			for _, m := range n.ExtraPortMapping {
+				ports[m.ContainerPort] = m.HostPort
+			}
+		}
+	}
+	return ports, nil
+}
+
 // TestNodesMirrorCtlptl: the simulated nodes have the layout of the Kind cluster in ctlptl.yaml:
 // names as Kind makes them, labels, the control-plane taint kubeadm sets.
 func TestNodesMirrorCtlptl(t *testing.T) {
@@ -19,16 +62,7 @@ func TestNodesMirrorCtlptl(t *testing.T) {
 	if err != nil {
 		t.Fatalf("decode %s: %v", ctlptlPath, err)
 	}
-	var cl struct {
-		Name string `json:"name"`
-		Kind struct {
-			Name  string `json:"name"`
-			Nodes []struct {
-				Role   string            `json:"role"`
-				Labels map[string]string `json:"labels"`
-			} `json:"nodes"`
-		} `json:"kindV1Alpha4Cluster"`
-	}
+	var cl ctlptlCluster
 	for _, d := range docs {
 		if d.Kind == "Cluster" {
 			if err := json.Unmarshal(d.raw, &cl); err != nil {
