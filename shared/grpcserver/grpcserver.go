@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 
@@ -106,6 +107,9 @@ func New(log *slog.Logger, reg *prometheus.Registry, extra ...grpc.ServerOption)
 			Time: 30 * time.Second, Timeout: 10 * time.Second,
 		}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		// A fixed pool of stream workers reuses goroutines (and their grown
+		// stacks) instead of starting one per call: measurably less CPU per call.
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 		grpc.ChainUnaryInterceptor(
 			m.UnaryServerInterceptor(),
 			logging.UnaryServerInterceptor(Logger(log), logOpts...),

@@ -52,6 +52,7 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	var s settings
+	config.TuneGC(os.LookupEnv)
 	cfg := config.New("catalog", os.LookupEnv)
 	cfg.String(&s.grpcAddr, "grpc-addr", "CATALOG_GRPC_ADDR", "127.0.0.1:50051", "gRPC listen address")
 	cfg.String(&s.metricsAddr, "metrics-addr", "CATALOG_METRICS_ADDR", "127.0.0.1:9091", "metrics (/metrics) listen address")

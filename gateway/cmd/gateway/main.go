@@ -52,6 +52,7 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	var s settings
+	config.TuneGC(os.LookupEnv)
 	cfg := config.New("gateway", os.LookupEnv)
 	cfg.String(&s.httpAddr, "http-addr", "GATEWAY_HTTP_ADDR", "127.0.0.1:8000", "HTTP listen address (REST, /metrics, page)")
 	cfg.String(&s.catalogAddr, "catalog-addr", "CATALOG_ADDR", "127.0.0.1:50051", "catalog gRPC address (dns:///host:port balances over every address)")

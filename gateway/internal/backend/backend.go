@@ -26,12 +26,17 @@ type Watcher struct {
 
 	mu       sync.RWMutex
 	statuses map[string]string
+	failures map[string]int // consecutive failed checks
 	stopping bool
 }
 
+// failuresToDown is how many checks in a row must fail before a backend that
+// was SERVING counts as down: one slow check under overload is not an outage.
+const failuresToDown = 3
+
 // NewWatcher watches each named connection's overall health ("" service).
 func NewWatcher(log *slog.Logger, interval time.Duration, conns map[string]*grpc.ClientConn) *Watcher {
-	w := &Watcher{log: log, interval: interval, clients: map[string]healthpb.HealthClient{}, statuses: map[string]string{}}
+	w := &Watcher{log: log, interval: interval, clients: map[string]healthpb.HealthClient{}, statuses: map[string]string{}, failures: map[string]int{}}
 	for name, c := range conns {
 		w.clients[name] = healthpb.NewHealthClient(c)
 		w.statuses[name] = "UNKNOWN"
@@ -61,15 +66,19 @@ func (w *Watcher) poll(ctx context.Context) {
 			defer wg.Done()
 			cctx, cancel := context.WithTimeout(ctx, w.interval)
 			defer cancel()
-			st := "UNREACHABLE"
-			if resp, err := c.Check(cctx, &healthpb.HealthCheckRequest{}); err == nil {
-				st = resp.GetStatus().String()
-			}
+			resp, err := c.Check(cctx, &healthpb.HealthCheckRequest{})
 			if ctx.Err() != nil {
 				return
 			}
 			w.mu.Lock()
 			prev := w.statuses[name]
+			st := prev
+			if err == nil {
+				st = resp.GetStatus().String() // an answer, even NOT_SERVING, counts at once
+				w.failures[name] = 0
+			} else if w.failures[name]++; w.failures[name] >= failuresToDown || prev != healthpb.HealthCheckResponse_SERVING.String() {
+				st = "UNREACHABLE"
+			}
 			w.statuses[name] = st
 			w.mu.Unlock()
 			if prev != st {

@@ -52,11 +52,12 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	var s settings
+	config.TuneGC(os.LookupEnv)
 	cfg := config.New("pricing", os.LookupEnv)
 	cfg.String(&s.grpcAddr, "grpc-addr", "PRICING_GRPC_ADDR", "127.0.0.1:50052", "gRPC listen address")
 	cfg.String(&s.metricsAddr, "metrics-addr", "PRICING_METRICS_ADDR", "127.0.0.1:9092", "metrics (/metrics) listen address")
 	cfg.Secret(&s.databaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL (required)")
-	cfg.Int(&s.dbMaxConns, "db-max-conns", "DB_MAX_CONNS", 8, "maximum database connections")
+	cfg.Int(&s.dbMaxConns, "db-max-conns", "DB_MAX_CONNS", 16, "maximum database connections (orders wait on commits: 16 sustained 400 orders/s where 8 did not)")
 	cfg.String(&s.catalogAddr, "catalog-addr", "CATALOG_ADDR", "127.0.0.1:50051", "catalog gRPC address (dns:///host:port balances over every address)")
 	cfg.Duration(&s.catalogTimeout, "catalog-timeout", "CATALOG_TIMEOUT", 2*time.Second, "deadline of each call to the catalog")
 	cfg.String(&s.logLevel, "log-level", "LOG_LEVEL", "info", "log level: debug, info, warn, error")
