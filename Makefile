@@ -36,7 +36,7 @@ generate: ## regenerate shared/gen (Go, gRPC, grpc-gateway, OpenAPI) from shared
 
 ##@ Test
 .PHONY: test
-test: check-generated vet test-go test-observability test-k8s test-browser test-loadtest-smoke test-k8s-sim ## everything CI runs
+test: check-generated vet test-go test-observability test-k8s test-browser test-loadtest-unit test-loadtest-smoke test-k8s-sim ## everything CI runs
 	@echo "make test: all suites passed"
 
 .PHONY: check-generated
@@ -77,23 +77,27 @@ test-k8s-sim: ## apply every overlay to a real control plane with simulated (KWO
 test-browser: build ## storefront purchase in headless Chromium against the real stack
 	$(RUN) -skip-build -exec 'bash gateway/web/e2e/run.sh'
 
+.PHONY: test-loadtest-unit
+test-loadtest-unit: ## unit tests of the locustfile's checks and rules (Debian's python3-locust)
+	/usr/bin/python3 -m unittest discover -s loadtest -p 'test_locustfile.py'
+
 .PHONY: test-loadtest-smoke
 test-loadtest-smoke: build ## Locust journeys for 15 s against the real stack, 0 failures required
 	$(RUN) -skip-build -exec 'bash loadtest/smoke.sh'
 
 ##@ Load
 .PHONY: bench
-bench: ## benchmark the local stack against a bare reference; report + plots under results/
-	go run ./loadtest/cmd/bench
+bench: ## benchmark the local stack against a bare reference; report + plots under results/ (BENCH_FLAGS=-pprof ...)
+	go run ./loadtest/cmd/bench $(BENCH_FLAGS)
 
 .PHONY: loadtest
 loadtest: ## Locust shopper journeys against http://127.0.0.1:8000 (start `make run` first); USERS, DURATION, API=v1|compat
 	locust -f loadtest/locustfile.py --headless -u $${USERS:-100} -r $${SPAWN:-20} -t $${DURATION:-60s} \
-	  --host $${CARBUILD_URL:-http://127.0.0.1:8000} --only-summary
+	  --api $${API:-v1} --host $${CARBUILD_URL:-http://127.0.0.1:8000} --only-summary
 
 .PHONY: experiments
 experiments: ## the earlier experiment matrix (2,500/5,000/7,500 users) scaled by SCALE (default 0.1)
-	go run ./loadtest/cmd/experiments -target local=$${CARBUILD_URL:-http://127.0.0.1:8000} -scale $${SCALE:-0.1}
+	go run ./loadtest/cmd/experiments -target local=$${CARBUILD_URL:-http://127.0.0.1:8000} -scale $${SCALE:-0.1} $(EXPERIMENTS_FLAGS)
 
 .PHONY: clean
 clean: ## remove build output
