@@ -36,7 +36,7 @@ generate: ## regenerate shared/gen (Go, gRPC, grpc-gateway, OpenAPI) from shared
 
 ##@ Test
 .PHONY: test
-test: check-generated vet test-go test-observability test-k8s test-browser test-loadtest-unit test-loadtest-smoke test-k8s-sim ## everything CI runs
+test: check-generated vet test-go test-fuzz test-observability test-k8s test-browser test-loadtest-unit test-loadtest-smoke test-k8s-sim ## everything CI runs
 	@echo "make test: all suites passed"
 
 .PHONY: check-generated
@@ -64,6 +64,10 @@ test-observability: build ## promtool rule tests; PromQL and docs/metrics.md che
 	bash observability/prometheus/check.sh
 	cd observability/check && GOWORK=off go test -count=1 -run Offline ./...
 	$(RUN) -skip-build -exec 'cd observability/check && CARBUILD_WARMUP_URL=$$CARBUILD_URL GOWORK=off go test -count=1 ./...'
+
+.PHONY: test-fuzz
+test-fuzz: ## every native Go fuzz target for a short while (FUZZTIME, default 5s each); longer runs: docs/reliability.md
+	FUZZTIME=$${FUZZTIME:-5s} bash scripts/fuzz.sh
 
 .PHONY: test-k8s
 test-k8s: ## render every overlay, strict-decode, invariants, Tiltfile and ctlptl checks
