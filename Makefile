@@ -69,6 +69,14 @@ test-observability: build ## promtool rule tests; PromQL and docs/metrics.md che
 test-fuzz: ## every native Go fuzz target for a short while (FUZZTIME, default 5s each); longer runs: docs/reliability.md
 	FUZZTIME=$${FUZZTIME:-5s} bash scripts/fuzz.sh
 
+.PHONY: test-fault
+test-fault: ## only the fault tests: drain, crash, database restart, slow backend, exactly-once, roles (~2 min)
+	go test -count=1 -v ./dev/fault
+
+.PHONY: fuzz-long
+fuzz-long: ## every fuzz target for 10 minutes, one at a time, niced
+	FUZZTIME=$${FUZZTIME:-10m} NICE=19 PARALLEL=1 bash scripts/fuzz.sh
+
 .PHONY: test-k8s
 test-k8s: ## render every overlay, strict-decode, invariants, Tiltfile and ctlptl checks
 	cd k8s/proof && GOWORK=off go test -count=1 ./...

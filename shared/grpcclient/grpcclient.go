@@ -31,7 +31,8 @@ func NewMetrics(reg prometheus.Registerer) *grpcprom.ClientMetrics {
 
 // Options configure a connection.
 type Options struct {
-	// DefaultTimeout is the deadline given to a call whose context has none.
+	// DefaultTimeout is the longest a call may take: the deadline of a call
+	// whose context has none, and the cap of a later one.
 	DefaultTimeout time.Duration
 	// MaxMessageBytes bounds received messages (default 1 MiB).
 	MaxMessageBytes int
@@ -66,11 +67,12 @@ func Dial(target string, m *grpcprom.ClientMetrics, o Options) (*grpc.ClientConn
 	return conn, nil
 }
 
-// defaultDeadline gives every call a deadline: the caller's when it has one,
-// d otherwise.
+// defaultDeadline gives every call a deadline of at most d: the caller's when
+// it is sooner (a client's Grpc-Timeout can shorten a call, never lengthen it
+// past d).
 func defaultDeadline(d time.Duration) grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		if _, ok := ctx.Deadline(); !ok {
+		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > d {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, d)
 			defer cancel()

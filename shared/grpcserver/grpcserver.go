@@ -97,6 +97,8 @@ func New(log *slog.Logger, reg *prometheus.Registry, extra ...grpc.ServerOption)
 		return status.Error(codes.Internal, "internal error")
 	})}
 	opts := append([]grpc.ServerOption{
+		// A client that connects and never completes the handshake is dropped.
+		grpc.ConnectionTimeout(5 * time.Second),
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxSendMsgSize(MaxMessageBytes),
 		// MaxConnectionAge makes clients reconnect now and then, so

@@ -57,7 +57,7 @@ func run(ctx context.Context, args []string) error {
 	cfg.String(&s.httpAddr, "http-addr", "GATEWAY_HTTP_ADDR", "127.0.0.1:8000", "HTTP listen address (REST, /metrics, page)")
 	cfg.String(&s.catalogAddr, "catalog-addr", "CATALOG_ADDR", "127.0.0.1:50051", "catalog gRPC address (dns:///host:port balances over every address)")
 	cfg.String(&s.pricingAddr, "pricing-addr", "PRICING_ADDR", "127.0.0.1:50052", "pricing gRPC address (dns:///host:port balances over every address)")
-	cfg.Duration(&s.backendTimeout, "backend-timeout", "BACKEND_TIMEOUT", 5*time.Second, "deadline of each backend call without a Grpc-Timeout header")
+	cfg.Duration(&s.backendTimeout, "backend-timeout", "BACKEND_TIMEOUT", 5*time.Second, "longest a backend call may take; a client's Grpc-Timeout header can only shorten it")
 	cfg.Duration(&s.healthInterval, "health-interval", "HEALTH_INTERVAL", time.Second, "how often backend health is polled")
 	cfg.Int(&s.maxBodyBytes, "max-body-bytes", "MAX_BODY_BYTES", 64<<10, "largest request body accepted; larger gets 413")
 	cfg.String(&s.corsOrigins, "cors-origins", "CORS_ORIGINS", "*", "comma-separated origins allowed by CORS; * allows any")
