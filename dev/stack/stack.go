@@ -258,12 +258,9 @@ func (s *Stack) database(ctx context.Context) error {
 			name = "carbuild_" + hex.EncodeToString(b[:])
 			s.dropDB = name
 		}
-		url, err := pgboot.DatabaseURL(srv.URL, name)
-		if err != nil {
-			return err
-		}
 		// An existing database (a previous `make run`) is kept and migrated.
-		if _, err := pgboot.CreateDatabase(ctx, srv.URL, name); err != nil && !strings.Contains(err.Error(), "already exists") {
+		url, err := pgboot.EnsureDatabase(ctx, srv.URL, name)
+		if err != nil {
 			return err
 		}
 		s.DatabaseURL = url

@@ -130,3 +130,21 @@ func Mask(v string) string {
 	}
 	return "(masked)"
 }
+
+// Common holds the settings every service has: logging, the shutdown
+// sequence and pprof.
+type Common struct {
+	LogLevel, LogFormat            string
+	ShutdownTimeout, ShutdownDelay time.Duration
+	Pprof                          bool
+}
+
+// Common defines the shared settings on s; pprofText says where the
+// profiles are served.
+func (s *Set) Common(c *Common, pprofText string) {
+	s.String(&c.LogLevel, "log-level", "LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	s.String(&c.LogFormat, "log-format", "LOG_FORMAT", "json", "log format: json or text")
+	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", 15*time.Second, "longest graceful drain on SIGTERM")
+	s.Duration(&c.ShutdownDelay, "shutdown-delay", "SHUTDOWN_DELAY", 0, "time to keep serving after readiness turns off, before draining")
+	s.Bool(&c.Pprof, "pprof", "PPROF", false, pprofText)
+}

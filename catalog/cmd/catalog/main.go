@@ -30,12 +30,11 @@ import (
 )
 
 type settings struct {
+	common                             config.Common
 	grpcAddr, metricsAddr, databaseURL string
-	logLevel, logFormat                string
-	shutdownTimeout, shutdownDelay     time.Duration
 	dbMaxConns, cacheMaxParts          int
 	cacheTTL                           time.Duration
-	pprof, cache                       bool
+	cache                              bool
 }
 
 func main() {
@@ -58,18 +57,14 @@ func run(ctx context.Context, args []string) error {
 	cfg.String(&s.metricsAddr, "metrics-addr", "CATALOG_METRICS_ADDR", "127.0.0.1:9091", "metrics (/metrics) listen address")
 	cfg.Secret(&s.databaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL (required)")
 	cfg.Int(&s.dbMaxConns, "db-max-conns", "DB_MAX_CONNS", 8, "maximum database connections")
-	cfg.String(&s.logLevel, "log-level", "LOG_LEVEL", "info", "log level: debug, info, warn, error")
-	cfg.String(&s.logFormat, "log-format", "LOG_FORMAT", "json", "log format: json or text")
-	cfg.Duration(&s.shutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", 15*time.Second, "longest graceful drain on SIGTERM")
-	cfg.Duration(&s.shutdownDelay, "shutdown-delay", "SHUTDOWN_DELAY", 0, "time to keep serving after readiness turns off, before draining")
 	cfg.Bool(&s.cache, "cache", "CATALOG_CACHE", true, "keep the catalog in memory, emptied on every catalog_changed notification")
 	cfg.Duration(&s.cacheTTL, "cache-ttl", "CATALOG_CACHE_TTL", 30*time.Second, "longest a cached entry is served (a bound even if a notification were lost)")
 	cfg.Int(&s.cacheMaxParts, "cache-max-parts", "CATALOG_CACHE_MAX_PARTS", 50000, "most parts held in the cache")
-	cfg.Bool(&s.pprof, "pprof", "PPROF", false, "serve net/http/pprof on the metrics address")
+	cfg.Common(&s.common, "serve net/http/pprof on the metrics address")
 	if err := cfg.Parse(args); err != nil {
 		return err
 	}
-	log, err := logging.New(os.Stderr, "catalog", s.logLevel, s.logFormat)
+	log, err := logging.New(os.Stderr, "catalog", s.common.LogLevel, s.common.LogFormat)
 	if err != nil {
 		return err
 	}
@@ -111,9 +106,9 @@ func run(ctx context.Context, args []string) error {
 	return srv.Run(ctx, grpcserver.Options{
 		Addr:            s.grpcAddr,
 		MetricsAddr:     s.metricsAddr,
-		ShutdownTimeout: s.shutdownTimeout,
-		ShutdownDelay:   s.shutdownDelay,
-		Pprof:           s.pprof,
+		ShutdownTimeout: s.common.ShutdownTimeout,
+		ShutdownDelay:   s.common.ShutdownDelay,
+		Pprof:           s.common.Pprof,
 		Ready:           pool.Ping,
 	})
 }

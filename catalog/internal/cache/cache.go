@@ -55,8 +55,15 @@ type Store struct {
 	lru       *list.List
 	partCount int
 
-	hits, misses *prometheus.CounterVec
+	hits, misses kinds // resolved once: the hot path does no label lookups
 	invalidated  prometheus.Counter
+}
+
+// kinds are the counters of one metric by read kind.
+type kinds struct{ cars, car, parts prometheus.Counter }
+
+func newKinds(v *prometheus.CounterVec) kinds {
+	return kinds{cars: v.WithLabelValues("cars"), car: v.WithLabelValues("car"), parts: v.WithLabelValues("parts")}
 }
 
 type entry[T any] struct {
@@ -85,25 +92,22 @@ func New(next catalog.Store, opt Options, reg prometheus.Registerer) *Store {
 	s := &Store{
 		next: next, opt: opt, now: time.Now,
 		keys: map[string]entry[catalog.Car]{}, parts: map[string]*list.Element{}, partIdx: map[int64]*partsEntry{}, lru: list.New(),
-		hits: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "carbuild_catalog_cache_hits_total",
-			Help: "Catalog reads answered from memory, by kind (cars, car, parts).",
-		}, []string{"kind"}),
-		misses: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "carbuild_catalog_cache_misses_total",
-			Help: "Catalog reads that went to PostgreSQL, by kind (cars, car, parts).",
-		}, []string{"kind"}),
 		invalidated: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "carbuild_catalog_cache_invalidations_total",
 			Help: "Times the catalog cache was emptied (catalog_changed notifications and listener reconnects).",
 		}),
 	}
+	hits := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "carbuild_catalog_cache_hits_total",
+		Help: "Catalog reads answered from memory, by kind (cars, car, parts).",
+	}, []string{"kind"})
+	misses := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "carbuild_catalog_cache_misses_total",
+		Help: "Catalog reads that went to PostgreSQL, by kind (cars, car, parts).",
+	}, []string{"kind"})
+	s.hits, s.misses = newKinds(hits), newKinds(misses) // every kind exists from start-up
 	if reg != nil {
-		reg.MustRegister(s.hits, s.misses, s.invalidated)
-		for _, k := range []string{"cars", "car", "parts"} {
-			s.hits.WithLabelValues(k)
-			s.misses.WithLabelValues(k)
-		}
+		reg.MustRegister(hits, misses, s.invalidated)
 	}
 	return s
 }
@@ -180,12 +184,12 @@ func (s *Store) ListCars(ctx context.Context) ([]catalog.Car, error) {
 	if s.live && s.cars != nil && s.now().Before(s.cars.expires) {
 		cars := s.cars.v
 		s.mu.Unlock()
-		s.hits.WithLabelValues("cars").Inc()
+		s.hits.cars.Inc()
 		return cars, nil
 	}
 	gen := s.gen
 	s.mu.Unlock()
-	s.misses.WithLabelValues("cars").Inc()
+	s.misses.cars.Inc()
 	cars, err := s.next.ListCars(ctx)
 	if err != nil {
 		return nil, err
@@ -204,12 +208,12 @@ func (s *Store) FindCar(ctx context.Context, key string) (catalog.Car, error) {
 	s.mu.Lock()
 	if e, ok := s.keys[k]; ok && s.live && s.now().Before(e.expires) {
 		s.mu.Unlock()
-		s.hits.WithLabelValues("car").Inc()
+		s.hits.car.Inc()
 		return e.v, nil
 	}
 	gen := s.gen
 	s.mu.Unlock()
-	s.misses.WithLabelValues("car").Inc()
+	s.misses.car.Inc()
 	car, err := s.next.FindCar(ctx, key)
 	if err != nil {
 		return catalog.Car{}, err // misses (unknown models) are not cached: keys are client input
@@ -261,10 +265,10 @@ func (s *Store) GetParts(ctx context.Context, ids []int64) ([]catalog.Part, erro
 	}
 	s.mu.Unlock()
 	if len(missing) == 0 {
-		s.hits.WithLabelValues("parts").Inc()
+		s.hits.parts.Inc()
 		return out, nil
 	}
-	s.misses.WithLabelValues("parts").Inc()
+	s.misses.parts.Inc()
 	found, err := s.next.GetParts(ctx, missing)
 	if err != nil {
 		return nil, err
@@ -296,14 +300,14 @@ func (s *Store) carParts(ctx context.Context, carID string) (*partsEntry, error)
 		if s.now().Before(pe.expires) {
 			s.lru.MoveToFront(el)
 			s.mu.Unlock()
-			s.hits.WithLabelValues("parts").Inc()
+			s.hits.parts.Inc()
 			return pe, nil
 		}
 		s.removeLocked(el)
 	}
 	gen := s.gen
 	s.mu.Unlock()
-	s.misses.WithLabelValues("parts").Inc()
+	s.misses.parts.Inc()
 
 	var all []catalog.Part
 	var after int64

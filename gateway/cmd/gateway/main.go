@@ -30,12 +30,10 @@ import (
 )
 
 type settings struct {
+	common                                          config.Common
 	httpAddr, catalogAddr, pricingAddr, corsOrigins string
-	logLevel, logFormat                             string
-	backendTimeout, shutdownTimeout, shutdownDelay  time.Duration
-	healthInterval                                  time.Duration
+	backendTimeout, healthInterval                  time.Duration
 	maxBodyBytes                                    int
-	pprof                                           bool
 }
 
 func main() {
@@ -61,15 +59,11 @@ func run(ctx context.Context, args []string) error {
 	cfg.Duration(&s.healthInterval, "health-interval", "HEALTH_INTERVAL", time.Second, "how often backend health is polled")
 	cfg.Int(&s.maxBodyBytes, "max-body-bytes", "MAX_BODY_BYTES", 64<<10, "largest request body accepted; larger gets 413")
 	cfg.String(&s.corsOrigins, "cors-origins", "CORS_ORIGINS", "*", "comma-separated origins allowed by CORS; * allows any")
-	cfg.String(&s.logLevel, "log-level", "LOG_LEVEL", "info", "log level: debug, info, warn, error")
-	cfg.String(&s.logFormat, "log-format", "LOG_FORMAT", "json", "log format: json or text")
-	cfg.Duration(&s.shutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", 15*time.Second, "longest graceful drain on SIGTERM")
-	cfg.Duration(&s.shutdownDelay, "shutdown-delay", "SHUTDOWN_DELAY", 0, "time to keep serving after readiness turns off, before draining")
-	cfg.Bool(&s.pprof, "pprof", "PPROF", false, "serve net/http/pprof under /debug/pprof/")
+	cfg.Common(&s.common, "serve net/http/pprof under /debug/pprof/")
 	if err := cfg.Parse(args); err != nil {
 		return err
 	}
-	log, err := logging.New(os.Stderr, "gateway", s.logLevel, s.logFormat)
+	log, err := logging.New(os.Stderr, "gateway", s.common.LogLevel, s.common.LogFormat)
 	if err != nil {
 		return err
 	}
@@ -107,7 +101,7 @@ func run(ctx context.Context, args []string) error {
 	go watcher.Run(watchCtx)
 
 	metricsHandler := http.Handler(metrics.Handler(reg))
-	if s.pprof {
+	if s.common.Pprof {
 		metricsHandler = metrics.Mux(reg, true)
 	}
 	handler, err := rest.New(ctx, rest.Options{
@@ -122,7 +116,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if s.pprof {
+	if s.common.Pprof {
 		mux := http.NewServeMux()
 		mux.Handle("/debug/pprof/", metricsHandler)
 		mux.Handle("/", handler)
@@ -155,10 +149,10 @@ func run(ctx context.Context, args []string) error {
 		log.Error("server failed; shutting down", "err", runErr)
 	}
 	watcher.NotReady()
-	if s.shutdownDelay > 0 {
-		time.Sleep(s.shutdownDelay)
+	if s.common.ShutdownDelay > 0 {
+		time.Sleep(s.common.ShutdownDelay)
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.common.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("drain http: %w", err))

@@ -31,11 +31,10 @@ import (
 )
 
 type settings struct {
+	common                                          config.Common
 	grpcAddr, metricsAddr, databaseURL, catalogAddr string
-	logLevel, logFormat                             string
-	shutdownTimeout, shutdownDelay, catalogTimeout  time.Duration
+	catalogTimeout                                  time.Duration
 	dbMaxConns                                      int
-	pprof                                           bool
 }
 
 func main() {
@@ -60,15 +59,11 @@ func run(ctx context.Context, args []string) error {
 	cfg.Int(&s.dbMaxConns, "db-max-conns", "DB_MAX_CONNS", 16, "maximum database connections (orders wait on commits: 16 sustained 400 orders/s where 8 did not)")
 	cfg.String(&s.catalogAddr, "catalog-addr", "CATALOG_ADDR", "127.0.0.1:50051", "catalog gRPC address (dns:///host:port balances over every address)")
 	cfg.Duration(&s.catalogTimeout, "catalog-timeout", "CATALOG_TIMEOUT", 2*time.Second, "deadline of each call to the catalog")
-	cfg.String(&s.logLevel, "log-level", "LOG_LEVEL", "info", "log level: debug, info, warn, error")
-	cfg.String(&s.logFormat, "log-format", "LOG_FORMAT", "json", "log format: json or text")
-	cfg.Duration(&s.shutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", 15*time.Second, "longest graceful drain on SIGTERM")
-	cfg.Duration(&s.shutdownDelay, "shutdown-delay", "SHUTDOWN_DELAY", 0, "time to keep serving after readiness turns off, before draining")
-	cfg.Bool(&s.pprof, "pprof", "PPROF", false, "serve net/http/pprof on the metrics address")
+	cfg.Common(&s.common, "serve net/http/pprof on the metrics address")
 	if err := cfg.Parse(args); err != nil {
 		return err
 	}
-	log, err := logging.New(os.Stderr, "pricing", s.logLevel, s.logFormat)
+	log, err := logging.New(os.Stderr, "pricing", s.common.LogLevel, s.common.LogFormat)
 	if err != nil {
 		return err
 	}
@@ -112,9 +107,9 @@ func run(ctx context.Context, args []string) error {
 	return srv.Run(ctx, grpcserver.Options{
 		Addr:            s.grpcAddr,
 		MetricsAddr:     s.metricsAddr,
-		ShutdownTimeout: s.shutdownTimeout,
-		ShutdownDelay:   s.shutdownDelay,
-		Pprof:           s.pprof,
+		ShutdownTimeout: s.common.ShutdownTimeout,
+		ShutdownDelay:   s.common.ShutdownDelay,
+		Pprof:           s.common.Pprof,
 		Ready:           pool.Ping,
 	})
 }
