@@ -497,6 +497,100 @@ func (x *BatchGetPartsRequest) GetIds() []string {
 	return nil
 }
 
+type WatchRevisionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRevisionRequest) Reset() {
+	*x = WatchRevisionRequest{}
+	mi := &file_carbuild_catalog_v1_catalog_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRevisionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRevisionRequest) ProtoMessage() {}
+
+func (x *WatchRevisionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_carbuild_catalog_v1_catalog_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRevisionRequest.ProtoReflect.Descriptor instead.
+func (*WatchRevisionRequest) Descriptor() ([]byte, []int) {
+	return file_carbuild_catalog_v1_catalog_proto_rawDescGZIP(), []int{7}
+}
+
+// CatalogRevision identifies a state of the catalog data.
+type CatalogRevision struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Grows with every committed change to cars or parts (catalog.revision in
+	// PostgreSQL, bumped in the changing transaction). Comparable across
+	// catalog instances.
+	Revision int64 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	// False while the sender cannot see changes (its change listener is down):
+	// a cache in front of it must then neither serve nor keep answers.
+	Live          bool `protobuf:"varint,2,opt,name=live,proto3" json:"live,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CatalogRevision) Reset() {
+	*x = CatalogRevision{}
+	mi := &file_carbuild_catalog_v1_catalog_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CatalogRevision) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CatalogRevision) ProtoMessage() {}
+
+func (x *CatalogRevision) ProtoReflect() protoreflect.Message {
+	mi := &file_carbuild_catalog_v1_catalog_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CatalogRevision.ProtoReflect.Descriptor instead.
+func (*CatalogRevision) Descriptor() ([]byte, []int) {
+	return file_carbuild_catalog_v1_catalog_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *CatalogRevision) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *CatalogRevision) GetLive() bool {
+	if x != nil {
+		return x.Live
+	}
+	return false
+}
+
 type BatchGetPartsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Parts in the order of the request's ids.
@@ -507,7 +601,7 @@ type BatchGetPartsResponse struct {
 
 func (x *BatchGetPartsResponse) Reset() {
 	*x = BatchGetPartsResponse{}
-	mi := &file_carbuild_catalog_v1_catalog_proto_msgTypes[7]
+	mi := &file_carbuild_catalog_v1_catalog_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -519,7 +613,7 @@ func (x *BatchGetPartsResponse) String() string {
 func (*BatchGetPartsResponse) ProtoMessage() {}
 
 func (x *BatchGetPartsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_carbuild_catalog_v1_catalog_proto_msgTypes[7]
+	mi := &file_carbuild_catalog_v1_catalog_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -532,7 +626,7 @@ func (x *BatchGetPartsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetPartsResponse.ProtoReflect.Descriptor instead.
 func (*BatchGetPartsResponse) Descriptor() ([]byte, []int) {
-	return file_carbuild_catalog_v1_catalog_proto_rawDescGZIP(), []int{7}
+	return file_carbuild_catalog_v1_catalog_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *BatchGetPartsResponse) GetParts() []*Part {
@@ -572,7 +666,11 @@ const file_carbuild_catalog_v1_catalog_proto_rawDesc = "" +
 	"\x05parts\x18\x01 \x03(\v2\x19.carbuild.catalog.v1.PartR\x05parts\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"(\n" +
 	"\x14BatchGetPartsRequest\x12\x10\n" +
-	"\x03ids\x18\x01 \x03(\tR\x03ids\"H\n" +
+	"\x03ids\x18\x01 \x03(\tR\x03ids\"\x16\n" +
+	"\x14WatchRevisionRequest\"A\n" +
+	"\x0fCatalogRevision\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x12\n" +
+	"\x04live\x18\x02 \x01(\bR\x04live\"H\n" +
 	"\x15BatchGetPartsResponse\x12/\n" +
 	"\x05parts\x18\x01 \x03(\v2\x19.carbuild.catalog.v1.PartR\x05parts*\x87\x02\n" +
 	"\fPartCategory\x12\x1d\n" +
@@ -584,12 +682,13 @@ const file_carbuild_catalog_v1_catalog_proto_rawDesc = "" +
 	"\x14PART_CATEGORY_BUMPER\x10\x05\x12\x16\n" +
 	"\x12PART_CATEGORY_HOOD\x10\x06\x12\x19\n" +
 	"\x15PART_CATEGORY_SPOILER\x10\a\x12\x1f\n" +
-	"\x1bPART_CATEGORY_HYBRID_SYSTEM\x10\b2\xfd\x02\n" +
+	"\x1bPART_CATEGORY_HYBRID_SYSTEM\x10\b2\xe1\x03\n" +
 	"\x0eCatalogService\x12i\n" +
 	"\bListCars\x12$.carbuild.catalog.v1.ListCarsRequest\x1a%.carbuild.catalog.v1.ListCarsResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
 	"\x12\b/v1/cars\x12{\n" +
 	"\tListParts\x12%.carbuild.catalog.v1.ListPartsRequest\x1a&.carbuild.catalog.v1.ListPartsResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/cars/{car_id}/parts\x12\x82\x01\n" +
-	"\rBatchGetParts\x12).carbuild.catalog.v1.BatchGetPartsRequest\x1a*.carbuild.catalog.v1.BatchGetPartsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/parts:batchGetB\xf1\x01\x92A\xa6\x01\x12}\n" +
+	"\rBatchGetParts\x12).carbuild.catalog.v1.BatchGetPartsRequest\x1a*.carbuild.catalog.v1.BatchGetPartsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/parts:batchGet\x12b\n" +
+	"\rWatchRevision\x12).carbuild.catalog.v1.WatchRevisionRequest\x1a$.carbuild.catalog.v1.CatalogRevision0\x01B\xf1\x01\x92A\xa6\x01\x12}\n" +
 	"\rCar Build API\x12gCar-parts catalog and ordering. Money is integer minor units (centavos) with an ISO 4217 currency code.2\x031.0*\x01\x012\x10application/json:\x10application/jsonZEgithub.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1;catalogv1b\x06proto3"
 
 var (
@@ -605,7 +704,7 @@ func file_carbuild_catalog_v1_catalog_proto_rawDescGZIP() []byte {
 }
 
 var file_carbuild_catalog_v1_catalog_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_carbuild_catalog_v1_catalog_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_carbuild_catalog_v1_catalog_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_carbuild_catalog_v1_catalog_proto_goTypes = []any{
 	(PartCategory)(0),             // 0: carbuild.catalog.v1.PartCategory
 	(*Car)(nil),                   // 1: carbuild.catalog.v1.Car
@@ -615,26 +714,30 @@ var file_carbuild_catalog_v1_catalog_proto_goTypes = []any{
 	(*ListPartsRequest)(nil),      // 5: carbuild.catalog.v1.ListPartsRequest
 	(*ListPartsResponse)(nil),     // 6: carbuild.catalog.v1.ListPartsResponse
 	(*BatchGetPartsRequest)(nil),  // 7: carbuild.catalog.v1.BatchGetPartsRequest
-	(*BatchGetPartsResponse)(nil), // 8: carbuild.catalog.v1.BatchGetPartsResponse
-	(*v1.Money)(nil),              // 9: carbuild.money.v1.Money
+	(*WatchRevisionRequest)(nil),  // 8: carbuild.catalog.v1.WatchRevisionRequest
+	(*CatalogRevision)(nil),       // 9: carbuild.catalog.v1.CatalogRevision
+	(*BatchGetPartsResponse)(nil), // 10: carbuild.catalog.v1.BatchGetPartsResponse
+	(*v1.Money)(nil),              // 11: carbuild.money.v1.Money
 }
 var file_carbuild_catalog_v1_catalog_proto_depIdxs = []int32{
-	0, // 0: carbuild.catalog.v1.Part.category:type_name -> carbuild.catalog.v1.PartCategory
-	9, // 1: carbuild.catalog.v1.Part.price:type_name -> carbuild.money.v1.Money
-	1, // 2: carbuild.catalog.v1.ListCarsResponse.cars:type_name -> carbuild.catalog.v1.Car
-	2, // 3: carbuild.catalog.v1.ListPartsResponse.parts:type_name -> carbuild.catalog.v1.Part
-	2, // 4: carbuild.catalog.v1.BatchGetPartsResponse.parts:type_name -> carbuild.catalog.v1.Part
-	3, // 5: carbuild.catalog.v1.CatalogService.ListCars:input_type -> carbuild.catalog.v1.ListCarsRequest
-	5, // 6: carbuild.catalog.v1.CatalogService.ListParts:input_type -> carbuild.catalog.v1.ListPartsRequest
-	7, // 7: carbuild.catalog.v1.CatalogService.BatchGetParts:input_type -> carbuild.catalog.v1.BatchGetPartsRequest
-	4, // 8: carbuild.catalog.v1.CatalogService.ListCars:output_type -> carbuild.catalog.v1.ListCarsResponse
-	6, // 9: carbuild.catalog.v1.CatalogService.ListParts:output_type -> carbuild.catalog.v1.ListPartsResponse
-	8, // 10: carbuild.catalog.v1.CatalogService.BatchGetParts:output_type -> carbuild.catalog.v1.BatchGetPartsResponse
-	8, // [8:11] is the sub-list for method output_type
-	5, // [5:8] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	0,  // 0: carbuild.catalog.v1.Part.category:type_name -> carbuild.catalog.v1.PartCategory
+	11, // 1: carbuild.catalog.v1.Part.price:type_name -> carbuild.money.v1.Money
+	1,  // 2: carbuild.catalog.v1.ListCarsResponse.cars:type_name -> carbuild.catalog.v1.Car
+	2,  // 3: carbuild.catalog.v1.ListPartsResponse.parts:type_name -> carbuild.catalog.v1.Part
+	2,  // 4: carbuild.catalog.v1.BatchGetPartsResponse.parts:type_name -> carbuild.catalog.v1.Part
+	3,  // 5: carbuild.catalog.v1.CatalogService.ListCars:input_type -> carbuild.catalog.v1.ListCarsRequest
+	5,  // 6: carbuild.catalog.v1.CatalogService.ListParts:input_type -> carbuild.catalog.v1.ListPartsRequest
+	7,  // 7: carbuild.catalog.v1.CatalogService.BatchGetParts:input_type -> carbuild.catalog.v1.BatchGetPartsRequest
+	8,  // 8: carbuild.catalog.v1.CatalogService.WatchRevision:input_type -> carbuild.catalog.v1.WatchRevisionRequest
+	4,  // 9: carbuild.catalog.v1.CatalogService.ListCars:output_type -> carbuild.catalog.v1.ListCarsResponse
+	6,  // 10: carbuild.catalog.v1.CatalogService.ListParts:output_type -> carbuild.catalog.v1.ListPartsResponse
+	10, // 11: carbuild.catalog.v1.CatalogService.BatchGetParts:output_type -> carbuild.catalog.v1.BatchGetPartsResponse
+	9,  // 12: carbuild.catalog.v1.CatalogService.WatchRevision:output_type -> carbuild.catalog.v1.CatalogRevision
+	9,  // [9:13] is the sub-list for method output_type
+	5,  // [5:9] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_carbuild_catalog_v1_catalog_proto_init() }
@@ -648,7 +751,7 @@ func file_carbuild_catalog_v1_catalog_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_carbuild_catalog_v1_catalog_proto_rawDesc), len(file_carbuild_catalog_v1_catalog_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

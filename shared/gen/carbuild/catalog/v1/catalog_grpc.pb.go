@@ -22,6 +22,7 @@ const (
 	CatalogService_ListCars_FullMethodName      = "/carbuild.catalog.v1.CatalogService/ListCars"
 	CatalogService_ListParts_FullMethodName     = "/carbuild.catalog.v1.CatalogService/ListParts"
 	CatalogService_BatchGetParts_FullMethodName = "/carbuild.catalog.v1.CatalogService/BatchGetParts"
+	CatalogService_WatchRevision_FullMethodName = "/carbuild.catalog.v1.CatalogService/WatchRevision"
 )
 
 // CatalogServiceClient is the client API for CatalogService service.
@@ -37,6 +38,13 @@ type CatalogServiceClient interface {
 	// BatchGetParts returns the parts with the given ids, in the order asked.
 	// An unknown id fails the whole call with NOT_FOUND.
 	BatchGetParts(ctx context.Context, in *BatchGetPartsRequest, opts ...grpc.CallOption) (*BatchGetPartsResponse, error)
+	// WatchRevision streams the catalog's revision: the current one at once,
+	// then a new message whenever it changes or the sender stops or starts
+	// seeing changes. It is for caches in front of the catalog (the gateway's)
+	// and is not exposed over REST. Every read method also answers the
+	// revision of the data it served in the "catalog-revision" header (absent
+	// while the sender cannot see changes).
+	WatchRevision(ctx context.Context, in *WatchRevisionRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[CatalogRevision], error)
 }
 
 type catalogServiceClient struct {
@@ -77,6 +85,25 @@ func (c *catalogServiceClient) BatchGetParts(ctx context.Context, in *BatchGetPa
 	return out, nil
 }
 
+func (c *catalogServiceClient) WatchRevision(ctx context.Context, in *WatchRevisionRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[CatalogRevision], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &CatalogService_ServiceDesc.Streams[0], CatalogService_WatchRevision_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchRevisionRequest, CatalogRevision]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type CatalogService_WatchRevisionClient = grpc.ServerStreamingClient[CatalogRevision]
+
 // CatalogServiceServer is the server API for CatalogService service.
 // All implementations must embed UnimplementedCatalogServiceServer
 // for forward compatibility.
@@ -90,6 +117,13 @@ type CatalogServiceServer interface {
 	// BatchGetParts returns the parts with the given ids, in the order asked.
 	// An unknown id fails the whole call with NOT_FOUND.
 	BatchGetParts(context.Context, *BatchGetPartsRequest) (*BatchGetPartsResponse, error)
+	// WatchRevision streams the catalog's revision: the current one at once,
+	// then a new message whenever it changes or the sender stops or starts
+	// seeing changes. It is for caches in front of the catalog (the gateway's)
+	// and is not exposed over REST. Every read method also answers the
+	// revision of the data it served in the "catalog-revision" header (absent
+	// while the sender cannot see changes).
+	WatchRevision(*WatchRevisionRequest, grpc.ServerStreamingServer[CatalogRevision]) error
 	mustEmbedUnimplementedCatalogServiceServer()
 }
 
@@ -108,6 +142,9 @@ func (UnimplementedCatalogServiceServer) ListParts(context.Context, *ListPartsRe
 }
 func (UnimplementedCatalogServiceServer) BatchGetParts(context.Context, *BatchGetPartsRequest) (*BatchGetPartsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method BatchGetParts not implemented")
+}
+func (UnimplementedCatalogServiceServer) WatchRevision(*WatchRevisionRequest, grpc.ServerStreamingServer[CatalogRevision]) error {
+	return status.Error(codes.Unimplemented, "method WatchRevision not implemented")
 }
 func (UnimplementedCatalogServiceServer) mustEmbedUnimplementedCatalogServiceServer() {}
 func (UnimplementedCatalogServiceServer) testEmbeddedByValue()                        {}
@@ -184,6 +221,17 @@ func _CatalogService_BatchGetParts_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CatalogService_WatchRevision_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchRevisionRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(CatalogServiceServer).WatchRevision(m, &grpc.GenericServerStream[WatchRevisionRequest, CatalogRevision]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type CatalogService_WatchRevisionServer = grpc.ServerStreamingServer[CatalogRevision]
+
 // CatalogService_ServiceDesc is the grpc.ServiceDesc for CatalogService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -204,6 +252,12 @@ var CatalogService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _CatalogService_BatchGetParts_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchRevision",
+			Handler:       _CatalogService_WatchRevision_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "carbuild/catalog/v1/catalog.proto",
 }
