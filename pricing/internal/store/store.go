@@ -12,20 +12,25 @@ import (
 
 	"github.com/carbuild/carbuild/pricing/internal/pricing"
 	"github.com/carbuild/carbuild/pricing/internal/quote"
-	"github.com/carbuild/carbuild/shared/database"
 )
 
 const (
+	// insertOrderSQL stores an order and its lines in one statement (one
+	// round trip, one implicit transaction). When the idempotency key is
+	// taken nothing is written and it returns 0 rows.
 	insertOrderSQL = `-- name: insert_order
-INSERT INTO orders.orders (id, idempotency_key, request_hash, status, currency, subtotal_minor, shipping_minor, total_minor, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
-ON CONFLICT (idempotency_key) DO NOTHING`
-
-	insertLinesSQL = `-- name: insert_order_lines
-INSERT INTO orders.order_lines (order_id, line_no, part_id, part_name, category, quantity, unit_price_minor, line_total_minor)
-SELECT $1, l.line_no, l.part_id, l.part_name, l.category, l.quantity, l.unit_price, l.line_total
-FROM unnest($2::int[], $3::bigint[], $4::text[], $5::text[], $6::int[], $7::bigint[], $8::bigint[])
-  AS l(line_no, part_id, part_name, category, quantity, unit_price, line_total)`
+WITH o AS (
+  INSERT INTO orders.orders (id, idempotency_key, request_hash, status, currency, subtotal_minor, shipping_minor, total_minor, created_at, updated_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+  ON CONFLICT (idempotency_key) DO NOTHING
+  RETURNING id
+), lines AS (
+  INSERT INTO orders.order_lines (order_id, line_no, part_id, part_name, category, quantity, unit_price_minor, line_total_minor)
+  SELECT o.id, l.line_no, l.part_id, l.part_name, l.category, l.quantity, l.unit_price, l.line_total
+  FROM o, unnest($10::int[], $11::bigint[], $12::text[], $13::text[], $14::int[], $15::bigint[], $16::bigint[])
+    AS l(line_no, part_id, part_name, category, quantity, unit_price, line_total)
+)
+SELECT id FROM o`
 
 	orderByKeySQL = `-- name: order_by_key
 SELECT id::text, status, currency, subtotal_minor, shipping_minor, total_minor, created_at, request_hash
@@ -48,42 +53,34 @@ type Store struct {
 // New returns a Store on pool.
 func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
-// SaveOrder stores an order and its lines in one transaction. If the key is
-// taken, nothing is written and the stored order is returned.
+// SaveOrder stores an order and its lines atomically, in one statement. If
+// the key is taken, nothing is written and the stored order is returned.
 func (s *Store) SaveOrder(ctx context.Context, o pricing.Order, key string, hash []byte) (pricing.Order, []byte, bool, error) {
+	q := o.Quote
+	n := len(q.Lines)
+	lineNo, qty := make([]int32, n), make([]int32, n)
+	partID, unit, total := make([]int64, n), make([]int64, n), make([]int64, n)
+	name, category := make([]string, n), make([]string, n)
+	for i, l := range q.Lines {
+		lineNo[i], qty[i] = int32(i+1), int32(l.Quantity)
+		partID[i], unit[i], total[i] = l.Part.ID, l.Part.UnitPrice, l.LineTotal
+		name[i], category[i] = l.Part.Name, l.Part.Category
+	}
+	rows, err := s.pool.Query(ctx, insertOrderSQL, o.ID, key, hash, o.Status, q.Currency, q.Subtotal, q.Shipping, q.Total, o.CreatedAt,
+		lineNo, partID, name, category, qty, unit, total)
 	created := false
-	err := database.WithTx(ctx, s.pool, func(tx pgx.Tx) error {
-		q := o.Quote
-		tag, err := tx.Exec(ctx, insertOrderSQL, o.ID, key, hash, o.Status, q.Currency, q.Subtotal, q.Shipping, q.Total, o.CreatedAt)
-		if err != nil {
-			return fmt.Errorf("insert order: %w", mapErr(err))
+	if err == nil {
+		for rows.Next() {
+			created = true // the key was free: this order was inserted
 		}
-		if tag.RowsAffected() == 0 {
-			return nil // key taken: a concurrent or earlier request won
-		}
-		n := len(q.Lines)
-		lineNo, qty := make([]int32, n), make([]int32, n)
-		partID, unit, total := make([]int64, n), make([]int64, n), make([]int64, n)
-		name, category := make([]string, n), make([]string, n)
-		for i, l := range q.Lines {
-			lineNo[i], qty[i] = int32(i+1), int32(l.Quantity)
-			partID[i], unit[i], total[i] = l.Part.ID, l.Part.UnitPrice, l.LineTotal
-			name[i], category[i] = l.Part.Name, l.Part.Category
-		}
-		if _, err := tx.Exec(ctx, insertLinesSQL, o.ID, lineNo, partID, name, category, qty, unit, total); err != nil {
-			return fmt.Errorf("insert order lines: %w", mapErr(err))
-		}
-		created = true
-		return nil
-	})
+		rows.Close()
+		err = rows.Err()
+	}
 	if err != nil {
-		if errors.Is(err, pricing.ErrUnavailable) {
-			return pricing.Order{}, nil, false, err
-		}
-		// Begin and commit fail like any query when the connection is lost;
-		// the client retries with its key (a commit that did happen is then
-		// found by key).
-		return pricing.Order{}, nil, false, mapErr(err)
+		// A connection lost around the commit is retryable: the client
+		// retries with its key, and a commit that did happen is then found
+		// by key.
+		return pricing.Order{}, nil, false, fmt.Errorf("insert order: %w", mapErr(err))
 	}
 	if created {
 		return o, hash, true, nil
