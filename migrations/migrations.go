@@ -14,8 +14,10 @@
 // StatementBegin/StatementEnd. Down must undo Up exactly: the tests apply
 // every migration, roll each back, and apply them again.
 //
-// Schemas: catalog (cars, parts; owned by the catalog service, writes send
-// NOTIFY catalog_changed) and orders (orders, order_lines; owned by pricing).
+// Schemas: catalog (cars, parts, revision; owned by the catalog service; each
+// transaction writing cars or parts bumps catalog.revision and sends NOTIFY
+// catalog_changed with the new revision) and orders (orders, order_lines;
+// owned by pricing).
 // Money is stored as bigint minor units (centavos) beside a currency code.
 package migrations
 

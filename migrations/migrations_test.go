@@ -105,8 +105,11 @@ var (
 		Tables: []string{"catalog.cars", "catalog.parts", "orders.order_lines", "orders.orders"}}
 	stateSeeded = dbState{Version: 3, Schemas: stateOrders.Schemas, Tables: stateOrders.Tables, Parts: 20, Cars: 3}
 	// stateRoles adds the least-privilege grants (roles are cluster-wide).
-	stateRoles  = dbState{Version: 4, Schemas: stateSeeded.Schemas, Tables: stateSeeded.Tables, Parts: 20, Cars: 3}
-	stateLatest = stateRoles
+	stateRoles = dbState{Version: 4, Schemas: stateSeeded.Schemas, Tables: stateSeeded.Tables, Parts: 20, Cars: 3}
+	// stateRevision adds catalog.revision, bumped by the catalog_changed trigger.
+	stateRevision = dbState{Version: 5, Schemas: stateSeeded.Schemas,
+		Tables: []string{"catalog.cars", "catalog.parts", "catalog.revision", "orders.order_lines", "orders.orders"}, Parts: 20, Cars: 3}
+	stateLatest = stateRevision
 )
 
 // TestUpDownUp applies every migration, rolls them back one at a time to
@@ -125,7 +128,7 @@ func TestUpDownUp(t *testing.T) {
 	if diff := cmp.Diff(stateLatest, readState(t, ctx, db)); diff != "" {
 		t.Fatalf("after up (-want +got):\n%s", diff)
 	}
-	for _, want := range []dbState{stateSeeded, stateOrders, stateCatalog, stateEmpty} {
+	for _, want := range []dbState{stateRoles, stateSeeded, stateOrders, stateCatalog, stateEmpty} {
 		if err := migrations.Down(ctx, db); err != nil {
 			t.Fatal(err)
 		}
@@ -171,7 +174,7 @@ func TestSeedDownUp(t *testing.T) {
 	}
 	// It depends on a seeded car, so the seed's down must refuse rather than
 	// silently delete it.
-	if err := migrations.DownTo(ctx, db, 3); err != nil { // the grants first
+	if err := migrations.DownTo(ctx, db, 3); err != nil { // the revision and the grants first
 		t.Fatal(err)
 	}
 	if err := migrations.Down(ctx, db); err == nil {
@@ -509,8 +512,9 @@ func TestOrderCascade(t *testing.T) {
 }
 
 // TestCatalogChangedNotify checks that every kind of write to cars and parts
-// signals catalog_changed on commit, once per transaction, and that other
-// writes do not.
+// bumps catalog.revision once per transaction and signals catalog_changed on
+// commit, once per transaction, with the new revision as payload; and that
+// other writes and rolled-back ones do neither.
 func TestCatalogChangedNotify(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
@@ -528,6 +532,17 @@ func TestCatalogChangedNotify(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
+	revision := func() int64 {
+		t.Helper()
+		var n int64
+		if err := pool.QueryRow(ctx, "SELECT n FROM catalog.revision").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if got := revision(); got != 1 {
+		t.Fatalf("revision of a fresh database: got %d, want 1", got)
+	}
 
 	var before time.Time
 	if err := pool.QueryRow(ctx, "SELECT updated_at FROM catalog.parts WHERE id = 8").Scan(&before); err != nil {
@@ -538,20 +553,35 @@ func TestCatalogChangedNotify(t *testing.T) {
 	tests := []struct {
 		name       string
 		stmts      []string // run in one transaction
+		rollback   bool     // roll the transaction back instead of committing
 		wantNotify bool
 	}{
-		{"update part price", []string{"UPDATE catalog.parts SET price_minor = price_minor + 1 WHERE id = 8"}, true},
-		{"insert car", []string{"INSERT INTO catalog.cars VALUES ('gol', 'Gol', 2008, 2013)"}, true},
-		{"insert and delete parts in one transaction", []string{
+		{name: "update part price", stmts: []string{"UPDATE catalog.parts SET price_minor = price_minor + 1 WHERE id = 8"}, wantNotify: true},
+		{name: "insert car", stmts: []string{"INSERT INTO catalog.cars VALUES ('gol', 'Gol', 2008, 2013)"}, wantNotify: true},
+		{name: "insert and delete parts in one transaction", stmts: []string{
 			"INSERT INTO catalog.parts (car_id, name, category, price_minor) VALUES ('gol', 'Chassi', 'chassis', 1)",
 			"DELETE FROM catalog.parts WHERE car_id = 'gol'",
-		}, true},
-		{"delete car", []string{"DELETE FROM catalog.cars WHERE id = 'gol'"}, true},
-		{"update matching no row", []string{"UPDATE catalog.parts SET price_minor = 1 WHERE id = -1"}, true},
-		{"read catalog", []string{"SELECT count(*) FROM catalog.parts"}, false},
-		{"write orders", []string{validOrder}, false},
-		{"truncate orders then parts", []string{"TRUNCATE orders.order_lines, orders.orders", "TRUNCATE catalog.parts"}, true},
+		}, wantNotify: true},
+		{name: "delete car", stmts: []string{"DELETE FROM catalog.cars WHERE id = 'gol'"}, wantNotify: true},
+		{name: "update matching no row", stmts: []string{"UPDATE catalog.parts SET price_minor = 1 WHERE id = -1"}, wantNotify: true},
+		{name: "read catalog", stmts: []string{"SELECT count(*) FROM catalog.parts"}},
+		{name: "write orders", stmts: []string{validOrder}},
+		{name: "rolled back update", stmts: []string{"UPDATE catalog.parts SET price_minor = 1 WHERE id = 8"}, rollback: true},
+		{name: "update in a rolled back savepoint, then another", stmts: []string{
+			"SAVEPOINT a",
+			"UPDATE catalog.parts SET price_minor = price_minor + 1 WHERE id = 8",
+			"ROLLBACK TO SAVEPOINT a",
+			"UPDATE catalog.parts SET price_minor = price_minor + 1 WHERE id = 9",
+		}, wantNotify: true},
+		{name: "update in a kept savepoint, then another", stmts: []string{
+			"SAVEPOINT a",
+			"UPDATE catalog.parts SET price_minor = price_minor + 1 WHERE id = 8",
+			"RELEASE SAVEPOINT a",
+			"UPDATE catalog.parts SET price_minor = price_minor + 1 WHERE id = 9",
+		}, wantNotify: true},
+		{name: "truncate orders then parts", stmts: []string{"TRUNCATE orders.order_lines, orders.orders", "TRUNCATE catalog.parts"}, wantNotify: true},
 	}
+	want := revision()
 	for _, tt := range tests {
 		tx, err := pool.Begin(ctx)
 		if err != nil {
@@ -562,12 +592,20 @@ func TestCatalogChangedNotify(t *testing.T) {
 				t.Fatalf("%s: %q: %v", tt.name, s, err)
 			}
 		}
-		if err := tx.Commit(ctx); err != nil {
+		if tt.rollback {
+			err = tx.Rollback(ctx)
+		} else {
+			err = tx.Commit(ctx)
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 		wait := 5 * time.Second
 		if !tt.wantNotify {
 			wait = 300 * time.Millisecond
+		}
+		if tt.wantNotify {
+			want++
 		}
 		wctx, cancel := context.WithTimeout(ctx, wait)
 		n, err := listener.WaitForNotification(wctx)
@@ -577,18 +615,23 @@ func TestCatalogChangedNotify(t *testing.T) {
 			t.Errorf("%s: got no notification (%v), want one on catalog_changed", tt.name, err)
 		case tt.wantNotify && n.Channel != "catalog_changed":
 			t.Errorf("%s: got notification on %q, want catalog_changed", tt.name, n.Channel)
+		case tt.wantNotify && n.Payload != strconv.FormatInt(want, 10):
+			t.Errorf("%s: got payload %q, want the new revision %d", tt.name, n.Payload, want)
 		case !tt.wantNotify && err == nil:
 			t.Errorf("%s: got notification on %q, want none", tt.name, n.Channel)
 		case !tt.wantNotify && !errors.Is(err, context.DeadlineExceeded):
 			t.Fatalf("%s: wait: %v", tt.name, err)
 		}
+		if got := revision(); got != want {
+			t.Errorf("%s: got revision %d, want %d", tt.name, got, want)
+		}
 		if tt.wantNotify {
-			// Notifications with the same payload in one transaction are folded into one.
+			// One bump, so one notification, per transaction.
 			wctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 			n, err := listener.WaitForNotification(wctx)
 			cancel()
 			if err == nil {
-				t.Errorf("%s: got a second notification on %q, want exactly one", tt.name, n.Channel)
+				t.Errorf("%s: got a second notification on %q (%q), want exactly one", tt.name, n.Channel, n.Payload)
 			}
 		}
 		if tt.name == "update part price" {
@@ -600,6 +643,172 @@ func TestCatalogChangedNotify(t *testing.T) {
 				t.Errorf("updated_at after an update: got %v, want later than %v", after, before)
 			}
 		}
+	}
+}
+
+// TestCatalogRevisionConcurrentWriters checks that concurrent transactions
+// writing the catalog each get their own revision and that the
+// notifications arrive in revision order.
+func TestCatalogRevisionConcurrentWriters(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	dsn := dbtest.New(t)
+	listener, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { listener.Close(context.Background()) })
+	if _, err := listener.Exec(ctx, "LISTEN catalog_changed"); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+
+	const writers, each = 4, 10
+	errc := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			for range each {
+				if _, err := pool.Exec(ctx, "UPDATE catalog.parts SET price_minor = price_minor + 1 WHERE id = $1", w+1); err != nil {
+					errc <- err
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	for range writers {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for want := int64(2); want <= 1+writers*each; want++ {
+		n, err := listener.WaitForNotification(ctx)
+		if err != nil {
+			t.Fatalf("waiting for revision %d: %v", want, err)
+		}
+		if n.Payload != strconv.FormatInt(want, 10) {
+			t.Fatalf("got payload %q, want %d (one per transaction, in order)", n.Payload, want)
+		}
+	}
+}
+
+// TestCatalogRevisionPrivileges checks the grants around catalog.revision:
+// the catalog's reader role reads it and cannot write it; a role allowed to
+// write parts (and nothing else) bumps it through the trigger, which runs
+// with its owner's rights, yet cannot write it directly.
+func TestCatalogRevisionPrivileges(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	pool := dbtest.NewPool(t)
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+
+	// A role of this test only (roles are cluster-wide): it may update parts.
+	editor := "carbuild_test_editor_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	for _, s := range []string{
+		"CREATE ROLE " + editor + " NOLOGIN",
+		"GRANT USAGE ON SCHEMA catalog TO " + editor,
+		"GRANT SELECT, UPDATE ON catalog.parts TO " + editor,
+	} {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		for _, s := range []string{"DROP OWNED BY " + editor, "DROP ROLE " + editor} {
+			if _, err := pool.Exec(ctx, s); err != nil {
+				t.Errorf("%s: %v", s, err)
+			}
+		}
+	})
+
+	tests := []struct {
+		role    string
+		stmt    string
+		allowed bool
+		wantRev int64 // revision after the statement
+	}{
+		{"carbuild_catalog_reader", "SELECT n FROM catalog.revision", true, 1},
+		{"carbuild_catalog_reader", "UPDATE catalog.revision SET n = n + 1", false, 1},
+		{"carbuild_catalog_reader", "UPDATE catalog.parts SET price_minor = 1 WHERE id = 1", false, 1},
+		{"carbuild_orders_writer", "SELECT n FROM catalog.revision", false, 1},
+		{editor, "UPDATE catalog.parts SET price_minor = price_minor + 1 WHERE id = 1", true, 2},
+		{editor, "UPDATE catalog.revision SET n = 1", false, 2},
+		{editor, "DELETE FROM catalog.revision", false, 2},
+		{editor, "SELECT n FROM catalog.revision", false, 2},
+	}
+	for _, tt := range tests {
+		_, err := conn.Exec(ctx, "SET ROLE "+tt.role+"; "+tt.stmt+"; RESET ROLE")
+		if err != nil {
+			if _, rerr := conn.Exec(ctx, "RESET ROLE"); rerr != nil {
+				t.Fatal(rerr)
+			}
+		}
+		var pgErr *pgconn.PgError
+		switch {
+		case tt.allowed && err != nil:
+			t.Errorf("as %s: %s: %v, want allowed", tt.role, tt.stmt, err)
+		case !tt.allowed && (!errors.As(err, &pgErr) || pgErr.Code != "42501"):
+			t.Errorf("as %s: %s: got %v, want permission denied (42501)", tt.role, tt.stmt, err)
+		}
+		var rev int64
+		if err := conn.QueryRow(ctx, "SELECT n FROM catalog.revision").Scan(&rev); err != nil {
+			t.Fatal(err)
+		}
+		if rev != tt.wantRev {
+			t.Errorf("after %s as %s: got revision %d, want %d", tt.stmt, tt.role, rev, tt.wantRev)
+		}
+	}
+}
+
+// TestCatalogRevisionDown checks that rolling back 00005 gives the trigger
+// function back exactly as 00001 defined it (definition, rights, settings).
+func TestCatalogRevisionDown(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	db := openDB(t, dbtest.New(t))
+	function := func() string {
+		t.Helper()
+		var def string
+		if err := db.QueryRowContext(ctx, `SELECT pg_get_functiondef(p.oid) || ' acl=' || COALESCE(p.proacl::text, 'default')
+			FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+			WHERE n.nspname = 'catalog' AND p.proname = 'notify_catalog_changed'`).Scan(&def); err != nil {
+			t.Fatal(err)
+		}
+		return def
+	}
+	latest := function()
+	for _, want := range []string{"SECURITY DEFINER", "search_path", "catalog.revision"} {
+		if !strings.Contains(latest, want) {
+			t.Errorf("trigger function at the latest version lacks %q:\n%s", want, latest)
+		}
+	}
+	if err := migrations.DownTo(ctx, db, 3); err != nil {
+		t.Fatal(err)
+	}
+	v3 := function()
+	if err := migrations.Up(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if err := migrations.DownTo(ctx, db, 1); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(function(), v3); diff != "" {
+		t.Errorf("trigger function after rolling back to 3 differs from 00001's (-00001 +after down):\n%s", diff)
+	}
+	if err := migrations.Up(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(latest, function()); diff != "" {
+		t.Errorf("trigger function after down and up (-before +after):\n%s", diff)
 	}
 }
 
