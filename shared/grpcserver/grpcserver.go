@@ -17,7 +17,6 @@ import (
 	"time"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -79,19 +78,6 @@ func New(log *slog.Logger, reg *prometheus.Registry, extra ...grpc.ServerOption)
 	))
 	reg.MustRegister(m)
 
-	logOpts := []logging.Option{
-		logging.WithLogOnEvents(logging.FinishCall),
-		logging.WithLevels(func(c codes.Code) logging.Level {
-			switch c {
-			case codes.OK, codes.NotFound, codes.InvalidArgument, codes.FailedPrecondition, codes.AlreadyExists, codes.Canceled:
-				return logging.LevelDebug
-			case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted:
-				return logging.LevelWarn
-			default:
-				return logging.LevelError
-			}
-		}),
-	}
 	recoverOpts := []recovery.Option{recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
 		log.ErrorContext(ctx, "panic in handler", "panic", p)
 		return status.Error(codes.Internal, "internal error")
@@ -114,12 +100,12 @@ func New(log *slog.Logger, reg *prometheus.Registry, extra ...grpc.ServerOption)
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 		grpc.ChainUnaryInterceptor(
 			m.UnaryServerInterceptor(),
-			logging.UnaryServerInterceptor(Logger(log), logOpts...),
+			logUnary(log),
 			recovery.UnaryServerInterceptor(recoverOpts...),
 		),
 		grpc.ChainStreamInterceptor(
 			m.StreamServerInterceptor(),
-			logging.StreamServerInterceptor(Logger(log), logOpts...),
+			logStream(log),
 			recovery.StreamServerInterceptor(recoverOpts...),
 		),
 	}, extra...)
@@ -131,13 +117,6 @@ func New(log *slog.Logger, reg *prometheus.Registry, extra ...grpc.ServerOption)
 
 // GRPC returns the server to register services on.
 func (s *Server) GRPC() *grpc.Server { return s.grpc }
-
-// Logger adapts slog to the go-grpc-middleware logging interceptor.
-func Logger(l *slog.Logger) logging.Logger {
-	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
-		l.Log(ctx, slog.Level(lvl), msg, fields...)
-	})
-}
 
 // Run serves gRPC and metrics until ctx ends, then shuts down gracefully:
 // readiness goes NOT_SERVING, after ShutdownDelay the server drains in-flight
