@@ -6,6 +6,13 @@
 // connected the cache is bypassed, and every entry also expires after a TTL,
 // which bounds staleness even if a notification were lost.
 //
+// The cache also tracks the catalog revision (catalog.revision, bumped by the
+// same trigger and sent as the notification's payload): Revision tells
+// callers which state of the catalog the cache reflects, and Watch lets them
+// wait for the next change. A call that reads Revision and then reads the
+// cache gets data at least as new as that revision: the revision and the
+// emptying of the cache change together.
+//
 // Memory is bounded: at most MaxParts parts are held (least recently used
 // cars are evicted first), and at most MaxKeys car lookups.
 package cache
@@ -13,13 +20,18 @@ package cache
 import (
 	"container/list"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -28,6 +40,9 @@ import (
 
 // Channel is the PostgreSQL notification channel the migrations' triggers use.
 const Channel = "catalog_changed"
+
+// revisionQuery reads the current catalog revision (migration 00005).
+const revisionQuery = "SELECT n FROM catalog.revision"
 
 // Options bound the cache.
 type Options struct {
@@ -46,8 +61,12 @@ type Store struct {
 	now  func() time.Time
 
 	mu        sync.Mutex
-	live      bool   // the listener is connected: entries may be served
-	gen       uint64 // bumped by every invalidation
+	live      bool          // the listener is connected: entries may be served
+	rev       int64         // last catalog revision seen; 0 before the first
+	revKnown  bool          // rev is current: read since the listener last connected
+	changed   chan struct{} // closed (and replaced) when watched changes
+	watched   watched       // Watch's answer when changed was made
+	gen       uint64        // bumped by every invalidation
 	cars      *entry[[]catalog.Car]
 	keys      map[string]entry[catalog.Car] // lower(key) → car (hits only)
 	parts     map[string]*list.Element      // car id → *partsEntry in lru
@@ -55,8 +74,18 @@ type Store struct {
 	lru       *list.List
 	partCount int
 
+	// liveRev is rev while live and revKnown, else 0 (revisions start at 1):
+	// Revision reads it on every call without taking mu.
+	liveRev atomic.Int64
+
 	hits, misses kinds // resolved once: the hot path does no label lookups
 	invalidated  prometheus.Counter
+}
+
+// watched is what Watch answers.
+type watched struct {
+	rev  int64
+	live bool
 }
 
 // kinds are the counters of one metric by read kind.
@@ -92,6 +121,7 @@ func New(next catalog.Store, opt Options, reg prometheus.Registerer) *Store {
 	s := &Store{
 		next: next, opt: opt, now: time.Now,
 		keys: map[string]entry[catalog.Car]{}, parts: map[string]*list.Element{}, partIdx: map[int64]*partsEntry{}, lru: list.New(),
+		changed: make(chan struct{}),
 		invalidated: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "carbuild_catalog_cache_invalidations_total",
 			Help: "Times the catalog cache was emptied (catalog_changed notifications and listener reconnects).",
@@ -113,12 +143,12 @@ func New(next catalog.Store, opt Options, reg prometheus.Registerer) *Store {
 }
 
 // Listen keeps a LISTEN connection open until ctx ends, emptying the cache on
-// every notification. When the connection fails the cache is emptied and
-// bypassed until it is back.
+// every notification and tracking the revision it carries. When the
+// connection fails the cache is emptied and bypassed until it is back.
 func (s *Store) Listen(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := s.listenOnce(ctx, pool)
+		err := s.listenOnce(ctx, pool, log)
 		s.setLive(false)
 		if ctx.Err() != nil {
 			return
@@ -133,7 +163,7 @@ func (s *Store) Listen(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger
 	}
 }
 
-func (s *Store) listenOnce(ctx context.Context, pool *pgxpool.Pool) error {
+func (s *Store) listenOnce(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("acquire: %w", err)
@@ -144,13 +174,104 @@ func (s *Store) listenOnce(ctx context.Context, pool *pgxpool.Pool) error {
 	if _, err := pc.Exec(ctx, "LISTEN "+Channel); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	s.setLive(true)
+	// Read the revision only now: a change committed after this read is
+	// notified to this session, so none is missed.
+	rev, known, err := readRevision(ctx, pc, log)
+	if err != nil {
+		return err
+	}
+	s.connected(rev, known)
 	for {
-		if _, err := pc.WaitForNotification(ctx); err != nil {
+		n, err := pc.WaitForNotification(ctx)
+		if err != nil {
 			return fmt.Errorf("wait: %w", err)
 		}
-		s.Invalidate()
+		rev, ok := ParsePayload(n.Payload)
+		if !ok {
+			// Not a revision (an older trigger sends ""): the state is
+			// unknown until read again.
+			if rev, ok, err = readRevision(ctx, pc, log); err != nil {
+				return err
+			}
+		}
+		s.notified(rev, ok)
 	}
+}
+
+// readRevision reads the current revision on the listener's connection.
+// A database without catalog.revision (migrations older than 00005) is not
+// an error: the cache works, the revision is unknown (known false).
+func readRevision(ctx context.Context, conn *pgx.Conn, log *slog.Logger) (rev int64, known bool, err error) {
+	err = conn.QueryRow(ctx, revisionQuery).Scan(&rev)
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "42501"): // undefined_table, insufficient_privilege
+		log.Warn("catalog revision unknown: the cache works, callers see no revision (migrate the database to 00005 or later)", "err", err)
+		return 0, false, nil
+	case err != nil:
+		return 0, false, fmt.Errorf("read revision: %w", err)
+	case rev <= 0:
+		return 0, false, nil
+	}
+	return rev, true, nil
+}
+
+// ParsePayload returns the revision a catalog_changed notification carries:
+// a positive decimal number. ok is false for anything else, such as the empty
+// payload of triggers older than migration 00005.
+func ParsePayload(payload string) (rev int64, ok bool) {
+	n, err := strconv.ParseInt(payload, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// Revision returns the catalog revision the cache reflects, and whether the
+// cache is live (its listener connected and the revision known). Data read
+// from the cache after this call is at least as new as rev. It takes no
+// lock and does not allocate: it is on every read call's path.
+func (s *Store) Revision() (rev int64, live bool) {
+	n := s.liveRev.Load()
+	return n, n > 0
+}
+
+// Watch returns the current revision and liveness (rev is the last one seen
+// when not live; 0 if none yet) and a channel closed at the next change of
+// either, so callers wait for changes without polling.
+func (s *Store) Watch() (rev int64, live bool, changed <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rev, s.live && s.revKnown, s.changed
+}
+
+// connected records a (re)connected listener and the revision read after
+// LISTEN; known is false when it could not be read.
+func (s *Store) connected(rev int64, known bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.live = true
+	s.clearLocked()
+	if known {
+		s.rev = rev // what the database says, even if lower (a restored database)
+	}
+	s.revKnown = known
+	s.publishLocked()
+}
+
+// notified records a catalog_changed notification of revision rev (known
+// false: of an unknown revision) and empties the cache.
+func (s *Store) notified(rev int64, known bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clearLocked()
+	if known {
+		// Notifications of transactions committed between LISTEN and the
+		// read of the revision arrive after it: never go back.
+		s.rev = max(s.rev, rev)
+	}
+	s.revKnown = known
+	s.publishLocked()
 }
 
 func (s *Store) setLive(live bool) {
@@ -158,6 +279,24 @@ func (s *Store) setLive(live bool) {
 	defer s.mu.Unlock()
 	s.live = live
 	s.clearLocked()
+	s.publishLocked()
+}
+
+// publishLocked updates liveRev and wakes the watchers if Watch's answer
+// changed.
+func (s *Store) publishLocked() {
+	cur := watched{rev: s.rev, live: s.live && s.revKnown}
+	if cur.live {
+		s.liveRev.Store(cur.rev)
+	} else {
+		s.liveRev.Store(0)
+	}
+	if cur == s.watched {
+		return
+	}
+	s.watched = cur
+	close(s.changed)
+	s.changed = make(chan struct{})
 }
 
 // Invalidate empties the cache.

@@ -12,6 +12,7 @@ import (
 	"github.com/carbuild/carbuild/catalog/internal/cache"
 	"github.com/carbuild/carbuild/catalog/internal/catalog"
 	"github.com/carbuild/carbuild/catalog/internal/store"
+	"github.com/carbuild/carbuild/migrations"
 	"github.com/carbuild/carbuild/migrations/dbtest"
 )
 
@@ -163,5 +164,128 @@ func TestEvictsBeyondTheBudget(t *testing.T) {
 	}
 	if n := reads("civic"); n == 0 {
 		t.Error("civic was not evicted beyond the budget")
+	}
+}
+
+// TestRevisionFollowsTheDatabase checks against PostgreSQL that the cache
+// knows the revision once its listener is connected, that an UPDATE of a
+// part wakes watchers with the bumped revision, and that reads after the
+// new revision is seen return the new data.
+func TestRevisionFollowsTheDatabase(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, _, pool := setup(t, cache.Options{TTL: time.Hour})
+	dbRevision := func() int64 {
+		t.Helper()
+		var n int64
+		if err := pool.QueryRow(ctx, "SELECT n FROM catalog.revision").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	rev, live := c.Revision()
+	if want := dbRevision(); rev != want || !live {
+		t.Fatalf("Revision() after connecting = %d, %v; want %d, true", rev, live, want)
+	}
+	if _, err := c.GetParts(ctx, []int64{10}); err != nil { // cached from now on
+		t.Fatal(err)
+	}
+	_, _, changed := c.Watch()
+	start := time.Now()
+	if _, err := pool.Exec(ctx, `UPDATE catalog.parts SET price_minor = 36000 WHERE id = 10`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("watchers not woken within 5s of an UPDATE")
+	}
+	t.Logf("watchers woken %s after the UPDATE was sent", time.Since(start))
+	got, live := c.Revision()
+	if want := dbRevision(); got != want || got != rev+1 || !live {
+		t.Errorf("Revision() after an UPDATE = %d, %v; want %d (= %d + 1), true", got, live, want, rev)
+	}
+	if w, wl, _ := c.Watch(); w != got || !wl {
+		t.Errorf("Watch() = %d, %v; want %d, true", w, wl, got)
+	}
+	parts, err := c.GetParts(ctx, []int64{10})
+	if err != nil || len(parts) != 1 || parts[0].Price != 36000 {
+		t.Errorf("part 10 after revision %d: %+v, %v; want price 36000", got, parts, err)
+	}
+}
+
+// TestRevisionNotLiveWithoutListener checks that a cache whose listener has
+// stopped reports no live revision and wakes its watchers.
+func TestRevisionNotLiveWithoutListener(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.NewPool(t)
+	c := cache.New(store.New(pool), cache.Options{}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.Listen(ctx, pool, slog.New(slog.DiscardHandler)) }()
+	waitFor(t, func() bool { _, live := c.Revision(); return live })
+	_, _, changed := c.Watch()
+	cancel()
+	<-done
+	select {
+	case <-changed:
+	default:
+		t.Error("watchers not woken when the listener stopped")
+	}
+	if rev, live := c.Revision(); rev != 0 || live {
+		t.Errorf("Revision() without listener = %d, %v; want 0, false", rev, live)
+	}
+	if rev, live, _ := c.Watch(); rev != 1 || live {
+		t.Errorf("Watch() without listener = %d, %v; want the last one seen (1), false", rev, live)
+	}
+}
+
+// TestOlderSchemaWithoutRevision checks a database migrated only to 00004
+// (no catalog.revision, notifications with an empty payload): the cache
+// still works and is emptied on changes, and reports no revision.
+func TestOlderSchemaWithoutRevision(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := dbtest.New(t)
+	db, err := migrations.Open(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := migrations.DownTo(ctx, db, 4); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	counted := &counting{Store: store.New(pool)}
+	c := cache.New(counted, cache.Options{TTL: time.Hour}, nil)
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); c.Listen(lctx, pool, slog.New(slog.DiscardHandler)) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	price := func() int64 {
+		parts, err := c.GetParts(ctx, []int64{10})
+		if err != nil || len(parts) != 1 {
+			t.Fatalf("GetParts(10) = %v, %v", parts, err)
+		}
+		return parts[0].Price
+	}
+	// The listener connects: reads are then served from memory.
+	waitFor(t, func() bool {
+		price()
+		before := counted.reads.Load()
+		price()
+		return counted.reads.Load() == before
+	})
+	if _, err := pool.Exec(ctx, `UPDATE catalog.parts SET price_minor = 36000 WHERE id = 10`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return price() == 36000 })
+	if rev, live := c.Revision(); rev != 0 || live {
+		t.Errorf("Revision() without catalog.revision = %d, %v; want 0, false", rev, live)
 	}
 }
