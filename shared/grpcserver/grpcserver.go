@@ -68,6 +68,9 @@ type Server struct {
 	grpc    *grpc.Server
 	health  *health.Server
 	metrics *grpcprom.ServerMetrics
+
+	draining     chan struct{} // closed when the drain starts
+	drainingOnce sync.Once
 }
 
 // New builds the server. reg receives the gRPC server metrics; extra server
@@ -109,7 +112,8 @@ func New(log *slog.Logger, reg *prometheus.Registry, extra ...grpc.ServerOption)
 			recovery.StreamServerInterceptor(recoverOpts...),
 		),
 	}, extra...)
-	s := &Server{log: log, reg: reg, grpc: grpc.NewServer(opts...), health: health.NewServer(), metrics: m}
+	s := &Server{log: log, reg: reg, grpc: grpc.NewServer(opts...), health: health.NewServer(), metrics: m,
+		draining: make(chan struct{})}
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	return s
@@ -118,10 +122,16 @@ func New(log *slog.Logger, reg *prometheus.Registry, extra ...grpc.ServerOption)
 // GRPC returns the server to register services on.
 func (s *Server) GRPC() *grpc.Server { return s.grpc }
 
+// Draining returns a channel closed when Run starts draining (after
+// ShutdownDelay, just before GracefulStop). GracefulStop waits for every open
+// stream: handlers of long-lived streams return when it is closed, so the
+// drain is not held up until ShutdownTimeout.
+func (s *Server) Draining() <-chan struct{} { return s.draining }
+
 // Run serves gRPC and metrics until ctx ends, then shuts down gracefully:
 // readiness goes NOT_SERVING, after ShutdownDelay the server drains in-flight
-// calls for up to ShutdownTimeout, then stops hard; the metrics server stops
-// last. It returns the first serving error, or nil after a clean shutdown.
+// calls for up to ShutdownTimeout (Draining is closed as it starts), then
+// stops hard; the metrics server stops last. It returns the first serving error, or nil after a clean shutdown.
 func (s *Server) Run(ctx context.Context, o Options) error {
 	s.metrics.InitializeMetrics(s.grpc)
 	services := []string{""}
@@ -201,6 +211,7 @@ func (s *Server) drain(timeout time.Duration) {
 	if timeout <= 0 {
 		timeout = 15 * time.Second
 	}
+	s.drainingOnce.Do(func() { close(s.draining) })
 	done := make(chan struct{})
 	go func() {
 		s.grpc.GracefulStop()

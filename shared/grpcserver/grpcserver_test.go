@@ -1,0 +1,146 @@
+package grpcserver_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/carbuild/carbuild/shared/grpcserver"
+)
+
+// freeAddr returns a loopback address that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// waitDesc is a service with one server-streaming method, Wait, whose
+// handler returns only when its stream's context ends or the server drains.
+var waitDesc = grpc.StreamDesc{StreamName: "Wait", ServerStreams: true}
+
+func registerWait(srv *grpcserver.Server, started chan<- struct{}) {
+	desc := waitDesc
+	desc.Handler = func(_ any, stream grpc.ServerStream) error {
+		if err := stream.RecvMsg(new(emptypb.Empty)); err != nil {
+			return err
+		}
+		if err := stream.SendMsg(new(emptypb.Empty)); err != nil {
+			return err
+		}
+		started <- struct{}{}
+		select {
+		case <-srv.Draining():
+			return nil
+		case <-stream.Context().Done():
+			return stream.Context().Err()
+		}
+	}
+	srv.GRPC().RegisterService(&grpc.ServiceDesc{
+		ServiceName: "carbuild.test.Waiter",
+		HandlerType: (*any)(nil),
+		Streams:     []grpc.StreamDesc{desc},
+	}, struct{}{})
+}
+
+// TestDrainingEndsLongLivedStreams checks that an open stream whose handler
+// watches Draining does not hold up the shutdown: Run returns well before
+// ShutdownTimeout and the client sees the stream end cleanly.
+func TestDrainingEndsLongLivedStreams(t *testing.T) {
+	t.Parallel()
+	srv := grpcserver.New(slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	started := make(chan struct{}, 1)
+	registerWait(srv, started)
+	addr := freeAddr(t)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	const shutdownTimeout = 20 * time.Second
+	runErr := make(chan error, 1)
+	go func() {
+		runErr <- srv.Run(ctx, grpcserver.Options{Addr: addr, MetricsAddr: freeAddr(t), ShutdownTimeout: shutdownTimeout,
+			ShutdownDelay: 100 * time.Millisecond})
+	}()
+
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Wait until serving (Run listens asynchronously).
+	for {
+		if _, err := healthpb.NewHealthClient(conn).Check(cctx, &healthpb.HealthCheckRequest{Service: grpcserver.LivenessService}); err == nil {
+			break
+		}
+		select {
+		case <-cctx.Done():
+			t.Fatal("server never answered")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	stream, err := conn.NewStream(cctx, &waitDesc, "/carbuild.test.Waiter/Wait")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.SendMsg(new(emptypb.Empty)); err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.RecvMsg(new(emptypb.Empty)); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	select {
+	case <-srv.Draining():
+		t.Fatal("Draining closed while serving")
+	default:
+	}
+
+	start := time.Now()
+	stop()
+	ended := make(chan error, 1)
+	go func() { ended <- stream.RecvMsg(new(emptypb.Empty)) }()
+	select {
+	case err := <-ended:
+		if !errors.Is(err, io.EOF) {
+			t.Errorf("stream ended with %v, want a clean end (io.EOF)", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("stream still open 10s after shutdown began")
+	}
+	select {
+	case err := <-runErr:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run still draining 10s after shutdown began")
+	}
+	took := time.Since(start)
+	t.Logf("shutdown with an open stream took %s (ShutdownDelay 100ms, ShutdownTimeout %s)", took, shutdownTimeout)
+	if took >= shutdownTimeout/2 {
+		t.Errorf("shutdown took %s: the open stream held the drain up", took)
+	}
+	select {
+	case <-srv.Draining():
+	default:
+		t.Error("Draining not closed after Run returned")
+	}
+}
