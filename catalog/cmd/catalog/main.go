@@ -91,17 +91,25 @@ func run(ctx context.Context, args []string) error {
 	defer pool.Close()
 
 	var st catalog.Store = store.New(pool)
+	var revs server.Revisions // stays nil without the cache: no revision to answer
 	if s.cache {
 		c := cache.New(st, cache.Options{TTL: s.cacheTTL, MaxParts: s.cacheMaxParts}, reg)
-		listenCtx, stopListen := context.WithCancel(ctx)
-		defer stopListen()
-		go c.Listen(listenCtx, pool, log)
-		st = c
+		// The listener outlives ctx: during the shutdown delay and the drain
+		// the cache and its revision stay live and correct. It stops once
+		// the server has, before the pool closes.
+		listenCtx, stopListen := context.WithCancel(context.WithoutCancel(ctx))
+		listening := make(chan struct{})
+		go func() {
+			defer close(listening)
+			c.Listen(listenCtx, pool, log)
+		}()
+		defer func() { stopListen(); <-listening }()
+		st, revs = c, c
 	}
 	svc := catalog.NewService(st)
 	srv := grpcserver.New(log, reg, tr.ServerOptions()...)
-	catalogv1.RegisterCatalogServiceServer(srv.GRPC(), server.NewV1(svc))
-	catalogopb.RegisterCatalogoServiceServer(srv.GRPC(), server.NewCompat(svc))
+	catalogv1.RegisterCatalogServiceServer(srv.GRPC(), server.NewV1(svc, revs, srv.Draining()))
+	catalogopb.RegisterCatalogoServiceServer(srv.GRPC(), server.NewCompat(svc, revs))
 
 	return srv.Run(ctx, grpcserver.Options{
 		Addr:            s.grpcAddr,

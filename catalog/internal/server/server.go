@@ -2,6 +2,10 @@
 // carbuild.catalog.v1.CatalogService and the seed-compatible
 // catalogo.CatalogoService, both thin adapters over the same catalog.Service.
 // It is the one place where domain errors become gRPC status codes.
+//
+// Every read method answers the catalog revision in the "catalog-revision"
+// header (RevisionHeader) and CatalogService.WatchRevision streams it, so
+// caches in front of the catalog can tell which state an answer reflects.
 package server
 
 import (
@@ -22,14 +26,21 @@ import (
 // V1 implements carbuild.catalog.v1.CatalogService.
 type V1 struct {
 	catalogv1.UnimplementedCatalogServiceServer
-	svc *catalog.Service
+	svc      *catalog.Service
+	rev      revisionHeader
+	draining <-chan struct{}
 }
 
-// NewV1 returns the v1 adapter over svc.
-func NewV1(svc *catalog.Service) *V1 { return &V1{svc: svc} }
+// NewV1 returns the v1 adapter over svc. rev is the revision the read
+// methods answer and WatchRevision streams (nil: none, as when the cache is
+// off); WatchRevision streams end when draining is closed (nil: never).
+func NewV1(svc *catalog.Service, rev Revisions, draining <-chan struct{}) *V1 {
+	return &V1{svc: svc, rev: revisionHeader{src: rev}, draining: draining}
+}
 
 // ListCars lists every car.
 func (s *V1) ListCars(ctx context.Context, _ *catalogv1.ListCarsRequest) (*catalogv1.ListCarsResponse, error) {
+	s.rev.set(ctx)
 	cars, err := s.svc.ListCars(ctx)
 	if err != nil {
 		return nil, toStatus(err)
@@ -43,6 +54,7 @@ func (s *V1) ListCars(ctx context.Context, _ *catalogv1.ListCarsRequest) (*catal
 
 // ListParts lists a page of a car's parts.
 func (s *V1) ListParts(ctx context.Context, req *catalogv1.ListPartsRequest) (*catalogv1.ListPartsResponse, error) {
+	s.rev.set(ctx)
 	page, err := s.svc.ListParts(ctx, catalog.PartsQuery{
 		Car:       req.GetCarId(),
 		Year:      int(req.GetYear()),
@@ -57,6 +69,7 @@ func (s *V1) ListParts(ctx context.Context, req *catalogv1.ListPartsRequest) (*c
 
 // BatchGetParts returns parts by id, in the order asked.
 func (s *V1) BatchGetParts(ctx context.Context, req *catalogv1.BatchGetPartsRequest) (*catalogv1.BatchGetPartsResponse, error) {
+	s.rev.set(ctx)
 	parts, err := s.svc.BatchGetParts(ctx, req.GetIds())
 	if err != nil {
 		return nil, toStatus(err)
@@ -68,15 +81,20 @@ func (s *V1) BatchGetParts(ctx context.Context, req *catalogv1.BatchGetPartsRequ
 type Compat struct {
 	catalogopb.UnimplementedCatalogoServiceServer
 	svc *catalog.Service
+	rev revisionHeader
 }
 
-// NewCompat returns the seed-compatible adapter over svc.
-func NewCompat(svc *catalog.Service) *Compat { return &Compat{svc: svc} }
+// NewCompat returns the seed-compatible adapter over svc; rev is the
+// revision GetPecas answers in its header (nil: none).
+func NewCompat(svc *catalog.Service, rev Revisions) *Compat {
+	return &Compat{svc: svc, rev: revisionHeader{src: rev}}
+}
 
 // GetPecas returns every part of the model named in the request. An unknown
 // model answers an empty list, as the earlier system did; the year is
 // accepted and not used.
 func (s *Compat) GetPecas(ctx context.Context, req *catalogopb.Carro) (*catalogopb.PecasResponse, error) {
+	s.rev.set(ctx)
 	parts, err := s.svc.PartsForModel(ctx, req.GetModelo())
 	if errors.Is(err, catalog.ErrNotFound) {
 		return &catalogopb.PecasResponse{Pecas: []*commonpb.Peca{}}, nil
