@@ -20,9 +20,11 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/carbuild/carbuild/gateway/internal/backend"
+	"github.com/carbuild/carbuild/gateway/internal/respcache"
 	"github.com/carbuild/carbuild/gateway/internal/rest"
 	"github.com/carbuild/carbuild/shared/buildinfo"
 	"github.com/carbuild/carbuild/shared/config"
+	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 	"github.com/carbuild/carbuild/shared/grpcclient"
 	"github.com/carbuild/carbuild/shared/logging"
 	"github.com/carbuild/carbuild/shared/metrics"
@@ -32,8 +34,8 @@ import (
 type settings struct {
 	common                                          config.Common
 	httpAddr, catalogAddr, pricingAddr, corsOrigins string
-	backendTimeout, healthInterval                  time.Duration
-	maxBodyBytes                                    int
+	backendTimeout, healthInterval, cacheTTL        time.Duration
+	maxBodyBytes, cacheMaxBytes                     int
 }
 
 func main() {
@@ -58,6 +60,8 @@ func run(ctx context.Context, args []string) error {
 	cfg.Duration(&s.backendTimeout, "backend-timeout", "BACKEND_TIMEOUT", 5*time.Second, "longest a backend call may take; a client's Grpc-Timeout header can only shorten it")
 	cfg.Duration(&s.healthInterval, "health-interval", "HEALTH_INTERVAL", time.Second, "how often backend health is polled")
 	cfg.Int(&s.maxBodyBytes, "max-body-bytes", "MAX_BODY_BYTES", 64<<10, "largest request body accepted; larger gets 413")
+	cfg.Int(&s.cacheMaxBytes, "cache-max-bytes", "GATEWAY_CACHE_MAX_BYTES", 8<<20, "memory bound of the cache of catalog answers (GET /v1/cars, GET /v1/cars/{car_id}/parts, POST /get-pecas)")
+	cfg.Duration(&s.cacheTTL, "cache-ttl", "GATEWAY_CACHE_TTL", 30*time.Second, "longest a cached catalog answer is served; changes empty the cache at once, this bounds a missed one; 0 turns the cache off")
 	cfg.String(&s.corsOrigins, "cors-origins", "CORS_ORIGINS", "*", "comma-separated origins allowed by CORS; * allows any")
 	cfg.Common(&s.common, "serve net/http/pprof under /debug/pprof/")
 	if err := cfg.Parse(args); err != nil {
@@ -100,6 +104,13 @@ func run(ctx context.Context, args []string) error {
 	defer stopWatch()
 	go watcher.Run(watchCtx)
 
+	// The cache exists (and its metrics) even when off: it then never goes
+	// live and every cacheable read is a bypass.
+	cache := respcache.New(reg, respcache.Options{MaxBytes: int64(s.cacheMaxBytes), TTL: s.cacheTTL})
+	if s.cacheTTL > 0 && s.cacheMaxBytes > 0 {
+		go respcache.NewWatcher(log, catalogv1.NewCatalogServiceClient(catalogConn), cache).Run(watchCtx)
+	}
+
 	metricsHandler := http.Handler(metrics.Handler(reg))
 	if s.common.Pprof {
 		metricsHandler = metrics.Mux(reg, true)
@@ -112,6 +123,7 @@ func run(ctx context.Context, args []string) error {
 		MetricsHandler: metricsHandler,
 		MaxBodyBytes:   int64(s.maxBodyBytes),
 		CORSOrigins:    strings.Split(s.corsOrigins, ","),
+		Cache:          cache,
 	})
 	if err != nil {
 		return err

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/carbuild/carbuild/gateway/internal/backend"
+	"github.com/carbuild/carbuild/gateway/internal/respcache"
 	"github.com/carbuild/carbuild/gateway/web"
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 	gatewayv1 "github.com/carbuild/carbuild/shared/gen/carbuild/gateway/v1"
@@ -43,6 +44,8 @@ type Options struct {
 	// CORSOrigins lists the origins allowed to call the API from a browser;
 	// "*" allows any.
 	CORSOrigins []string
+	// Cache, when set, answers the catalog's read routes from memory.
+	Cache *respcache.Cache
 }
 
 // compatRoutes are the earlier system's paths, served by the lenient mux.
@@ -54,8 +57,8 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 
 	// v1 is strict: unknown JSON fields are a 400. The compat mux ignores them,
 	// as the earlier FastAPI gateway did, so its clients keep working.
-	v1 := runtime.NewServeMux(muxOptions(m, false)...)
-	compat := runtime.NewServeMux(muxOptions(m, true)...)
+	v1 := runtime.NewServeMux(muxOptions(m, o.Cache, false)...)
+	compat := runtime.NewServeMux(muxOptions(m, o.Cache, true)...)
 	if err := catalogv1.RegisterCatalogServiceHandlerClient(ctx, v1, catalogv1.NewCatalogServiceClient(o.Catalog)); err != nil {
 		return nil, fmt.Errorf("register catalog v1: %w", err)
 	}
@@ -103,7 +106,12 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 	return h, nil
 }
 
-func muxOptions(m *httpMetrics, compat bool) []runtime.ServeMuxOption {
+func muxOptions(m *httpMetrics, cache *respcache.Cache, compat bool) []runtime.ServeMuxOption {
+	// The route label comes first, so that cache hits are labelled too.
+	mws := []runtime.Middleware{m.gatewayRoute}
+	if cache != nil {
+		mws = append(mws, cache.Middleware)
+	}
 	return []runtime.ServeMuxOption{
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
@@ -112,7 +120,8 @@ func muxOptions(m *httpMetrics, compat bool) []runtime.ServeMuxOption {
 		runtime.WithErrorHandler(errorHandler(compat)),
 		runtime.WithRoutingErrorHandler(routingErrorHandler(compat)),
 		runtime.WithIncomingHeaderMatcher(incomingHeaders),
-		runtime.WithMiddlewares(m.gatewayRoute),
+		runtime.WithOutgoingHeaderMatcher(outgoingHeaders),
+		runtime.WithMiddlewares(mws...),
 		runtime.WithDisableHTTPMethodOverride(),
 	}
 }
@@ -124,6 +133,21 @@ func incomingHeaders(key string) (string, bool) {
 		return "idempotency-key", true
 	}
 	return "", false
+}
+
+// outgoingHeaders turns the catalog's "catalog-revision" header metadata
+// into X-Catalog-Revision, drops "content-type" (the gRPC transport's own,
+// always application/grpc: it tells an HTTP client nothing, and cache hits
+// could not repeat it), and forwards any other metadata as grpc-gateway does
+// by default, as Grpc-Metadata-<key>.
+func outgoingHeaders(key string) (string, bool) {
+	switch key {
+	case "catalog-revision":
+		return respcache.HeaderRevision, true
+	case "content-type":
+		return "", false
+	}
+	return runtime.MetadataHeaderPrefix + key, true
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -1,0 +1,172 @@
+package rest_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/grpclog"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/carbuild/carbuild/gateway/internal/backend"
+	"github.com/carbuild/carbuild/gateway/internal/respcache"
+	"github.com/carbuild/carbuild/gateway/internal/rest"
+	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
+	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
+	catalogopb "github.com/carbuild/carbuild/shared/gen/catalogo"
+	pricingpb "github.com/carbuild/carbuild/shared/gen/pricing"
+)
+
+// revEcho is the echo catalog keeping the revision contract: every read
+// sends "catalog-revision: 5", and WatchRevision reports revision 5, live.
+type revEcho struct{ echo }
+
+func sendRevision(ctx context.Context) error {
+	return grpc.SetHeader(ctx, metadata.Pairs("catalog-revision", "5"))
+}
+
+func (e revEcho) ListCars(ctx context.Context, r *catalogv1.ListCarsRequest) (*catalogv1.ListCarsResponse, error) {
+	if err := sendRevision(ctx); err != nil {
+		return nil, err
+	}
+	return e.echo.ListCars(ctx, r)
+}
+
+func (e revEcho) ListParts(ctx context.Context, r *catalogv1.ListPartsRequest) (*catalogv1.ListPartsResponse, error) {
+	if err := sendRevision(ctx); err != nil {
+		return nil, err
+	}
+	return e.echo.ListParts(ctx, r)
+}
+
+func (e revEcho) GetPecas(ctx context.Context, r *catalogopb.Carro) (*catalogopb.PecasResponse, error) {
+	if err := sendRevision(ctx); err != nil {
+		return nil, err
+	}
+	return e.echo.GetPecas(ctx, r)
+}
+
+func (revEcho) WatchRevision(_ *catalogv1.WatchRevisionRequest, st grpc.ServerStreamingServer[catalogv1.CatalogRevision]) error {
+	if err := st.Send(&catalogv1.CatalogRevision{Revision: 5, Live: true}); err != nil {
+		return err
+	}
+	<-st.Context().Done()
+	return nil
+}
+
+// TestCache drives the real handler with the cache in front of a catalog
+// keeping the revision contract: the outer middlewares still apply to hits,
+// and hits are counted under their route template.
+func TestCache(t *testing.T) {
+	grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, io.Discard))
+	lis := bufconn.Listen(1 << 20)
+	srv := grpc.NewServer()
+	e := revEcho{}
+	catalogv1.RegisterCatalogServiceServer(srv, e)
+	catalogopb.RegisterCatalogoServiceServer(srv, e)
+	pricingv1.RegisterPricingServiceServer(srv, e)
+	pricingpb.RegisterOrcamentoServiceServer(srv, e)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient("passthrough:///bufnet",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	log := slog.New(slog.DiscardHandler)
+	reg := prometheus.NewRegistry()
+	cache := respcache.New(reg, respcache.Options{MaxBytes: 1 << 20, TTL: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go respcache.NewWatcher(log, catalogv1.NewCatalogServiceClient(conn), cache).Run(ctx)
+	h, err := rest.New(context.Background(), rest.Options{
+		Catalog: conn, Pricing: conn, Backends: backend.NewWatcher(log, time.Second, map[string]*grpc.ClientConn{"catalog": conn}),
+		Registry: reg, MetricsHandler: http.NotFoundHandler(),
+		MaxBodyBytes: 64 << 10, CORSOrigins: []string{"*"}, Cache: cache,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); !cache.Live(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the cache did not go live")
+		}
+	}
+
+	tests := []struct {
+		method, target, body, route string
+	}{
+		{"GET", "/v1/cars", "", "/v1/cars"},
+		{"GET", "/v1/cars/civic/parts?year=2023", "", "/v1/cars/{car_id}/parts"},
+		{"POST", "/get-pecas", `{"modelo":"Civic","ano":2023}`, "/get-pecas"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.target, func(t *testing.T) {
+			var first *httptest.ResponseRecorder
+			for _, want := range []string{"miss", "hit"} {
+				req := httptest.NewRequest(tt.method, tt.target, strings.NewReader(tt.body))
+				req.Header.Set("Origin", "https://shop.example")
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				hd := rec.Header()
+				if rec.Code != 200 || hd.Get("X-Cache") != want {
+					t.Fatalf("%s: %d X-Cache %q, want 200 %q: %s", want, rec.Code, hd.Get("X-Cache"), want, rec.Body)
+				}
+				if got := hd.Get("X-Catalog-Revision"); got != "5" {
+					t.Errorf("%s: X-Catalog-Revision %q, want 5", want, got)
+				}
+				if hd.Get("X-Content-Type-Options") != "nosniff" || hd.Get("Access-Control-Allow-Origin") != "*" {
+					t.Errorf("%s: outer middlewares skipped: %v", want, hd)
+				}
+				if got := hd.Get("Grpc-Metadata-Content-Type"); got != "" {
+					t.Errorf("%s: Grpc-Metadata-Content-Type %q, want none", want, got)
+				}
+				if first == nil {
+					first = rec
+				} else if rec.Body.String() != first.Body.String() || hd.Get("Content-Type") != first.Header().Get("Content-Type") {
+					t.Errorf("hit %q %q differs from miss %q %q", hd.Get("Content-Type"), rec.Body, first.Header().Get("Content-Type"), first.Body)
+				}
+			}
+			if n := served(t, reg, tt.method, tt.route); n != 2 {
+				t.Errorf("http_requests_total{route=%q} = %v, want 2 (miss and hit)", tt.route, n)
+			}
+		})
+	}
+}
+
+// served reads http_requests_total{method, route, code="200"}.
+func served(t *testing.T, reg *prometheus.Registry, method, route string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "http_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			if l["method"] == method && l["route"] == route && l["code"] == "200" {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no http_requests_total{method=%q,route=%q,code=\"200\"}", method, route)
+	return 0
+}
