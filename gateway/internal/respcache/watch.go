@@ -31,7 +31,7 @@ type Watcher struct {
 
 // NewWatcher watches src for c.
 func NewWatcher(log *slog.Logger, src RevisionSource, c *Cache) *Watcher {
-	return &Watcher{log: log, src: src, cache: c, MinBackoff: 20 * time.Millisecond, MaxBackoff: 2 * time.Second}
+	return &Watcher{log: log, src: src, cache: c, MinBackoff: 20 * time.Millisecond, MaxBackoff: time.Second}
 }
 
 // healthyStream is how long a stream must have lasted for its end to count
