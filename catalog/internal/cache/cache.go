@@ -186,7 +186,7 @@ func (s *Store) listenOnce(ctx context.Context, pool *pgxpool.Pool, log *slog.Lo
 		if err != nil {
 			return fmt.Errorf("wait: %w", err)
 		}
-		rev, ok := ParsePayload(n.Payload)
+		rev, ok := parsePayload(n.Payload)
 		if !ok {
 			// Not a revision (an older trigger sends ""): the state is
 			// unknown until read again.
@@ -216,10 +216,10 @@ func readRevision(ctx context.Context, conn *pgx.Conn, log *slog.Logger) (rev in
 	return rev, true, nil
 }
 
-// ParsePayload returns the revision a catalog_changed notification carries:
+// parsePayload returns the revision a catalog_changed notification carries:
 // a positive decimal number. ok is false for anything else, such as the empty
 // payload of triggers older than migration 00005.
-func ParsePayload(payload string) (rev int64, ok bool) {
+func parsePayload(payload string) (rev int64, ok bool) {
 	n, err := strconv.ParseInt(payload, 10, 64)
 	if err != nil || n <= 0 {
 		return 0, false

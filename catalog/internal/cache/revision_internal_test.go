@@ -25,9 +25,9 @@ func TestParsePayload(t *testing.T) {
 		{"changed", 0, false},
 	}
 	for _, tt := range tests {
-		got, ok := ParsePayload(tt.payload)
+		got, ok := parsePayload(tt.payload)
 		if got != tt.want || ok != tt.wantOK {
-			t.Errorf("ParsePayload(%q) = %d, %v; want %d, %v", tt.payload, got, ok, tt.want, tt.wantOK)
+			t.Errorf("parsePayload(%q) = %d, %v; want %d, %v", tt.payload, got, ok, tt.want, tt.wantOK)
 		}
 	}
 }
