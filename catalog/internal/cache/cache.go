@@ -176,9 +176,12 @@ func (s *Store) listenOnce(ctx context.Context, pool *pgxpool.Pool, log *slog.Lo
 	}
 	// Read the revision only now: a change committed after this read is
 	// notified to this session, so none is missed.
-	rev, known, err := readRevision(ctx, pc, log)
+	rev, known, err := readRevision(ctx, pc)
 	if err != nil {
 		return err
+	}
+	if !known {
+		log.Warn("catalog revision unknown: the cache works, callers see no revision (migrate the database to 00005 or later, grant SELECT on catalog.revision)")
 	}
 	s.connected(rev, known)
 	for {
@@ -190,7 +193,7 @@ func (s *Store) listenOnce(ctx context.Context, pool *pgxpool.Pool, log *slog.Lo
 		if !ok {
 			// Not a revision (an older trigger sends ""): the state is
 			// unknown until read again.
-			if rev, ok, err = readRevision(ctx, pc, log); err != nil {
+			if rev, ok, err = readRevision(ctx, pc); err != nil {
 				return err
 			}
 		}
@@ -199,14 +202,14 @@ func (s *Store) listenOnce(ctx context.Context, pool *pgxpool.Pool, log *slog.Lo
 }
 
 // readRevision reads the current revision on the listener's connection.
-// A database without catalog.revision (migrations older than 00005) is not
-// an error: the cache works, the revision is unknown (known false).
-func readRevision(ctx context.Context, conn *pgx.Conn, log *slog.Logger) (rev int64, known bool, err error) {
+// A database without catalog.revision (migrations older than 00005), or a
+// role not allowed to read it, is not an error: the cache works, the
+// revision is unknown (known false).
+func readRevision(ctx context.Context, conn *pgx.Conn) (rev int64, known bool, err error) {
 	err = conn.QueryRow(ctx, revisionQuery).Scan(&rev)
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "42501"): // undefined_table, insufficient_privilege
-		log.Warn("catalog revision unknown: the cache works, callers see no revision (migrate the database to 00005 or later)", "err", err)
 		return 0, false, nil
 	case err != nil:
 		return 0, false, fmt.Errorf("read revision: %w", err)
