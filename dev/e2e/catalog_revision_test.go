@@ -165,15 +165,16 @@ func TestCatalogRevisionDrain(t *testing.T) {
 	conn := dial(t, sys.Addrs.Catalog)
 	stream, _ := watchLive(t, ctx, conn)
 
-	ended := make(chan time.Duration, 1)
+	type end struct {
+		err  error
+		took time.Duration
+	}
+	ended := make(chan end, 1)
 	start := time.Now()
 	go func() {
 		for {
 			if _, err := stream.Recv(); err != nil {
-				if !errors.Is(err, io.EOF) {
-					t.Errorf("stream ended with %v, want a clean end (io.EOF)", err)
-				}
-				ended <- time.Since(start)
+				ended <- end{err, time.Since(start)}
 				return
 			}
 		}
@@ -188,8 +189,11 @@ func TestCatalogRevisionDrain(t *testing.T) {
 		t.Fatalf("restart catalog: %v", restartErr)
 	}
 	select {
-	case took := <-ended:
-		t.Logf("SIGTERM → stream ended in %s, process exited in %s", took, exited)
+	case e := <-ended:
+		t.Logf("SIGTERM → stream ended in %s, process exited in %s", e.took, exited)
+		if !errors.Is(e.err, io.EOF) {
+			t.Errorf("stream ended with %v, want a clean end (io.EOF)", e.err)
+		}
 	case <-time.After(5 * time.Second):
 		t.Errorf("stream still open 5s after the catalog exited (%s)", exited)
 	}
