@@ -62,7 +62,7 @@ func (c *Cache) serve(w http.ResponseWriter, r *http.Request, next func(http.Res
 			c.bypass(w, r, next)
 			return
 		}
-		key = "POST " + r.URL.Path + "\x00" + string(body)
+		key = "POST " + r.URL.RequestURI() + "\x00" + string(body)
 	} else {
 		key = "GET " + r.URL.RequestURI()
 	}
