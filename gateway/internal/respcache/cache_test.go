@@ -89,18 +89,18 @@ func (f *fixture) advance(d time.Duration) {
 	f.now.Store(&t)
 }
 
-type answer struct {
+type reply struct {
 	code                   int
 	cache, revision, ctype string
 	body                   string
 }
 
-func (f *fixture) do(t *testing.T, method, target, body string) answer {
+func (f *fixture) do(t *testing.T, method, target, body string) reply {
 	t.Helper()
 	req := httptest.NewRequest(method, target, strings.NewReader(body))
 	rec := httptest.NewRecorder()
 	f.mux.ServeHTTP(rec, req)
-	return answer{code: rec.Code, cache: rec.Header().Get(HeaderCache), revision: rec.Header().Get(HeaderRevision), ctype: rec.Header().Get("Content-Type"), body: rec.Body.String()}
+	return reply{code: rec.Code, cache: rec.Header().Get(HeaderCache), revision: rec.Header().Get(HeaderRevision), ctype: rec.Header().Get("Content-Type"), body: rec.Body.String()}
 }
 
 // step is one action of a scenario: a request with the X-Cache value and
@@ -238,7 +238,7 @@ func TestMiddleware(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t, Options{})
-			var first answer
+			var first reply
 			for i, s := range tt.steps {
 				if s.before != nil {
 					s.before(f)
@@ -431,4 +431,48 @@ func FuzzEquivalence(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRingWrap stores answers of many sizes through a small ring, so that
+// entries wrap around its end again and again: whatever is found must be
+// exactly what was stored under that key, and the newest entry is always
+// found.
+func TestRingWrap(t *testing.T) {
+	t.Parallel()
+	const ring = 16 << 10
+	c := New(prometheus.NewRegistry(), Options{MaxBytes: ring, TTL: time.Hour})
+	c.Observe(1, true)
+	body := func(i int) []byte {
+		b := make([]byte, 1+(i*7919)%(ring/4-entryOverhead-16))
+		for j := range b {
+			b[j] = byte(i + j)
+		}
+		return b
+	}
+	for i := range 3000 {
+		key := "k" + strconv.Itoa(i%500)
+		_, _, epoch := c.lookup(key)
+		if !c.store(key, &answer{revision: "1", body: body(i)}, 1, epoch) {
+			t.Fatalf("store %d refused", i)
+		}
+		if b := c.Bytes(); b > ring {
+			t.Fatalf("store %d: %d bytes in use, ring is %d", i, b, ring)
+		}
+		for back := 0; back < 20 && back <= i; back++ {
+			j := i - back
+			if back > 0 && j%500 == i%500 {
+				break // the same key was stored again since
+			}
+			a, _, _ := c.lookup("k" + strconv.Itoa(j%500))
+			if a == nil {
+				if back == 0 {
+					t.Fatalf("store %d: the newest entry is not found", i)
+				}
+				continue
+			}
+			if string(a.body) != string(body(j)) {
+				t.Fatalf("store %d: k%d has a body of %d bytes, want the %d stored", i, j%500, len(a.body), len(body(j)))
+			}
+		}
+	}
 }

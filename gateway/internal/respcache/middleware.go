@@ -67,23 +67,23 @@ func (c *Cache) serve(w http.ResponseWriter, r *http.Request, next func(http.Res
 		key = "GET " + r.URL.RequestURI()
 	}
 
-	e, live, epoch := c.lookup(key)
+	a, live, epoch := c.lookup(key)
 	if !live {
 		c.bypass(w, r, next)
 		return
 	}
-	if e != nil {
+	if a != nil {
 		c.hits.Inc()
 		h := w.Header()
-		for k, vs := range e.metadata {
+		for k, vs := range a.metadata {
 			h[k] = vs
 		}
-		h.Set("Content-Type", e.contentType)
-		h.Set("Content-Length", strconv.Itoa(len(e.body)))
-		h.Set(HeaderRevision, strconv.FormatInt(e.revision, 10))
+		h.Set("Content-Type", a.contentType)
+		h.Set("Content-Length", strconv.Itoa(len(a.body)))
+		h.Set(HeaderRevision, a.revision)
 		h.Set(HeaderCache, "hit")
 		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(e.body)
+		_, _ = w.Write(a.body)
 		return
 	}
 
@@ -95,7 +95,8 @@ func (c *Cache) serve(w http.ResponseWriter, r *http.Request, next func(http.Res
 		return
 	}
 	h := w.Header()
-	rev, ok := parseRevision(h.Get(HeaderRevision))
+	revision := h.Get(HeaderRevision)
+	rev, ok := parseRevision(revision)
 	if !ok {
 		return // the catalog could not vouch for the answer (not live)
 	}
@@ -108,7 +109,7 @@ func (c *Cache) serve(w http.ResponseWriter, r *http.Request, next func(http.Res
 			md[k] = vs
 		}
 	}
-	c.store(&entry{key: key, contentType: h.Get("Content-Type"), revision: rev, body: rec.buf, metadata: md}, epoch)
+	c.store(key, &answer{contentType: h.Get("Content-Type"), revision: revision, metadata: md, body: rec.buf}, rev, epoch)
 }
 
 func (c *Cache) bypass(w http.ResponseWriter, r *http.Request, next func(http.ResponseWriter, *http.Request)) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -97,7 +98,7 @@ func nextStream(t *testing.T, rs *revServer) chan *catalogv1.CatalogRevision {
 func put(t *testing.T, c *Cache, key string, rev int64) {
 	t.Helper()
 	_, live, epoch := c.lookup(key)
-	if !live || !c.store(&entry{key: key, revision: rev, body: []byte("{}")}, epoch) {
+	if !live || !c.store(key, &answer{revision: strconv.FormatInt(rev, 10), body: []byte("{}")}, rev, epoch) {
 		t.Fatalf("could not store %s at revision %d (live %v)", key, rev, live)
 	}
 }
@@ -150,12 +151,12 @@ func TestWatcher(t *testing.T) {
 			if c.Live() {
 				t.Error("live while no stream is up")
 			}
-			if e, live, _ := c.lookup("a"); e != nil || live {
+			if a, live, _ := c.lookup("a"); a != nil || live {
 				t.Error("entry served while no stream is up")
 			}
 			ch <- rev(5, true)
 			eventually(t, "live", c.Live)
-			if e, _, _ := c.lookup("a"); e == nil {
+			if a, _, _ := c.lookup("a"); a == nil {
 				t.Error("entry dropped although the revision did not change")
 			}
 		}},
