@@ -64,10 +64,10 @@ func (revEcho) WatchRevision(_ *catalogv1.WatchRevisionRequest, st grpc.ServerSt
 	return nil
 }
 
-// TestCache drives the real handler with the cache in front of a catalog
-// keeping the revision contract: the outer middlewares still apply to hits,
-// and hits are counted under their route template.
-func TestCache(t *testing.T) {
+// newCachedHandler returns the real handler in front of the revEcho catalog,
+// with a live cache unless cached is false.
+func newCachedHandler(tb testing.TB, cached bool) (http.Handler, *prometheus.Registry) {
+	tb.Helper()
 	grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, io.Discard))
 	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer()
@@ -77,34 +77,44 @@ func TestCache(t *testing.T) {
 	pricingv1.RegisterPricingServiceServer(srv, e)
 	pricingpb.RegisterOrcamentoServiceServer(srv, e)
 	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
+	tb.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient("passthrough:///bufnet",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
+	tb.Cleanup(func() { conn.Close() })
 	log := slog.New(slog.DiscardHandler)
 	reg := prometheus.NewRegistry()
-	cache := respcache.New(reg, respcache.Options{MaxBytes: 1 << 20, TTL: time.Minute})
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go respcache.NewWatcher(log, catalogv1.NewCatalogServiceClient(conn), cache).Run(ctx)
+	var cache *respcache.Cache
+	if cached {
+		cache = respcache.New(reg, respcache.Options{MaxBytes: 1 << 20, TTL: time.Minute})
+		ctx, cancel := context.WithCancel(context.Background())
+		tb.Cleanup(cancel)
+		go respcache.NewWatcher(log, catalogv1.NewCatalogServiceClient(conn), cache).Run(ctx)
+	}
 	h, err := rest.New(context.Background(), rest.Options{
 		Catalog: conn, Pricing: conn, Backends: backend.NewWatcher(log, time.Second, map[string]*grpc.ClientConn{"catalog": conn}),
 		Registry: reg, MetricsHandler: http.NotFoundHandler(),
 		MaxBodyBytes: 64 << 10, CORSOrigins: []string{"*"}, Cache: cache,
 	})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	for deadline := time.Now().Add(5 * time.Second); !cache.Live(); time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); cached && !cache.Live(); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("the cache did not go live")
+			tb.Fatal("the cache did not go live")
 		}
 	}
+	return h, reg
+}
 
+// TestCache drives the real handler with the cache in front of a catalog
+// keeping the revision contract: the outer middlewares still apply to hits,
+// and hits are counted under their route template.
+func TestCache(t *testing.T) {
+	h, reg := newCachedHandler(t, true)
 	tests := []struct {
 		method, target, body, route string
 	}{
@@ -169,4 +179,28 @@ func served(t *testing.T, reg *prometheus.Registry, method, route string) float6
 	}
 	t.Fatalf("no http_requests_total{method=%q,route=%q,code=\"200\"}", method, route)
 	return 0
+}
+
+// BenchmarkCatalogRead compares a catalog read answered by the cache with
+// the same read through grpc-gateway and gRPC (in memory, so the real
+// network hop and the catalog's own work come on top).
+func BenchmarkCatalogRead(b *testing.B) {
+	for _, cached := range []bool{false, true} {
+		name := "uncached"
+		if cached {
+			name = "cached"
+		}
+		b.Run(name, func(b *testing.B) {
+			h, _ := newCachedHandler(b, cached)
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest("GET", "/v1/cars/civic/parts?year=2023", nil)
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != 200 {
+					b.Fatal(rec.Code)
+				}
+			}
+		})
+	}
 }
