@@ -1,11 +1,21 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -78,11 +88,11 @@ var cacheReads = []cacheRead{
 
 // waitCacheLive waits until the gateway's cache is in use (its watch of the
 // catalog revision is up): cacheable reads are no longer bypasses.
-func waitCacheLive(t *testing.T) {
+func waitCacheLive(t *testing.T, base string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		r := call(t, "GET", "/v1/cars", "")
+		r := callAt(t, base, "GET", "/v1/cars", "")
 		if x := r.header.Get("X-Cache"); r.status == 200 && (x == "hit" || x == "miss") {
 			return
 		}
@@ -94,7 +104,7 @@ func waitCacheLive(t *testing.T) {
 }
 
 func TestGatewayCacheHit(t *testing.T) {
-	waitCacheLive(t)
+	waitCacheLive(t, sys.GatewayURL)
 	reads := append([]cacheRead{{name: "v1 cars", method: "GET", path: "/v1/cars"}}, cacheReads...)
 	for _, rd := range reads {
 		t.Run(rd.name, func(t *testing.T) {
@@ -132,8 +142,18 @@ func TestGatewayCacheHit(t *testing.T) {
 // measures how long until each cacheable read serves the new price through
 // the gateway; once it has, the old price must never come back.
 func TestGatewayCachePriceChange(t *testing.T) {
-	waitCacheLive(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	waitCacheLive(t, sys.GatewayURL)
+	priceRounds(t, sys.GatewayURL, 5, nil)
+}
+
+// priceRounds changes part 6's price rounds times (and puts it back at
+// cleanup), each time polling every cacheable read through the gateway at
+// base until it serves the new price, then checking that the old one never
+// returns and that the cache fills again. between, if set, runs before each
+// round. It logs the latencies from the commit.
+func priceRounds(t *testing.T, base string, rounds int, between func(round int)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	db, err := pgx.Connect(ctx, sys.DatabaseURL)
 	if err != nil {
@@ -154,7 +174,7 @@ func TestGatewayCachePriceChange(t *testing.T) {
 	t.Cleanup(func() {
 		committed := setPrice(original)
 		for _, rd := range cacheReads {
-			awaitPrice(t, rd, original, committed, 5*time.Second)
+			awaitPrice(t, base, rd, original, committed, 5*time.Second)
 		}
 	})
 
@@ -162,30 +182,33 @@ func TestGatewayCachePriceChange(t *testing.T) {
 	// invalidate.
 	for _, rd := range cacheReads {
 		for range 2 {
-			r := call(t, rd.method, rd.path, rd.body)
+			r := callAt(t, base, rd.method, rd.path, rd.body)
 			if got := rd.price(t, r.body); got != original {
 				t.Fatalf("%s: price %d before the change, want %d", rd.name, got, original)
 			}
 		}
 	}
 
-	const rounds = 5
 	const bound = 2 * time.Second // fail beyond it; the figures are logged
 	lat := map[string][]time.Duration{}
 	for i := range rounds {
+		if between != nil {
+			between(i)
+		}
 		price := original + int64(i+1)*111
 		committed := setPrice(price)
+		// The reads are polled one after the other: the second one's figure
+		// includes the first one's wait.
 		for _, rd := range cacheReads {
-			lat[rd.name] = append(lat[rd.name], awaitPrice(t, rd, price, committed, bound))
+			lat[rd.name] = append(lat[rd.name], awaitPrice(t, base, rd, price, committed, bound))
 		}
 		// No stale answer once the new price was seen, and the cache refills.
 		hits := 0
 		for range 50 {
 			for _, rd := range cacheReads {
-				r := call(t, rd.method, rd.path, rd.body)
+				r := callAt(t, base, rd.method, rd.path, rd.body)
 				if got := rd.price(t, r.body); got != price {
-					t.Fatalf("round %d %s: price %d after %d was served (X-Cache %s, X-Catalog-Revision %s)",
-						i, rd.name, got, price, r.header.Get("X-Cache"), r.header.Get("X-Catalog-Revision"))
+					t.Fatalf("round %d %s: price %d after %d was served (%s)", i, rd.name, got, price, describe(r))
 				}
 				if r.header.Get("X-Cache") == "hit" {
 					hits++
@@ -206,11 +229,11 @@ func TestGatewayCachePriceChange(t *testing.T) {
 
 // awaitPrice polls rd until it answers price and returns how long after
 // committed that was; it fails the test after bound.
-func awaitPrice(t *testing.T, rd cacheRead, price int64, committed time.Time, bound time.Duration) time.Duration {
+func awaitPrice(t *testing.T, base string, rd cacheRead, price int64, committed time.Time, bound time.Duration) time.Duration {
 	t.Helper()
 	var last response
 	for time.Since(committed) < bound {
-		last = call(t, rd.method, rd.path, rd.body)
+		last = callAt(t, base, rd.method, rd.path, rd.body)
 		if last.status == 200 && rd.price(t, last.body) == price {
 			return time.Since(committed)
 		}
@@ -222,4 +245,262 @@ func awaitPrice(t *testing.T, rd cacheRead, price int64, committed time.Time, bo
 
 func describe(r response) string {
 	return fmt.Sprintf("%d X-Cache %s X-Catalog-Revision %s %s", r.status, r.header.Get("X-Cache"), r.header.Get("X-Catalog-Revision"), r.body)
+}
+
+// callAt is call against the gateway at base.
+func callAt(t *testing.T, base, method, path, body string) response {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, base+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// TestGatewayCacheTwoCatalogs runs two more catalog instances (127.0.0.2
+// and 127.0.0.3, on the stack's catalog port) and a second gateway that
+// reaches them through one DNS name, the way a headless Service balances
+// pods: the gateway's revision watch follows one instance while its reads go
+// to both, which see a change at slightly different moments. Price changes
+// must still show within the bound and never be followed by the old price,
+// also after the instance holding the watch stream is stopped (SIGTERM)
+// between two rounds.
+func TestGatewayCacheTwoCatalogs(t *testing.T) {
+	_, port, err := net.SplitHostPort(sys.Addrs.Catalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type instance struct {
+		ip      string
+		cmd     *exec.Cmd
+		metrics string
+	}
+	var catalogs []instance
+	for _, ip := range []string{"127.0.0.2", "127.0.0.3"} {
+		in := instance{ip: ip, metrics: freeAddr(t)}
+		in.cmd = startExtra(t, "catalog", "DATABASE_URL="+sys.DatabaseURL,
+			"CATALOG_GRPC_ADDR="+ip+":"+port, "CATALOG_METRICS_ADDR="+in.metrics)
+		catalogs = append(catalogs, in)
+	}
+	for _, in := range catalogs {
+		waitListening(t, in.ip+":"+port)
+	}
+	dns := serveTestDNS(t, net.ParseIP(catalogs[0].ip), net.ParseIP(catalogs[1].ip))
+	gwAddr := freeAddr(t)
+	startExtra(t, "gateway", "GATEWAY_HTTP_ADDR="+gwAddr, "PRICING_ADDR="+sys.Addrs.Pricing,
+		fmt.Sprintf("CATALOG_ADDR=dns://%s/catalog.e2e.test:%s", dns, port))
+	base := "http://" + gwAddr
+	waitListening(t, gwAddr)
+	waitCacheLive(t, base)
+
+	holder := -1
+	priceRounds(t, base, 6, func(round int) {
+		if round != 3 {
+			return
+		}
+		// Both instances answered reads; then the one holding the watch
+		// stream stops, and the gateway reopens it on the other.
+		for i, in := range catalogs {
+			if n := handledReads(t, "http://"+in.metrics); n == 0 {
+				t.Fatalf("catalog %s answered no reads: the gateway does not balance over both", in.ip)
+			}
+			if openStreams(t, "http://"+in.metrics) > 0 {
+				holder = i
+			}
+		}
+		if holder < 0 {
+			t.Fatal("no catalog instance holds the gateway's WatchRevision stream")
+		}
+		t.Logf("round %d: SIGTERM to catalog %s, which holds the watch stream", round, catalogs[holder].ip)
+		if err := catalogs[holder].cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+	})
+	other := catalogs[1-holder]
+	if n := openStreams(t, "http://"+other.metrics); n != 1 {
+		t.Errorf("catalog %s holds %v watch streams after the other stopped, want 1", other.ip, n)
+	}
+}
+
+// startExtra starts one more instance of a stack binary with env added; it
+// is stopped (SIGTERM, then SIGKILL) at cleanup and its output logged if the
+// test failed.
+func startExtra(t *testing.T, name string, env ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(sys.Process(name).Cmd.Path)
+	cmd.Env = append(append(os.Environ(), "LOG_FORMAT=text"), env...)
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("---- extra %s logs ----\n%s", name, out.String())
+		}
+	})
+	return cmd
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitListening(t *testing.T, addr string) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listens on %s: %v", addr, err)
+		}
+	}
+}
+
+// serveTestDNS runs a tiny DNS server on loopback answering every A query
+// with ips, like the DNS of a headless Service (the same as dev/fault's
+// serveDNS, which lives in that package's tests). It returns its address.
+func serveTestDNS(t *testing.T, ips ...net.IP) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, addr, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if resp := dnsAnswer(buf[:n], ips); resp != nil {
+				_, _ = pc.WriteTo(resp, addr)
+			}
+		}
+	}()
+	return pc.LocalAddr().String()
+}
+
+// dnsAnswer builds the response to one query (RFC 1035 §4.1), or nil when
+// the packet is not a query with one question.
+func dnsAnswer(q []byte, ips []net.IP) []byte {
+	if len(q) < 12 || q[2]&0x80 != 0 || binary.BigEndian.Uint16(q[4:6]) != 1 {
+		return nil
+	}
+	i := 12
+	for i < len(q) && q[i] != 0 {
+		if q[i]&0xc0 != 0 {
+			return nil
+		}
+		i += int(q[i]) + 1
+	}
+	i++ // the root label
+	if i+4 > len(q) {
+		return nil
+	}
+	qtype := binary.BigEndian.Uint16(q[i : i+2])
+	question := q[12 : i+4]
+	var answers []net.IP
+	if qtype == 1 { // A
+		answers = ips
+	}
+	resp := make([]byte, 12, 12+len(question)+16*len(answers))
+	copy(resp[0:2], q[0:2])                       // id
+	binary.BigEndian.PutUint16(resp[2:4], 0x8580) // QR, AA, RD, RA; no error
+	binary.BigEndian.PutUint16(resp[4:6], 1)
+	binary.BigEndian.PutUint16(resp[6:8], uint16(len(answers)))
+	resp = append(resp, question...)
+	for _, ip := range answers {
+		rr := []byte{0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 5, 0, 4} // name → question, A, IN, TTL 5 s, 4 bytes
+		resp = append(append(resp, rr...), ip.To4()...)
+	}
+	return resp
+}
+
+// scrape returns the samples of a /metrics page whose line starts with
+// prefix and contains every one of with, by their value.
+func scrape(t *testing.T, base, prefix string, with ...string) float64 {
+	t.Helper()
+	r := callAt(t, base, "GET", "/metrics", "")
+	sum := 0.0
+	for _, line := range strings.Split(string(r.body), "\n") {
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		ok := true
+		for _, w := range with {
+			ok = ok && strings.Contains(line, w)
+		}
+		if f := strings.Fields(line); ok && len(f) == 2 {
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err == nil {
+				sum += v
+			}
+		}
+	}
+	return sum
+}
+
+// handledReads counts ListParts and GetPecas calls a catalog answered.
+func handledReads(t *testing.T, metrics string) float64 {
+	return scrape(t, metrics, "grpc_server_handled_total{", `grpc_method="ListParts"`) +
+		scrape(t, metrics, "grpc_server_handled_total{", `grpc_method="GetPecas"`)
+}
+
+// openStreams counts the WatchRevision streams a catalog has open.
+func openStreams(t *testing.T, metrics string) float64 {
+	return scrape(t, metrics, "grpc_server_started_total{", `grpc_method="WatchRevision"`) -
+		scrape(t, metrics, "grpc_server_handled_total{", `grpc_method="WatchRevision"`)
 }
