@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -76,7 +77,7 @@ func (c *Cache) serve(w http.ResponseWriter, r *http.Request, next func(http.Res
 		c.hits.Inc()
 		h := w.Header()
 		for k, vs := range a.metadata {
-			h[k] = vs
+			h[k] = slices.Clone(vs) // the stored slices are shared by every hit
 		}
 		h.Set("Content-Type", a.contentType)
 		h.Set("Content-Length", strconv.Itoa(len(a.body)))
