@@ -135,37 +135,40 @@ func (s *Service) PlaceOrder(ctx context.Context, r PlaceOrderRequest) (o Order,
 	}
 	hash := requestHash(merged, r.ExpectedTotal, r.Currency)
 
-	// A retry returns the stored order even if prices changed since.
+	// The common case, a new order at the current prices, is one catalog
+	// lookup and one statement; a key already taken makes SaveOrder return
+	// the stored order.
+	q, quoteErr := s.quote(ctx, merged)
+	if quoteErr == nil && quote.TotalsMatch(r.ExpectedTotal, q.Total) {
+		id, err := newOrderID()
+		if err != nil {
+			return Order{}, false, err
+		}
+		// PostgreSQL keeps microseconds; the answer must equal what is stored.
+		order := Order{ID: id, Status: StatusConfirmed, Quote: q, CreatedAt: s.now().UTC().Truncate(time.Microsecond)}
+		saved, savedHash, created, err := s.store.SaveOrder(ctx, order, r.IdempotencyKey, hash)
+		if err != nil {
+			return Order{}, false, err
+		}
+		if !created {
+			return replay(saved, savedHash, hash)
+		}
+		return saved, false, nil
+	}
+
+	// The basket can't be priced now, or its total changed: a retry of an
+	// order placed earlier still returns that order.
 	prev, prevHash, err := s.store.OrderByKey(ctx, r.IdempotencyKey)
 	switch {
 	case err == nil:
 		return replay(prev, prevHash, hash)
 	case !errors.Is(err, ErrNotFound):
 		return Order{}, false, err
+	case quoteErr != nil:
+		return Order{}, false, quoteErr
 	}
-
-	q, err := s.quote(ctx, merged)
-	if err != nil {
-		return Order{}, false, err
-	}
-	if !quote.TotalsMatch(r.ExpectedTotal, q.Total) {
-		return Order{}, false, fmt.Errorf("%w: expected %s, the current total is %s; quote again",
-			ErrPriceChanged, money.Format(r.ExpectedTotal), money.Format(q.Total))
-	}
-	id, err := newOrderID()
-	if err != nil {
-		return Order{}, false, err
-	}
-	// PostgreSQL keeps microseconds; the answer must equal what is stored.
-	order := Order{ID: id, Status: StatusConfirmed, Quote: q, CreatedAt: s.now().UTC().Truncate(time.Microsecond)}
-	saved, savedHash, created, err := s.store.SaveOrder(ctx, order, r.IdempotencyKey, hash)
-	if err != nil {
-		return Order{}, false, err
-	}
-	if !created {
-		return replay(saved, savedHash, hash)
-	}
-	return saved, false, nil
+	return Order{}, false, fmt.Errorf("%w: expected %s, the current total is %s; quote again",
+		ErrPriceChanged, money.Format(r.ExpectedTotal), money.Format(q.Total))
 }
 
 // GetOrder returns a stored order.

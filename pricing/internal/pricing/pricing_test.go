@@ -21,6 +21,7 @@ type catalogStub struct {
 	mu    sync.Mutex
 	parts map[int64]quote.Part
 	calls int
+	err   error // when set, every lookup fails with it
 }
 
 func newCatalog() *catalogStub {
@@ -35,6 +36,9 @@ func (c *catalogStub) Parts(_ context.Context, ids []int64) (map[int64]quote.Par
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls++
+	if c.err != nil {
+		return nil, c.err
+	}
 	out := map[int64]quote.Part{}
 	for _, id := range ids {
 		p, ok := c.parts[id]
@@ -52,6 +56,12 @@ func (c *catalogStub) setPrice(id, price int64) {
 	p := c.parts[id]
 	p.UnitPrice = price
 	c.parts[id] = p
+}
+
+func (c *catalogStub) fail(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.err = err
 }
 
 func newService(t *testing.T) (*pricing.Service, *catalogStub) {
@@ -147,6 +157,17 @@ func TestPlaceOrderRefusals(t *testing.T) {
 	r.IdempotencyKey = "after-price-change"
 	if _, _, err := svc.PlaceOrder(ctx, r); !errors.Is(err, pricing.ErrPriceChanged) {
 		t.Errorf("new order at the old total: err %v, want ErrPriceChanged", err)
+	}
+
+	// The catalog is down: a retry of a stored order is still answered (from
+	// the store), a new order gets the catalog's error.
+	cat.fail(fmt.Errorf("%w: catalog down", pricing.ErrUnavailable))
+	if _, replayed, err := svc.PlaceOrder(ctx, ok); err != nil || !replayed {
+		t.Errorf("retry while the catalog is down: replayed %v err %v; want the stored order", replayed, err)
+	}
+	r.IdempotencyKey = "while-catalog-down"
+	if _, _, err := svc.PlaceOrder(ctx, r); !errors.Is(err, pricing.ErrUnavailable) {
+		t.Errorf("new order while the catalog is down: err %v, want ErrUnavailable", err)
 	}
 }
 
