@@ -30,6 +30,7 @@ targets=(
 	"./catalog/internal/catalog FuzzPageToken"
 	"./catalog/internal/catalog FuzzCarKey"
 	"./gateway/internal/rest FuzzREST"
+	"./gateway/internal/respcache FuzzEquivalence"
 )
 run=(go test -run '^$' -fuzztime "$FUZZTIME")
 [[ -n ${PARALLEL:-} ]] && run+=(-parallel "$PARALLEL")
