@@ -23,6 +23,7 @@ import (
 	"github.com/carbuild/carbuild/gateway/internal/respcache"
 	"github.com/carbuild/carbuild/gateway/internal/rest"
 	"github.com/carbuild/carbuild/shared/buildinfo"
+	"github.com/carbuild/carbuild/shared/catalogrev"
 	"github.com/carbuild/carbuild/shared/config"
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 	"github.com/carbuild/carbuild/shared/grpcclient"
@@ -108,7 +109,7 @@ func run(ctx context.Context, args []string) error {
 	// live and every cacheable read is a bypass.
 	cache := respcache.New(reg, respcache.Options{MaxBytes: int64(s.cacheMaxBytes), TTL: s.cacheTTL})
 	if s.cacheTTL > 0 && s.cacheMaxBytes > 0 {
-		go respcache.NewWatcher(log, catalogv1.NewCatalogServiceClient(catalogConn), cache).Run(watchCtx)
+		go catalogrev.NewWatcher(log, catalogv1.NewCatalogServiceClient(catalogConn), cache).Run(watchCtx)
 	}
 
 	metricsHandler := http.Handler(metrics.Handler(reg))

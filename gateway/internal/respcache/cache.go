@@ -4,7 +4,7 @@
 // to the catalog nor the JSON encoding.
 //
 // Correctness rests on the catalog's revision (see CatalogService.WatchRevision):
-// a Watcher keeps a stream open and reports every revision and live change to
+// a catalogrev.Watcher keeps a stream open and reports every revision and live change to
 // the Cache. The cache serves and stores only while the stream is up and the
 // catalog says it sees changes (live); it stores an answer only when the
 // answer's X-Catalog-Revision is at least the revision last watched and no
@@ -28,7 +28,6 @@ import (
 	"hash/maphash"
 	"net/http"
 	"runtime"
-	"strconv"
 	"sync"
 	"time"
 
@@ -277,14 +276,4 @@ func (c *Cache) removeLocked(e *entry) {
 	c.order.Remove(e.elem)
 	delete(c.entries, e.hash)
 	c.bytesGauge.Set(float64(c.bytesLocked()))
-}
-
-// parseRevision reads an X-Catalog-Revision value; ok is false when it is
-// absent or not a number (the catalog could not vouch for the answer).
-func parseRevision(v string) (int64, bool) {
-	if v == "" {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	return n, err == nil
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+
+	"github.com/carbuild/carbuild/shared/catalogrev"
 )
 
 // Header names of the answers.
@@ -97,7 +99,7 @@ func (c *Cache) serve(w http.ResponseWriter, r *http.Request, next func(http.Res
 	}
 	h := w.Header()
 	revision := h.Get(HeaderRevision)
-	rev, ok := parseRevision(revision)
+	rev, ok := catalogrev.Parse(revision)
 	if !ok {
 		return // the catalog could not vouch for the answer (not live)
 	}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/test/bufconn"
 
+	"github.com/carbuild/carbuild/shared/catalogrev"
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 )
 
@@ -63,7 +64,7 @@ func startWatcher(t *testing.T) (*Cache, *revServer, *grpc.Server) {
 	}
 	t.Cleanup(func() { conn.Close() })
 	c := New(prometheus.NewRegistry(), Options{MaxBytes: 1 << 20, TTL: time.Minute})
-	w := NewWatcher(slog.New(slog.DiscardHandler), catalogv1.NewCatalogServiceClient(conn), c)
+	w := catalogrev.NewWatcher(slog.New(slog.DiscardHandler), catalogv1.NewCatalogServiceClient(conn), c)
 	w.MinBackoff, w.MaxBackoff = time.Millisecond, 10*time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -1,8 +1,13 @@
-package respcache
+// Package catalogrev follows the catalog's revision (CatalogService.WatchRevision)
+// for the caches that keep catalog data in other services: a Watcher keeps
+// the stream open and reports every message, and every end of the stream, to
+// a Follower. The rules a cache applies to those reports are its own.
+package catalogrev
 
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"google.golang.org/grpc"
@@ -10,18 +15,45 @@ import (
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 )
 
-// RevisionSource opens the catalog's revision stream; the generated
+// Header is the gRPC header metadata key the catalog answers every read
+// with: the revision it knew when the call started, as decimal text; absent
+// while it cannot see changes.
+const Header = "catalog-revision"
+
+// Parse reads a Header value; ok is false when it is absent or not a number
+// (the catalog could not vouch for the answer).
+func Parse(v string) (rev int64, ok bool) {
+	if v == "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return n, true
+}
+
+// Source opens the catalog's revision stream; the generated
 // catalogv1.CatalogServiceClient is one.
-type RevisionSource interface {
+type Source interface {
 	WatchRevision(ctx context.Context, in *catalogv1.WatchRevisionRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[catalogv1.CatalogRevision], error)
 }
 
-// Watcher keeps a WatchRevision stream open and reports what it carries to
-// a Cache.
+// Follower is told what the stream carries.
+type Follower interface {
+	// Observe reports one message: the catalog's revision and whether it
+	// sees changes (live).
+	Observe(revision int64, live bool)
+	// Lost reports that the stream ended (or could not be opened); until the
+	// next Observe nothing vouches for cached data.
+	Lost()
+}
+
+// Watcher keeps a WatchRevision stream open and reports it to a Follower.
 type Watcher struct {
-	log   *slog.Logger
-	src   RevisionSource
-	cache *Cache
+	log *slog.Logger
+	src Source
+	f   Follower
 	// MinBackoff and MaxBackoff bound the wait before reopening a stream
 	// that failed; it doubles on every failure in a row.
 	MinBackoff, MaxBackoff time.Duration
@@ -29,9 +61,9 @@ type Watcher struct {
 	down bool // an outage has been logged and its end not yet
 }
 
-// NewWatcher watches src for c.
-func NewWatcher(log *slog.Logger, src RevisionSource, c *Cache) *Watcher {
-	return &Watcher{log: log, src: src, cache: c, MinBackoff: 20 * time.Millisecond, MaxBackoff: time.Second}
+// NewWatcher watches src for f.
+func NewWatcher(log *slog.Logger, src Source, f Follower) *Watcher {
+	return &Watcher{log: log, src: src, f: f, MinBackoff: 20 * time.Millisecond, MaxBackoff: time.Second}
 }
 
 // healthyStream is how long a stream must have lasted for its end to count
@@ -40,13 +72,13 @@ func NewWatcher(log *slog.Logger, src RevisionSource, c *Cache) *Watcher {
 const healthyStream = time.Second
 
 // Run keeps the stream open until ctx ends. Whenever the stream is down the
-// cache is told (Lost), so it neither serves nor stores.
+// follower is told (Lost), so it neither serves nor stores.
 func (w *Watcher) Run(ctx context.Context) {
 	backoff := w.MinBackoff
 	for {
 		start := time.Now()
 		n, err := w.watch(ctx)
-		w.cache.Lost()
+		w.f.Lost()
 		if ctx.Err() != nil {
 			return
 		}
@@ -55,7 +87,7 @@ func (w *Watcher) Run(ctx context.Context) {
 			w.log.Debug("catalog revision watch ended; reopening", "err", err)
 		} else {
 			if !w.down {
-				w.log.Warn("catalog revision watch failed; answer cache bypassed until it is back", "err", err)
+				w.log.Warn("catalog revision watch failed; catalog caches bypassed until it is back", "err", err)
 				w.down = true
 			}
 			backoff = min(2*backoff, w.MaxBackoff)
@@ -89,6 +121,6 @@ func (w *Watcher) watch(ctx context.Context) (int, error) {
 			w.down = false
 		}
 		w.log.Debug("catalog revision", "revision", msg.GetRevision(), "live", msg.GetLive())
-		w.cache.Observe(msg.GetRevision(), msg.GetLive())
+		w.f.Observe(msg.GetRevision(), msg.GetLive())
 	}
 }
