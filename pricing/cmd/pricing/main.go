@@ -18,6 +18,7 @@ import (
 	"github.com/carbuild/carbuild/pricing/internal/server"
 	"github.com/carbuild/carbuild/pricing/internal/store"
 	"github.com/carbuild/carbuild/shared/buildinfo"
+	"github.com/carbuild/carbuild/shared/catalogrev"
 	"github.com/carbuild/carbuild/shared/config"
 	"github.com/carbuild/carbuild/shared/database"
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
@@ -33,8 +34,8 @@ import (
 type settings struct {
 	common                                          config.Common
 	grpcAddr, metricsAddr, databaseURL, catalogAddr string
-	catalogTimeout                                  time.Duration
-	dbMaxConns                                      int
+	catalogTimeout, partsCacheTTL                   time.Duration
+	dbMaxConns, partsCacheMax                       int
 }
 
 func main() {
@@ -59,6 +60,8 @@ func run(ctx context.Context, args []string) error {
 	cfg.Int(&s.dbMaxConns, "db-max-conns", "DB_MAX_CONNS", 16, "maximum database connections (orders wait on commits: 16 sustained 400 orders/s where 8 did not)")
 	cfg.String(&s.catalogAddr, "catalog-addr", "CATALOG_ADDR", "127.0.0.1:50051", "catalog gRPC address (dns:///host:port balances over every address)")
 	cfg.Duration(&s.catalogTimeout, "catalog-timeout", "CATALOG_TIMEOUT", 2*time.Second, "deadline of each call to the catalog")
+	cfg.Duration(&s.partsCacheTTL, "parts-cache-ttl", "PARTS_CACHE_TTL", 30*time.Second, "longest a cached catalog part is used; changes empty the cache at once, this bounds a missed one; 0 turns the cache off")
+	cfg.Int(&s.partsCacheMax, "parts-cache-max", "PARTS_CACHE_MAX", 100_000, "most catalog parts held in the cache")
 	cfg.Common(&s.common, "serve net/http/pprof on the metrics address")
 	if err := cfg.Parse(args); err != nil {
 		return err
@@ -95,8 +98,18 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer conn.Close()
 
+	// The cache exists (and its metrics) even when off: it then never goes
+	// live and every look-up is a bypass.
+	catalogAPI := catalogv1.NewCatalogServiceClient(conn)
+	cache := catalogclient.NewCache(reg, catalogclient.CacheOptions{MaxParts: s.partsCacheMax, TTL: s.partsCacheTTL})
+	if s.partsCacheTTL > 0 && s.partsCacheMax > 0 {
+		watchCtx, stopWatch := context.WithCancel(context.Background())
+		defer stopWatch()
+		go catalogrev.NewWatcher(log, catalogAPI, cache).Run(watchCtx)
+	}
+
 	svc := pricing.NewService(
-		catalogclient.New(catalogv1.NewCatalogServiceClient(conn), s.catalogTimeout),
+		catalogclient.New(catalogAPI, s.catalogTimeout, cache),
 		store.New(pool),
 		pricing.NewMetrics(reg),
 	)

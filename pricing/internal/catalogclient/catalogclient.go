@@ -1,5 +1,7 @@
 // Package catalogclient prices parts by asking the catalog service over gRPC
-// (carbuild.catalog.v1.CatalogService/BatchGetParts).
+// (carbuild.catalog.v1.CatalogService/BatchGetParts), and keeps the parts it
+// was given in a Cache kept valid by the catalog's revision (see Cache), so
+// that quotes and orders of known parts need no call while nothing changed.
 package catalogclient
 
 import (
@@ -9,11 +11,14 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/carbuild/carbuild/pricing/internal/pricing"
 	"github.com/carbuild/carbuild/pricing/internal/quote"
+	"github.com/carbuild/carbuild/shared/catalogrev"
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 )
 
@@ -21,23 +26,51 @@ import (
 type Client struct {
 	api     catalogv1.CatalogServiceClient
 	timeout time.Duration
+	cache   *Cache
 }
 
 // New returns a Client; every call gets at most timeout, less when the
-// caller's deadline is sooner.
-func New(api catalogv1.CatalogServiceClient, timeout time.Duration) *Client {
-	return &Client{api: api, timeout: timeout}
+// caller's deadline is sooner. cache may be nil (every look-up asks the
+// catalog).
+func New(api catalogv1.CatalogServiceClient, timeout time.Duration, cache *Cache) *Client {
+	return &Client{api: api, timeout: timeout, cache: cache}
 }
 
-// Parts returns the catalog parts with the given ids.
+// Parts returns the catalog parts with the given ids: from the cache when it
+// holds all of them, else from the catalog.
 func (c *Client) Parts(ctx context.Context, ids []int64) (map[int64]quote.Part, error) {
+	if c.cache == nil {
+		return c.fetch(ctx, ids)
+	}
+	parts, live, epoch := c.cache.lookup(ids)
+	if parts != nil {
+		return parts, nil
+	}
+	if !live {
+		return c.fetch(ctx, ids)
+	}
+	var md metadata.MD
+	parts, err := c.fetch(ctx, ids, grpc.Header(&md))
+	if err != nil {
+		return nil, err // unknown ids (NOT_FOUND) are never stored
+	}
+	if v := md.Get(catalogrev.Header); len(v) == 1 {
+		if rev, ok := catalogrev.Parse(v[0]); ok {
+			c.cache.store(parts, rev, epoch)
+		}
+	}
+	return parts, nil
+}
+
+// fetch asks the catalog for the parts.
+func (c *Client) fetch(ctx context.Context, ids []int64, opts ...grpc.CallOption) (map[int64]quote.Part, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	req := &catalogv1.BatchGetPartsRequest{Ids: make([]string, len(ids))}
 	for i, id := range ids {
 		req.Ids[i] = strconv.FormatInt(id, 10)
 	}
-	resp, err := c.api.BatchGetParts(ctx, req)
+	resp, err := c.api.BatchGetParts(ctx, req, opts...)
 	if err != nil {
 		return nil, fromStatus(err)
 	}

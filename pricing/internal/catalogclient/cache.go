@@ -1,0 +1,183 @@
+package catalogclient
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/carbuild/carbuild/pricing/internal/quote"
+)
+
+// CacheOptions configure a Cache.
+type CacheOptions struct {
+	// MaxParts bounds the parts held; storing more evicts arbitrary ones.
+	MaxParts int
+	// TTL is how long a stored part may be served. It only bounds what a
+	// missed revision event could cost: every event empties the cache.
+	TTL time.Duration
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+// cached is a stored part and when it stops being served (unix nanoseconds).
+type cached struct {
+	part    quote.Part
+	expires int64
+}
+
+// Cache holds catalog parts and the state of the catalog's revision watch
+// that decides whether they may be served; it is a catalogrev.Follower.
+//
+// The rules (the same as the gateway's answer cache): parts are served only
+// while the watch stream is up and the catalog sees changes (live); parts
+// read from the catalog are stored only when its answer's revision is at
+// least the revision last watched and no watch event arrived while the call
+// was made; every event with a new revision or live=false empties the cache.
+// A lost stream stops serving at once; the parts are kept for a stream that
+// comes back at the same revision (no committed change: the catalog recycles
+// connections every ~40 s), and dropped otherwise.
+type Cache struct {
+	opts CacheOptions
+
+	mu    sync.RWMutex
+	live  bool   // the watch stream is up and the catalog sees changes
+	rev   int64  // revision last watched; the parts are valid at it
+	epoch uint64 // bumped by every watch event and stream loss
+	parts map[int64]cached
+
+	hits, misses, bypasses prometheus.Counter
+	invalidations          prometheus.Counter
+}
+
+// NewCache creates an empty, not yet live cache and registers its metrics on
+// reg, every result present from the start.
+func NewCache(reg prometheus.Registerer, o CacheOptions) *Cache {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "carbuild_pricing_parts_cache_requests_total",
+		Help: "Part look-ups of quotes and orders, by result: hit (every part from memory), miss (asked the catalog; stored if allowed), bypass (cache not live: asked the catalog, nothing stored).",
+	}, []string{"result"})
+	c := &Cache{
+		opts:  o,
+		parts: map[int64]cached{},
+		invalidations: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "carbuild_pricing_parts_cache_invalidations_total",
+			Help: "Times pricing's parts cache was emptied by a catalog revision watch event or a reconnection to another revision.",
+		}),
+	}
+	c.hits = requests.WithLabelValues("hit")
+	c.misses = requests.WithLabelValues("miss")
+	c.bypasses = requests.WithLabelValues("bypass")
+	reg.MustRegister(requests, c.invalidations)
+	return c
+}
+
+// Observe applies one message of the watch stream. Every call is an event:
+// parts being read while it happens are not stored. The parts are dropped
+// unless the catalog is live at the revision they were stored at.
+func (c *Cache) Observe(revision int64, live bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.epoch++
+	if !live || revision != c.rev {
+		c.clearLocked()
+	}
+	c.rev, c.live = revision, live
+}
+
+// Lost records that the watch stream ended: nothing is served or stored
+// until it is back. The parts stay (unreachable) so that a reconnection
+// reporting the same revision can use them again.
+func (c *Cache) Lost() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.epoch++
+	c.live = false
+}
+
+// Live reports whether the cache serves and stores parts.
+func (c *Cache) Live() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.live
+}
+
+// Len returns the number of parts held (reachable or not).
+func (c *Cache) Len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.parts)
+}
+
+func (c *Cache) clearLocked() {
+	if len(c.parts) == 0 {
+		return
+	}
+	clear(c.parts)
+	c.invalidations.Inc()
+}
+
+// lookup returns the parts with the given ids when the cache is live and
+// holds every one of them unexpired (nil otherwise), whether it is live, and
+// the epoch to pass to store. It counts the result: a nil answer is a miss
+// or a bypass.
+func (c *Cache) lookup(ids []int64) (parts map[int64]quote.Part, live bool, epoch uint64) {
+	now := c.opts.Now().UnixNano()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if !c.live {
+		c.bypasses.Inc()
+		return nil, false, c.epoch
+	}
+	// Check first, so that a miss allocates nothing here.
+	for _, id := range ids {
+		e, ok := c.parts[id]
+		if !ok || now >= e.expires {
+			c.misses.Inc()
+			return nil, true, c.epoch
+		}
+	}
+	parts = make(map[int64]quote.Part, len(ids))
+	for _, id := range ids {
+		parts[id] = c.parts[id].part
+	}
+	c.hits.Inc()
+	return parts, true, c.epoch
+}
+
+// store keeps parts unless a watch event arrived since epoch was read, the
+// cache is not live, or the catalog's answer is older (revision) than the
+// revision watched.
+func (c *Cache) store(parts map[int64]quote.Part, revision int64, epoch uint64) bool {
+	if c.opts.MaxParts <= 0 || len(parts) == 0 {
+		return false
+	}
+	expires := c.opts.Now().Add(c.opts.TTL).UnixNano()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.live || c.epoch != epoch || revision < c.rev {
+		return false
+	}
+	// Make room: map iteration order is random, so this evicts arbitrary
+	// parts (the bound is a backstop; the seed catalog has 20).
+	for id := range c.parts {
+		if len(c.parts)+len(parts) <= c.opts.MaxParts {
+			break
+		}
+		if _, again := parts[id]; !again {
+			delete(c.parts, id)
+		}
+	}
+	n := 0
+	for id, p := range parts {
+		if _, held := c.parts[id]; !held && len(c.parts) >= c.opts.MaxParts {
+			continue // a batch larger than the whole bound
+		}
+		c.parts[id] = cached{part: p, expires: expires}
+		n++
+	}
+	return n > 0
+}
