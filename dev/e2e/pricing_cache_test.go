@@ -1,0 +1,155 @@
+package e2e
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
+)
+
+// Pricing keeps the catalog's parts in memory, kept valid by the catalog's
+// WatchRevision stream like the gateway's answer cache. These tests quote
+// through pricing's gRPC API: a repeated basket is priced without asking the
+// catalog, and a price changed in PostgreSQL is quoted within a bound, never
+// followed by the old price again.
+//
+// They change part 6 (fusca, Capô), as the gateway cache tests do, and put
+// it back; they are not parallel either.
+
+// cacheBasket is the basket quoted: part 6 (whose price changes) and part 5.
+var cacheBasket = []*pricingv1.LineItem{{PartId: capoID, Quantity: 1}, {PartId: "5", Quantity: 2}}
+
+// pricingCacheCount returns pricing's parts cache look-ups with result.
+func pricingCacheCount(t *testing.T, result string) float64 {
+	return scrape(t, "http://"+sys.Addrs.PricingMetrics, "carbuild_pricing_parts_cache_requests_total{", `result="`+result+`"`)
+}
+
+// catalogBatchGets counts the BatchGetParts calls the catalog answered.
+func catalogBatchGets(t *testing.T) float64 {
+	return scrape(t, "http://"+sys.Addrs.CatalogMetrics, "grpc_server_handled_total{", `grpc_method="BatchGetParts"`)
+}
+
+// quotedPrice quotes cacheBasket and returns part 6's unit price in centavos.
+func quotedPrice(ctx context.Context, t *testing.T, api pricingv1.PricingServiceClient) int64 {
+	t.Helper()
+	q, err := api.CreateQuote(ctx, &pricingv1.CreateQuoteRequest{Items: cacheBasket})
+	if err != nil {
+		t.Fatalf("CreateQuote: %v", err)
+	}
+	for _, l := range q.GetLines() {
+		if l.GetPartId() == capoID {
+			return l.GetUnitPrice().GetMinorUnits()
+		}
+	}
+	t.Fatalf("part %s not in the quote %v", capoID, q)
+	return 0
+}
+
+// waitPricingCacheLive waits until pricing's parts cache is in use (its
+// watch of the catalog revision is up): a quote is no longer a bypass.
+func waitPricingCacheLive(ctx context.Context, t *testing.T, api pricingv1.PricingServiceClient) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		before := pricingCacheCount(t, "bypass")
+		quotedPrice(ctx, t, api)
+		if pricingCacheCount(t, "bypass") == before {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("pricing's parts cache is not live after 15 s: quotes are still bypasses")
+		}
+	}
+}
+
+func TestPricingCacheHit(t *testing.T) {
+	ctx := ctxT(t)
+	api := pricingv1.NewPricingServiceClient(dial(t, sys.Addrs.Pricing))
+	waitPricingCacheLive(ctx, t, api)
+
+	first := quotedPrice(ctx, t, api) // a miss, or a hit if the wait stored it
+	hits, calls := pricingCacheCount(t, "hit"), catalogBatchGets(t)
+	second := quotedPrice(ctx, t, api)
+	if got := pricingCacheCount(t, "hit") - hits; got != 1 {
+		t.Errorf("hits of the second quote: got %v, want 1", got)
+	}
+	// No other test runs now: the catalog's count is this quote's alone.
+	if got := catalogBatchGets(t) - calls; got != 0 {
+		t.Errorf("BatchGetParts calls of the second quote: got %v, want 0", got)
+	}
+	if first != second {
+		t.Errorf("second quote: part %s at %d, the first at %d", capoID, second, first)
+	}
+}
+
+// TestPricingCachePriceChange updates part 6's price in PostgreSQL and
+// measures how long until a quote prices it; once one has, the old price
+// must never come back, and the cache must fill again.
+func TestPricingCachePriceChange(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	api := pricingv1.NewPricingServiceClient(dial(t, sys.Addrs.Pricing))
+	waitPricingCacheLive(ctx, t, api)
+	db, err := pgx.Connect(ctx, sys.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close(context.Background()) }) // after the price is put back
+	var original int64
+	if err := db.QueryRow(ctx, "SELECT price_minor FROM catalog.parts WHERE id = $1", capoID).Scan(&original); err != nil {
+		t.Fatal(err)
+	}
+	setPrice := func(p int64) time.Time {
+		t.Helper()
+		if _, err := db.Exec(ctx, "UPDATE catalog.parts SET price_minor = $1 WHERE id = $2", p, capoID); err != nil {
+			t.Fatal(err)
+		}
+		return time.Now() // committed (autocommit)
+	}
+	const bound = 2 * time.Second // fail beyond it; the figures are logged
+	await := func(price int64, committed time.Time) time.Duration {
+		t.Helper()
+		last := int64(-1)
+		for time.Since(committed) < bound {
+			if last = quotedPrice(ctx, t, api); last == price {
+				return time.Since(committed)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		t.Fatalf("price %d not quoted %v after the commit; last quoted %d", price, bound, last)
+		return 0
+	}
+	t.Cleanup(func() { await(original, setPrice(original)) })
+
+	// Warm the cache with the current price, so the change has something to
+	// invalidate.
+	for range 2 {
+		if got := quotedPrice(ctx, t, api); got != original {
+			t.Fatalf("price %d before the change, want %d", got, original)
+		}
+	}
+	const rounds = 5
+	var lat []time.Duration
+	for i := range rounds {
+		price := original + int64(i+1)*137
+		invalidations := scrape(t, "http://"+sys.Addrs.PricingMetrics, "carbuild_pricing_parts_cache_invalidations_total")
+		lat = append(lat, await(price, setPrice(price)))
+		if scrape(t, "http://"+sys.Addrs.PricingMetrics, "carbuild_pricing_parts_cache_invalidations_total") == invalidations {
+			t.Errorf("round %d: the change emptied no cache", i)
+		}
+		hits := pricingCacheCount(t, "hit")
+		for range 50 {
+			if got := quotedPrice(ctx, t, api); got != price {
+				t.Fatalf("round %d: price %d quoted after %d was", i, got, price)
+			}
+		}
+		if pricingCacheCount(t, "hit") == hits {
+			t.Errorf("round %d: no hit in 50 quotes after the change: the cache does not refill", i)
+		}
+	}
+	slices.Sort(lat)
+	t.Logf("new price quoted by pricing %v after the commit (median of %d rounds %v, max %v)", lat, rounds, lat[len(lat)/2], lat[len(lat)-1])
+}
