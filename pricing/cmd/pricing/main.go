@@ -105,7 +105,8 @@ func run(ctx context.Context, args []string) error {
 	if s.partsCacheTTL > 0 && s.partsCacheMax > 0 {
 		watchCtx, stopWatch := context.WithCancel(context.Background())
 		defer stopWatch()
-		go catalogrev.NewWatcher(log, catalogAPI, cache).Run(watchCtx)
+		w := catalogrev.NewWatcher(log, catalogAPI, cache)
+		cache.OnFirstUse(func() { go w.Run(watchCtx) })
 	}
 
 	svc := pricing.NewService(

@@ -40,6 +40,9 @@ type cached struct {
 type Cache struct {
 	opts CacheOptions
 
+	start     func() // run once, at the first look-up
+	startOnce sync.Once
+
 	mu    sync.RWMutex
 	live  bool   // the watch stream is up and the catalog sees changes
 	rev   int64  // revision last watched; the parts are valid at it
@@ -74,6 +77,13 @@ func NewCache(reg prometheus.Registerer, o CacheOptions) *Cache {
 	reg.MustRegister(requests, c.invalidations)
 	return c
 }
+
+// OnFirstUse sets start to be run once, at the first look-up; call it
+// before the cache is used. pricing starts the revision watch this way, so
+// that the catalog connection is first dialled by a quote, as without the
+// cache: a watch dialled at start-up, before the catalog listens, would put
+// the connection in reconnect backoff and fail the first quotes.
+func (c *Cache) OnFirstUse(start func()) { c.start = start }
 
 // Observe applies one message of the watch stream. Every call is an event:
 // parts being read while it happens are not stored. The parts are dropped
@@ -125,6 +135,9 @@ func (c *Cache) clearLocked() {
 // the epoch to pass to store. It counts the result: a nil answer is a miss
 // or a bypass.
 func (c *Cache) lookup(ids []int64) (parts map[int64]quote.Part, live bool, epoch uint64) {
+	if c.start != nil {
+		c.startOnce.Do(c.start)
+	}
 	now := c.opts.Now().UnixNano()
 	c.mu.RLock()
 	defer c.mu.RUnlock()

@@ -449,3 +449,21 @@ func counter(c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+func TestCacheOnFirstUse(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 100)
+	var started atomic.Int64
+	f.cache.OnFirstUse(func() { started.Add(1) })
+	if started.Load() != 0 {
+		t.Fatal("started before any use")
+	}
+	for range 3 {
+		if _, err := f.client.Parts(context.Background(), []int64{1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := started.Load(); got != 1 {
+		t.Errorf("started %d times, want 1", got)
+	}
+}
