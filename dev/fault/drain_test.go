@@ -139,11 +139,15 @@ func drainBackend(t *testing.T, name string, orders bool) {
 		env = append(env, "PRICING_GRPC_ADDR=127.0.0.2:"+port, "PRICING_METRICS_ADDR="+bMetrics, "CATALOG_ADDR="+addrs.Catalog)
 	}
 	startProc(t, name, env...)
-	addrEnv := "CATALOG_ADDR=" + target
+	stackEnv := []string{"CATALOG_ADDR=" + target, delay}
 	if name == "pricing" {
-		addrEnv = "PRICING_ADDR=" + target
+		stackEnv[0] = "PRICING_ADDR=" + target
+	} else {
+		// Pricing's parts cache would answer the quotes' part look-ups from
+		// memory, leaving the catalog no calls to balance: off here.
+		stackEnv = append(stackEnv, "PARTS_CACHE_TTL=0")
 	}
-	s := startStack(t, stack.Config{Addrs: addrs, DatabaseURL: db, Env: []string{addrEnv, delay}})
+	s := startStack(t, stack.Config{Addrs: addrs, DatabaseURL: db, Env: stackEnv})
 
 	// Watch instance A's own health, on a connection to it alone.
 	hw := watchHealth(t, grpcAddr, 20*time.Millisecond)
@@ -160,7 +164,8 @@ func drainBackend(t *testing.T, name string, orders bool) {
 	}()
 	// Both instances must be taking traffic before one is stopped. Catalog
 	// reads from the gateway are mostly answered by its cache, so the
-	// catalog's share is counted on the calls pricing makes for quotes.
+	// catalog's share is counted on the calls pricing makes for quotes (its
+	// parts cache off).
 	method := `grpc_method="BatchGetParts"`
 	if name == "pricing" {
 		method = `grpc_method="CreateQuote"`
