@@ -2,7 +2,11 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"net"
+	"os/exec"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,9 +27,10 @@ import (
 // cacheBasket is the basket quoted: part 6 (whose price changes) and part 5.
 var cacheBasket = []*pricingv1.LineItem{{PartId: capoID, Quantity: 1}, {PartId: "5", Quantity: 2}}
 
-// pricingCacheCount returns pricing's parts cache look-ups with result.
-func pricingCacheCount(t *testing.T, result string) float64 {
-	return scrape(t, "http://"+sys.Addrs.PricingMetrics, "carbuild_pricing_parts_cache_requests_total{", `result="`+result+`"`)
+// pricingCacheCount returns the parts cache look-ups with result of the
+// pricing instance whose metrics are at metrics.
+func pricingCacheCount(t *testing.T, metrics, result string) float64 {
+	return scrape(t, metrics, "carbuild_pricing_parts_cache_requests_total{", `result="`+result+`"`)
 }
 
 // catalogBatchGets counts the BatchGetParts calls the catalog answered.
@@ -51,12 +56,12 @@ func quotedPrice(ctx context.Context, t *testing.T, api pricingv1.PricingService
 
 // waitPricingCacheLive waits until pricing's parts cache is in use (its
 // watch of the catalog revision is up): a quote is no longer a bypass.
-func waitPricingCacheLive(ctx context.Context, t *testing.T, api pricingv1.PricingServiceClient) {
+func waitPricingCacheLive(ctx context.Context, t *testing.T, api pricingv1.PricingServiceClient, metrics string) {
 	t.Helper()
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		before := pricingCacheCount(t, "bypass")
+		before := pricingCacheCount(t, metrics, "bypass")
 		quotedPrice(ctx, t, api)
-		if pricingCacheCount(t, "bypass") == before {
+		if pricingCacheCount(t, metrics, "bypass") == before {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -68,12 +73,13 @@ func waitPricingCacheLive(ctx context.Context, t *testing.T, api pricingv1.Prici
 func TestPricingCacheHit(t *testing.T) {
 	ctx := ctxT(t)
 	api := pricingv1.NewPricingServiceClient(dial(t, sys.Addrs.Pricing))
-	waitPricingCacheLive(ctx, t, api)
+	metrics := "http://" + sys.Addrs.PricingMetrics
+	waitPricingCacheLive(ctx, t, api, metrics)
 
 	first := quotedPrice(ctx, t, api) // a miss, or a hit if the wait stored it
-	hits, calls := pricingCacheCount(t, "hit"), catalogBatchGets(t)
+	hits, calls := pricingCacheCount(t, metrics, "hit"), catalogBatchGets(t)
 	second := quotedPrice(ctx, t, api)
-	if got := pricingCacheCount(t, "hit") - hits; got != 1 {
+	if got := pricingCacheCount(t, metrics, "hit") - hits; got != 1 {
 		t.Errorf("hits of the second quote: got %v, want 1", got)
 	}
 	// No other test runs now: the catalog's count is this quote's alone.
@@ -89,10 +95,20 @@ func TestPricingCacheHit(t *testing.T) {
 // measures how long until a quote prices it; once one has, the old price
 // must never come back, and the cache must fill again.
 func TestPricingCachePriceChange(t *testing.T) {
+	quoteRounds(t, sys.Addrs.Pricing, "http://"+sys.Addrs.PricingMetrics, 5, nil)
+}
+
+// quoteRounds changes part 6's price rounds times (and puts it back at
+// cleanup), each time quoting through the pricing instance at addr (metrics
+// at metrics) until the new price is quoted, then checking that the old one
+// never returns and that the cache refills. between, if set, runs before
+// each round. It logs the latencies from the commit.
+func quoteRounds(t *testing.T, addr, metrics string, rounds int, between func(round int)) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	api := pricingv1.NewPricingServiceClient(dial(t, sys.Addrs.Pricing))
-	waitPricingCacheLive(ctx, t, api)
+	api := pricingv1.NewPricingServiceClient(dial(t, addr))
+	waitPricingCacheLive(ctx, t, api, metrics)
 	db, err := pgx.Connect(ctx, sys.DatabaseURL)
 	if err != nil {
 		t.Fatal(err)
@@ -131,25 +147,89 @@ func TestPricingCachePriceChange(t *testing.T) {
 			t.Fatalf("price %d before the change, want %d", got, original)
 		}
 	}
-	const rounds = 5
 	var lat []time.Duration
 	for i := range rounds {
+		if between != nil {
+			between(i)
+		}
 		price := original + int64(i+1)*137
-		invalidations := scrape(t, "http://"+sys.Addrs.PricingMetrics, "carbuild_pricing_parts_cache_invalidations_total")
+		invalidations := scrape(t, metrics, "carbuild_pricing_parts_cache_invalidations_total")
 		lat = append(lat, await(price, setPrice(price)))
-		if scrape(t, "http://"+sys.Addrs.PricingMetrics, "carbuild_pricing_parts_cache_invalidations_total") == invalidations {
+		// With a stopped catalog in between, the watch may be down over the
+		// change (quotes bypass the cache) and come back at the new revision
+		// after the new price is quoted.
+		if between == nil && scrape(t, metrics, "carbuild_pricing_parts_cache_invalidations_total") == invalidations {
 			t.Errorf("round %d: the change emptied no cache", i)
 		}
-		hits := pricingCacheCount(t, "hit")
+		hits := pricingCacheCount(t, metrics, "hit")
 		for range 50 {
 			if got := quotedPrice(ctx, t, api); got != price {
 				t.Fatalf("round %d: price %d quoted after %d was", i, got, price)
 			}
 		}
-		if pricingCacheCount(t, "hit") == hits {
+		if pricingCacheCount(t, metrics, "hit") == hits {
 			t.Errorf("round %d: no hit in 50 quotes after the change: the cache does not refill", i)
 		}
 	}
 	slices.Sort(lat)
 	t.Logf("new price quoted by pricing %v after the commit (median of %d rounds %v, max %v)", lat, rounds, lat[len(lat)/2], lat[len(lat)-1])
+}
+
+// TestPricingCacheTwoCatalogs runs two more catalog instances and a second
+// pricing that reaches them through one DNS name (a headless Service): its
+// revision watch follows one instance while its part look-ups go to both.
+// Price changes must still be quoted within the bound and never be followed
+// by the old price, also after the instance holding the watch stream is
+// stopped (SIGTERM) between two rounds.
+func TestPricingCacheTwoCatalogs(t *testing.T) {
+	_, port, err := net.SplitHostPort(sys.Addrs.Catalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type instance struct {
+		ip      string
+		cmd     *exec.Cmd
+		metrics string
+	}
+	var catalogs []instance
+	for _, ip := range []string{"127.0.0.2", "127.0.0.3"} {
+		in := instance{ip: ip, metrics: freeAddr(t)}
+		in.cmd = startExtra(t, "catalog", "DATABASE_URL="+sys.DatabaseURL,
+			"CATALOG_GRPC_ADDR="+ip+":"+port, "CATALOG_METRICS_ADDR="+in.metrics)
+		catalogs = append(catalogs, in)
+	}
+	for _, in := range catalogs {
+		waitListening(t, in.ip+":"+port)
+	}
+	dns := serveTestDNS(t, net.ParseIP(catalogs[0].ip), net.ParseIP(catalogs[1].ip))
+	addr, metrics := freeAddr(t), freeAddr(t)
+	startExtra(t, "pricing", "DATABASE_URL="+sys.DatabaseURL, "PRICING_GRPC_ADDR="+addr, "PRICING_METRICS_ADDR="+metrics,
+		fmt.Sprintf("CATALOG_ADDR=dns://%s/catalog.e2e.test:%s", dns, port))
+	waitListening(t, addr)
+
+	holder := -1
+	quoteRounds(t, addr, "http://"+metrics, 6, func(round int) {
+		if round != 3 {
+			return
+		}
+		for i, in := range catalogs {
+			if n := scrape(t, "http://"+in.metrics, "grpc_server_handled_total{", `grpc_method="BatchGetParts"`); n == 0 {
+				t.Fatalf("catalog %s answered no BatchGetParts: pricing does not balance over both", in.ip)
+			}
+			if openStreams(t, "http://"+in.metrics) > 0 {
+				holder = i
+			}
+		}
+		if holder < 0 {
+			t.Fatal("no catalog instance holds pricing's WatchRevision stream")
+		}
+		t.Logf("round %d: SIGTERM to catalog %s, which holds the watch stream", round, catalogs[holder].ip)
+		if err := catalogs[holder].cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+	})
+	other := catalogs[1-holder]
+	if n := openStreams(t, "http://"+other.metrics); n != 1 {
+		t.Errorf("catalog %s holds %v watch streams after the other stopped, want 1", other.ip, n)
+	}
 }
