@@ -68,6 +68,9 @@ func run(ctx context.Context, args []string) error {
 	if err := cfg.Parse(args); err != nil {
 		return err
 	}
+	if s.cacheTTL > 0 && s.cacheMaxBytes > 0 {
+		config.ReserveOffHeap(os.LookupEnv, int64(s.cacheMaxBytes)) // the cache's ring is outside the heap
+	}
 	log, err := logging.New(os.Stderr, "gateway", s.common.LogLevel, s.common.LogFormat)
 	if err != nil {
 		return err

@@ -1,0 +1,43 @@
+package config
+
+import (
+	"runtime/debug"
+	"testing"
+)
+
+func TestGCLimits(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	env := func(m map[string]string) func(string) (string, bool) {
+		return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+	}
+	tests := []struct {
+		name      string
+		env       map[string]string
+		offHeap   int64
+		wantLimit int64
+		wantGC    int
+	}{
+		{name: "defaults", wantLimit: DefaultMemoryLimit, wantGC: DefaultGCPercent},
+		{name: "ring outside the heap lowers the limit", offHeap: 8 << 20, wantLimit: DefaultMemoryLimit - 8<<20, wantGC: DefaultGCPercent},
+		{name: "never below half the default", offHeap: 1 << 30, wantLimit: DefaultMemoryLimit / 2, wantGC: DefaultGCPercent},
+		{name: "user settings win", env: map[string]string{"GOGC": "100", "GOMEMLIMIT": "100MiB"}, offHeap: 8 << 20, wantLimit: 7 << 40, wantGC: 100},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Stand-ins for what the runtime would have read from the
+			// environment at start-up.
+			debug.SetGCPercent(100)
+			debug.SetMemoryLimit(7 << 40)
+			TuneGC(env(tt.env))
+			ReserveOffHeap(env(tt.env), tt.offHeap)
+			if got := debug.SetMemoryLimit(-1); got != tt.wantLimit {
+				t.Errorf("memory limit = %d; want %d", got, tt.wantLimit)
+			}
+			if got := debug.SetGCPercent(-1); got != tt.wantGC {
+				t.Errorf("GC percent = %d; want %d", got, tt.wantGC)
+			}
+			debug.SetGCPercent(100)
+		})
+	}
+}
