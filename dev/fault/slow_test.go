@@ -26,7 +26,11 @@ func TestSlowBackend(t *testing.T) {
 		t.Fatal(err)
 	}
 	px := startProxy(t, addrs.Catalog)
-	s := startStack(t, stack.Config{Addrs: addrs, Env: []string{"CATALOG_ADDR=" + px.addr(), "CATALOG_TIMEOUT=" + catalogTimeout.String()}})
+	// The caches in front of the catalog are off: with them, a slow catalog
+	// whose revision does not change is not asked at all, and the deadlines
+	// under test would never be reached.
+	s := startStack(t, stack.Config{Addrs: addrs, Env: []string{"CATALOG_ADDR=" + px.addr(), "CATALOG_TIMEOUT=" + catalogTimeout.String(),
+		"GATEWAY_CACHE_TTL=0", "PARTS_CACHE_TTL=0"}})
 	gwMetrics := s.GatewayURL + "/metrics"
 	prMetrics := "http://" + s.Addrs.PricingMetrics + "/metrics"
 	caMetrics := "http://" + s.Addrs.CatalogMetrics + "/metrics"
