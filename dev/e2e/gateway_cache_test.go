@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +19,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/carbuild/carbuild/dev/internal/testdns"
 )
 
 // The gateway keeps encoded answers of the catalog reads in memory, kept
@@ -301,7 +302,7 @@ func TestGatewayCacheTwoCatalogs(t *testing.T) {
 	for _, in := range catalogs {
 		waitListening(t, in.ip+":"+port)
 	}
-	dns := serveTestDNS(t, net.ParseIP(catalogs[0].ip), net.ParseIP(catalogs[1].ip))
+	dns := testdns.Serve(t, net.ParseIP(catalogs[0].ip), net.ParseIP(catalogs[1].ip))
 	gwAddr := freeAddr(t)
 	startExtra(t, "gateway", "GATEWAY_HTTP_ADDR="+gwAddr, "PRICING_ADDR="+sys.Addrs.Pricing,
 		fmt.Sprintf("CATALOG_ADDR=dns://%s/catalog.e2e.test:%s", dns, port))
@@ -406,67 +407,6 @@ func waitListening(t *testing.T, addr string) {
 			t.Fatalf("nothing listens on %s: %v", addr, err)
 		}
 	}
-}
-
-// serveTestDNS runs a tiny DNS server on loopback answering every A query
-// with ips, like the DNS of a headless Service (the same as dev/fault's
-// serveDNS, which lives in that package's tests). It returns its address.
-func serveTestDNS(t *testing.T, ips ...net.IP) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			n, addr, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if resp := dnsAnswer(buf[:n], ips); resp != nil {
-				_, _ = pc.WriteTo(resp, addr)
-			}
-		}
-	}()
-	return pc.LocalAddr().String()
-}
-
-// dnsAnswer builds the response to one query (RFC 1035 §4.1), or nil when
-// the packet is not a query with one question.
-func dnsAnswer(q []byte, ips []net.IP) []byte {
-	if len(q) < 12 || q[2]&0x80 != 0 || binary.BigEndian.Uint16(q[4:6]) != 1 {
-		return nil
-	}
-	i := 12
-	for i < len(q) && q[i] != 0 {
-		if q[i]&0xc0 != 0 {
-			return nil
-		}
-		i += int(q[i]) + 1
-	}
-	i++ // the root label
-	if i+4 > len(q) {
-		return nil
-	}
-	qtype := binary.BigEndian.Uint16(q[i : i+2])
-	question := q[12 : i+4]
-	var answers []net.IP
-	if qtype == 1 { // A
-		answers = ips
-	}
-	resp := make([]byte, 12, 12+len(question)+16*len(answers))
-	copy(resp[0:2], q[0:2])                       // id
-	binary.BigEndian.PutUint16(resp[2:4], 0x8580) // QR, AA, RD, RA; no error
-	binary.BigEndian.PutUint16(resp[4:6], 1)
-	binary.BigEndian.PutUint16(resp[6:8], uint16(len(answers)))
-	resp = append(resp, question...)
-	for _, ip := range answers {
-		rr := []byte{0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 5, 0, 4} // name → question, A, IN, TTL 5 s, 4 bytes
-		resp = append(append(resp, rr...), ip.To4()...)
-	}
-	return resp
 }
 
 // scrape returns the samples of a /metrics page whose line starts with

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/carbuild/carbuild/dev/internal/testdns"
 	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
 )
 
@@ -201,7 +202,7 @@ func TestPricingCacheTwoCatalogs(t *testing.T) {
 	for _, in := range catalogs {
 		waitListening(t, in.ip+":"+port)
 	}
-	dns := serveTestDNS(t, net.ParseIP(catalogs[0].ip), net.ParseIP(catalogs[1].ip))
+	dns := testdns.Serve(t, net.ParseIP(catalogs[0].ip), net.ParseIP(catalogs[1].ip))
 	addr, metrics := freeAddr(t), freeAddr(t)
 	startExtra(t, "pricing", "DATABASE_URL="+sys.DatabaseURL, "PRICING_GRPC_ADDR="+addr, "PRICING_METRICS_ADDR="+metrics,
 		fmt.Sprintf("CATALOG_ADDR=dns://%s/catalog.e2e.test:%s", dns, port))

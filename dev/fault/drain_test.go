@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/carbuild/carbuild/dev/internal/testdns"
 	"github.com/carbuild/carbuild/dev/stack"
 	"github.com/carbuild/carbuild/migrations"
 )
@@ -124,7 +125,7 @@ func drainBackend(t *testing.T, name string, orders bool) {
 		grpcAddr, metricsAddr = addrs.Pricing, addrs.PricingMetrics
 	}
 	_, port, _ := net.SplitHostPort(grpcAddr)
-	target := fmt.Sprintf("dns://%s/%s.fault.test:%s", serveDNS(t, net.IPv4(127, 0, 0, 1), net.IPv4(127, 0, 0, 2)), name, port)
+	target := fmt.Sprintf("dns://%s/%s.fault.test:%s", testdns.Serve(t, net.IPv4(127, 0, 0, 1), net.IPv4(127, 0, 0, 2)), name, port)
 
 	// The database is migrated before the second instance starts, so both
 	// instances are up before their clients dial (no reconnect backoff to

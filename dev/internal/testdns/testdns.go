@@ -1,4 +1,8 @@
-package fault
+// Package testdns is a tiny DNS server for tests: it answers every A query
+// with fixed addresses, like the DNS of a Kubernetes headless Service, so a
+// gRPC target "dns://<addr>/name:port" balances over several local
+// instances.
+package testdns
 
 import (
 	"encoding/binary"
@@ -6,13 +10,13 @@ import (
 	"testing"
 )
 
-// serveDNS runs a tiny DNS server on loopback that answers every A query
+// Serve runs a tiny DNS server on loopback that answers every A query
 // with ips (and every other query with no records), like the DNS of a
 // Kubernetes headless Service with one address per pod. A gRPC target
 // "dns://<addr>/anything:<port>" then balances over every instance, which
 // is how the gateway and pricing reach several catalog or pricing pods. It
 // returns the server's address and stops at cleanup.
-func serveDNS(t *testing.T, ips ...net.IP) string {
+func Serve(t testing.TB, ips ...net.IP) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -26,7 +30,7 @@ func serveDNS(t *testing.T, ips ...net.IP) string {
 			if err != nil {
 				return
 			}
-			if resp := dnsAnswer(buf[:n], ips); resp != nil {
+			if resp := answer(buf[:n], ips); resp != nil {
 				_, _ = pc.WriteTo(resp, addr)
 			}
 		}
@@ -34,9 +38,9 @@ func serveDNS(t *testing.T, ips ...net.IP) string {
 	return pc.LocalAddr().String()
 }
 
-// dnsAnswer builds the response to one query (RFC 1035 §4.1), or nil when
+// answer builds the response to one query (RFC 1035 §4.1), or nil when
 // the packet is not a query with one question.
-func dnsAnswer(q []byte, ips []net.IP) []byte {
+func answer(q []byte, ips []net.IP) []byte {
 	if len(q) < 12 || q[2]&0x80 != 0 || binary.BigEndian.Uint16(q[4:6]) != 1 {
 		return nil
 	}
