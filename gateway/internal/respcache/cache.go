@@ -4,16 +4,15 @@
 // to the catalog nor the JSON encoding.
 //
 // Correctness rests on the catalog's revision (see CatalogService.WatchRevision):
-// a catalogrev.Watcher keeps a stream open and reports every revision and live change to
-// the Cache. The cache serves and stores only while the stream is up and the
-// catalog says it sees changes (live); it stores an answer only when the
-// answer's X-Catalog-Revision is at least the revision last watched and no
-// watch event arrived while the answer was being made; and it is emptied by
-// every event that reports a new revision or live=false. A lost stream stops
-// serving at once; the entries are dropped unless the stream comes back
-// reporting the same revision, live (same revision means no committed change,
-// which happens every 40 s when the catalog's MaxConnectionAge recycles the
-// connection). A TTL bounds what a missed event could cost.
+// a catalogrev.Watcher keeps a stream open and reports every message to the
+// Cache, which follows the rules of catalogrev.Gate: it serves and stores
+// only while the stream is up and the catalog sees changes; it stores an
+// answer only when its X-Catalog-Revision is at least the revision last
+// watched and no watch event arrived while it was being made; a new revision
+// or live=false empties it. A lost stream stops serving at once; the entries
+// come back only if the stream returns at the same revision (the catalog
+// recycles connections every 30-40 s). A TTL bounds what a missed event
+// could cost.
 //
 // The keys and bodies live in a ring of MaxBytes outside the Go heap (see
 // newRing): the gateway runs with GOGC=400, so every byte of live heap lets
@@ -32,6 +31,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/carbuild/carbuild/shared/catalogrev"
 )
 
 // Options configure a Cache.
@@ -83,9 +84,7 @@ type Cache struct {
 	seed maphash.Seed
 
 	mu      sync.RWMutex
-	live    bool   // the watch stream is up and the catalog sees changes
-	rev     int64  // revision last watched; the entries are valid at it
-	epoch   uint64 // bumped by every watch event and stream loss
+	gate    catalogrev.Gate // when entries may be served and kept; under mu
 	entries map[uint64]*entry
 	order   *list.List // of *entry, oldest first (insertion order = expiry order)
 	ring    []byte
@@ -143,11 +142,9 @@ func New(reg prometheus.Registerer, o Options) *Cache {
 func (c *Cache) Observe(revision int64, live bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.epoch++
-	if !live || revision != c.rev {
+	if c.gate.Observe(revision, live) {
 		c.clearLocked()
 	}
-	c.rev, c.live = revision, live
 }
 
 // Lost records that the watch stream ended: nothing is served or stored
@@ -156,15 +153,14 @@ func (c *Cache) Observe(revision int64, live bool) {
 func (c *Cache) Lost() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.epoch++
-	c.live = false
+	c.gate.Lost()
 }
 
 // Live reports whether the cache serves and stores answers.
 func (c *Cache) Live() bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return c.live
+	return c.gate.Live()
 }
 
 // Len returns the number of entries held (reachable or not).
@@ -212,21 +208,21 @@ func (c *Cache) lookup(key string) (a *answer, live bool, epoch uint64) {
 	h := maphash.String(c.seed, key)
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if !c.live {
-		return nil, false, c.epoch
+	if !c.gate.Live() {
+		return nil, false, c.gate.Epoch()
 	}
 	e := c.entries[h]
 	if e == nil || !c.opts.Now().Before(e.expires) {
-		return nil, true, c.epoch
+		return nil, true, c.gate.Epoch()
 	}
 	data := c.slot(e.pos, e.keyLen+e.bodyLen)
 	if string(data[:e.keyLen]) != key {
-		return nil, true, c.epoch // another key with the same hash
+		return nil, true, c.gate.Epoch() // another key with the same hash
 	}
 	cp := e.answer
 	// A copy, so that the answer is written without holding the lock.
 	cp.body = bytes.Clone(data[e.keyLen:])
-	return &cp, true, c.epoch
+	return &cp, true, c.gate.Epoch()
 }
 
 // store keeps a as the answer to key unless a watch event arrived since
@@ -243,7 +239,7 @@ func (c *Cache) store(key string, a *answer, revision int64, epoch uint64) bool 
 	e.expires = now.Add(c.opts.TTL)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.live || c.epoch != epoch || revision < c.rev {
+	if !c.gate.Keep(revision, epoch) {
 		return false
 	}
 	if old := c.entries[e.hash]; old != nil {

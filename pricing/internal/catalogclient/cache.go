@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/carbuild/carbuild/pricing/internal/quote"
+	"github.com/carbuild/carbuild/shared/catalogrev"
 )
 
 // CacheOptions configure a Cache.
@@ -29,14 +30,11 @@ type cached struct {
 // Cache holds catalog parts and the state of the catalog's revision watch
 // that decides whether they may be served; it is a catalogrev.Follower.
 //
-// The rules (the same as the gateway's answer cache): parts are served only
-// while the watch stream is up and the catalog sees changes (live); parts
-// read from the catalog are stored only when its answer's revision is at
-// least the revision last watched and no watch event arrived while the call
-// was made; every event with a new revision or live=false empties the cache.
-// A lost stream stops serving at once; the parts are kept for a stream that
-// comes back at the same revision (no committed change: the catalog recycles
-// connections every ~40 s), and dropped otherwise.
+// It follows the rules of catalogrev.Gate, as the gateway's answer cache
+// does: parts are served only while the watch stream is up and the catalog
+// sees changes; parts read from the catalog are stored only when the
+// answer's revision is at least the revision last watched and no watch event
+// arrived during the call; a new revision or live=false empties the cache.
 type Cache struct {
 	opts CacheOptions
 
@@ -44,9 +42,7 @@ type Cache struct {
 	startOnce sync.Once
 
 	mu    sync.RWMutex
-	live  bool   // the watch stream is up and the catalog sees changes
-	rev   int64  // revision last watched; the parts are valid at it
-	epoch uint64 // bumped by every watch event and stream loss
+	gate  catalogrev.Gate // when entries may be served and kept; under mu
 	parts map[int64]cached
 
 	hits, misses, bypasses prometheus.Counter
@@ -91,11 +87,9 @@ func (c *Cache) OnFirstUse(start func()) { c.start = start }
 func (c *Cache) Observe(revision int64, live bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.epoch++
-	if !live || revision != c.rev {
+	if c.gate.Observe(revision, live) {
 		c.clearLocked()
 	}
-	c.rev, c.live = revision, live
 }
 
 // Lost records that the watch stream ended: nothing is served or stored
@@ -104,15 +98,14 @@ func (c *Cache) Observe(revision int64, live bool) {
 func (c *Cache) Lost() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.epoch++
-	c.live = false
+	c.gate.Lost()
 }
 
 // Live reports whether the cache serves and stores parts.
 func (c *Cache) Live() bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return c.live
+	return c.gate.Live()
 }
 
 // Len returns the number of parts held (reachable or not).
@@ -141,16 +134,16 @@ func (c *Cache) lookup(ids []int64) (parts map[int64]quote.Part, live bool, epoc
 	now := c.opts.Now().UnixNano()
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if !c.live {
+	if !c.gate.Live() {
 		c.bypasses.Inc()
-		return nil, false, c.epoch
+		return nil, false, c.gate.Epoch()
 	}
 	// Check first, so that a miss allocates nothing here.
 	for _, id := range ids {
 		e, ok := c.parts[id]
 		if !ok || now >= e.expires {
 			c.misses.Inc()
-			return nil, true, c.epoch
+			return nil, true, c.gate.Epoch()
 		}
 	}
 	parts = make(map[int64]quote.Part, len(ids))
@@ -158,7 +151,7 @@ func (c *Cache) lookup(ids []int64) (parts map[int64]quote.Part, live bool, epoc
 		parts[id] = c.parts[id].part
 	}
 	c.hits.Inc()
-	return parts, true, c.epoch
+	return parts, true, c.gate.Epoch()
 }
 
 // store keeps parts unless a watch event arrived since epoch was read, the
@@ -171,7 +164,7 @@ func (c *Cache) store(parts map[int64]quote.Part, revision int64, epoch uint64) 
 	expires := c.opts.Now().Add(c.opts.TTL).UnixNano()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.live || c.epoch != epoch || revision < c.rev {
+	if !c.gate.Keep(revision, epoch) {
 		return false
 	}
 	// Make room: map iteration order is random, so this evicts arbitrary
