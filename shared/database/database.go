@@ -1,6 +1,6 @@
 // Package database opens the pgx pool of a service, instruments it (pool
-// statistics and a query-duration histogram per named query) and runs
-// transactions.
+// statistics and a query-duration histogram per named query) and bounds
+// every statement on the server side.
 //
 // A query is named by a leading SQL comment, as in sqlc:
 //
@@ -19,6 +19,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 )
+
+// DefaultStatementTimeout is the server-side bound of every statement of a
+// service pool, unless the URL sets statement_timeout itself. Callers'
+// contexts already cancel their queries much sooner (backend deadlines are
+// seconds); this also holds when a cancel request is lost.
+const DefaultStatementTimeout = 10 * time.Second
 
 // Options tune the pool. Zero values keep pgx's defaults.
 type Options struct {
@@ -42,6 +48,9 @@ func Open(ctx context.Context, url string, opts Options, log *slog.Logger, reg p
 	}
 	if opts.MinConns > 0 {
 		cfg.MinConns = opts.MinConns
+	}
+	if _, set := cfg.ConnConfig.RuntimeParams["statement_timeout"]; !set {
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = fmt.Sprint(DefaultStatementTimeout.Milliseconds())
 	}
 	tracer := newQueryTracer()
 	cfg.ConnConfig.Tracer = tracer

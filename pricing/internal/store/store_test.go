@@ -4,16 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/carbuild/carbuild/migrations/dbtest"
 	"github.com/carbuild/carbuild/pricing/internal/pricing"
 	"github.com/carbuild/carbuild/pricing/internal/quote"
 	"github.com/carbuild/carbuild/pricing/internal/store"
+	"github.com/carbuild/carbuild/shared/database"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -107,4 +111,46 @@ func TestSaveOrderIsAtomic(t *testing.T) {
 	if _, _, err := s.OrderByKey(ctx, "key-bad"); !errors.Is(err, pricing.ErrNotFound) {
 		t.Errorf("OrderByKey after failure err = %v; want ErrNotFound", err)
 	}
+}
+
+// The service pool bounds every statement on the server: by default, and as
+// a DATABASE_URL asks.
+func TestPoolStatementTimeout(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := dbtest.New(t)
+	tests := []struct {
+		name, url, want string
+	}{
+		{"default", dsn, "10s"},
+		{"from the URL", dsn + sep(dsn) + "statement_timeout=150", "150ms"},
+	}
+	for _, tt := range tests {
+		pool, err := database.Open(ctx, tt.url, database.Options{MaxConns: 1}, slog.New(slog.DiscardHandler), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		if err := pool.QueryRow(ctx, "SHOW statement_timeout").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != tt.want {
+			t.Errorf("%s: statement_timeout = %s; want %s", tt.name, got, tt.want)
+		}
+		if tt.want == "150ms" {
+			_, err := pool.Exec(ctx, "SELECT pg_sleep(1)")
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) || pgErr.Code != "57014" {
+				t.Errorf("a 1 s statement under a 150 ms timeout: err %v; want query_canceled (57014)", err)
+			}
+		}
+		pool.Close()
+	}
+}
+
+func sep(url string) string {
+	if strings.Contains(url, "?") {
+		return "&"
+	}
+	return "?"
 }
