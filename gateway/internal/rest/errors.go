@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"regexp"
 	"strings"
 	"unicode"
 
@@ -57,9 +58,30 @@ func errorHandler(compat bool) runtime.ErrorHandlerFunc {
 			msg = "internal error"
 		case codes.Canceled:
 			msg = "request canceled"
+		case codes.InvalidArgument:
+			msg = queryParamMessage(msg)
 		}
 		writeError(w, runtime.HTTPStatusFromCode(st.Code()), statusName(st.Code()), msg, compat)
 	}
+}
+
+// queryParamError is how grpc-gateway reports a query parameter it could not
+// parse: the field, then Go's strconv error.
+var queryParamError = regexp.MustCompile(`^parsing field "([^"]+)": strconv\.Parse\w+: parsing "(.*)": (invalid syntax|value out of range)$`)
+
+// queryParamMessage says what was wrong with a query parameter in the API's
+// words instead of Go's ("parsing field "year": strconv.ParseInt: parsing
+// "abc": invalid syntax" → "query parameter year: "abc" is not a number");
+// any other message is returned as it is.
+func queryParamMessage(msg string) string {
+	m := queryParamError.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	if m[3] == "value out of range" {
+		return "query parameter " + m[1] + ": " + m[2] + " is out of range"
+	}
+	return "query parameter " + m[1] + ": \"" + m[2] + "\" is not a number"
 }
 
 // routingErrorHandler answers unknown paths and wrong methods in the same shape.
