@@ -2,6 +2,7 @@ package proof
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -92,7 +93,7 @@ func TestBrokenManifestsFail(t *testing.T) {
 	bins := binaries(t)
 	all := func(o *Objects) []error {
 		var errs []error
-		for _, f := range []func(*Objects) []error{CheckSelectors, CheckNamespace, CheckNetworkPolicies, CheckReferences, CheckImages, CheckPodSecurity,
+		for _, f := range []func(*Objects) []error{CheckSelectors, CheckNamespace, CheckNetworkPolicies, CheckReferences, CheckImages, CheckPodSecurity, CheckDatabaseRoles,
 			func(o *Objects) []error { return CheckPods(o, nil) },
 			func(o *Objects) []error { return CheckBinaries(o, bins) },
 			func(o *Objects) []error { return CheckOverlay("baseline", o) }} {
@@ -172,6 +173,38 @@ func TestBrokenManifestsFail(t *testing.T) {
 				}
 			}
 		}, "has no key DB_URL"},
+		{"catalog as the owner", "Deployment", "catalog", func(o map[string]any) {
+			for _, e := range container(o)["env"].([]any) {
+				if e.(map[string]any)["name"] == "DATABASE_URL" {
+					at(e, "valueFrom", "secretKeyRef")["name"] = "postgres-credentials"
+				}
+			}
+		}, "holds the owner's credentials"},
+		{"pricing as the owner, literal URL", "Deployment", "pricing", func(o map[string]any) {
+			for _, e := range container(o)["env"].([]any) {
+				if e.(map[string]any)["name"] == "DATABASE_URL" {
+					delete(e.(map[string]any), "valueFrom")
+				}
+			}
+			setEnv(container(o), "DATABASE_URL", "postgres://carbuild:carbuild-dev-password@postgres:5432/carbuild?sslmode=disable")
+		}, "DATABASE_URL is not read from a Secret"},
+		{"migrate only migrates", "Job", "migrate", func(o map[string]any) {
+			container(o)["args"] = []any{"-wait=2m", "up"}
+		}, "do not ensure the login roles"},
+		{"migrate without pricing's password", "Job", "migrate", func(o map[string]any) {
+			c := container(o)
+			c["env"] = slices.DeleteFunc(c["env"].([]any), func(e any) bool { return e.(map[string]any)["name"] == "PRICING_DB_PASSWORD" })
+		}, "the Job does not ensure pricing's role"},
+		{"migrate sets another password", "Job", "migrate", func(o map[string]any) {
+			c := container(o)
+			c["env"] = slices.DeleteFunc(c["env"].([]any), func(e any) bool { return e.(map[string]any)["name"] == "CATALOG_DB_PASSWORD" })
+			setEnv(c, "CATALOG_DB_PASSWORD", "rotated")
+		}, "differs from the one the migrate Job sets (CATALOG_DB_PASSWORD)"},
+		{"migrate ensures another role", "Job", "migrate", func(o map[string]any) {
+			c := container(o)
+			c["env"] = slices.DeleteFunc(c["env"].([]any), func(e any) bool { return e.(map[string]any)["name"] == "CATALOG_DB_ROLE" })
+			setEnv(c, "CATALOG_DB_ROLE", "catalog_v2")
+		}, `but the migrate Job ensures role "catalog_v2"`},
 		{"missing ConfigMap", "Deployment", "locust-worker", func(o map[string]any) {
 			at(o, "spec", "template", "spec", "volumes", 0, "configMap")["name"] = "locustfile-old"
 		}, "ConfigMap locustfile-old, which the overlay does not have"},

@@ -79,6 +79,7 @@ func TestOverlays(t *testing.T) {
 			report(t, "images", CheckImages(r.objs))
 			report(t, "pod security", CheckPodSecurity(r.objs))
 			report(t, "binaries", CheckBinaries(r.objs, binaries(t)))
+			report(t, "database roles", CheckDatabaseRoles(r.objs))
 		})
 	}
 }

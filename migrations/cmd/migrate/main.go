@@ -4,10 +4,16 @@
 //
 // Usage:
 //
-//	migrate [flags] [up|down|down-to VERSION|status|version]
+//	migrate [flags] [up [roles]|roles|down|down-to VERSION|status|version]
 //
 // The default command is up. -wait retries the first connection until the
 // database answers, so the Job may start before PostgreSQL is ready.
+//
+// roles (alone, or after up in the same run) ensures the services' login
+// roles: for each of CATALOG_DB_PASSWORD and PRICING_DB_PASSWORD that is set,
+// the role (CATALOG_DB_ROLE, default catalog_svc; PRICING_DB_ROLE, default
+// pricing_svc) is created as LOGIN in its group of migration 00004, or its
+// password is changed when it exists. Passwords are never logged.
 package main
 
 import (
@@ -74,6 +80,21 @@ type config struct {
 	Wait        time.Duration
 	Command     string
 	Version     int64 // for down-to
+	// Roles: ensure the login roles (command roles, or up followed by roles).
+	Roles   bool
+	Catalog loginRole
+	Pricing loginRole
+}
+
+// loginRoles returns the roles to ensure: those with a password.
+func (c config) loginRoles() []loginRole {
+	var rs []loginRole
+	for _, r := range []loginRole{c.Catalog, c.Pricing} {
+		if r.Password != "" {
+			rs = append(rs, r)
+		}
+	}
+	return rs
 }
 
 func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Writer) (config, error) {
@@ -81,8 +102,10 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: migrate [flags] [up|down|down-to VERSION|status|version]\n\n"+
-			"  up        apply every pending migration (default)\n"+
+		fmt.Fprintf(out, "Usage: migrate [flags] [up [roles]|roles|down|down-to VERSION|status|version]\n\n"+
+			"  up        apply every pending migration (default); 'up roles' then ensures the login roles\n"+
+			"  roles     ensure the services' login roles: create each one whose password is set\n"+
+			"            (LOGIN, in its group of migration 00004) or set its password if it exists\n"+
 			"  down      roll back the latest migration\n"+
 			"  down-to   roll back to VERSION (0 = everything)\n"+
 			"  status    list migrations and whether they are applied\n"+
@@ -101,6 +124,19 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 		wait = d
 	}
 	fs.DurationVar(&cfg.Wait, "wait", wait, "how long to retry connecting until the database answers (env MIGRATE_WAIT)")
+	cfg.Catalog = loginRole{Name: envOr(lookupEnv, "CATALOG_DB_ROLE", "catalog_svc"), Group: catalogGroup}
+	cfg.Pricing = loginRole{Name: envOr(lookupEnv, "PRICING_DB_ROLE", "pricing_svc"), Group: pricingGroup}
+	fs.StringVar(&cfg.Catalog.Name, "catalog-role", cfg.Catalog.Name, "catalog's login role, member of "+catalogGroup+" (env CATALOG_DB_ROLE)")
+	fs.StringVar(&cfg.Pricing.Name, "pricing-role", cfg.Pricing.Name, "pricing's login role, member of "+pricingGroup+" (env PRICING_DB_ROLE)")
+	// Passwords: prefer the env, since flags show in the process list.
+	if v, ok := lookupEnv("CATALOG_DB_PASSWORD"); ok {
+		cfg.Catalog.Password = secret(v)
+	}
+	if v, ok := lookupEnv("PRICING_DB_PASSWORD"); ok {
+		cfg.Pricing.Password = secret(v)
+	}
+	fs.Var(&cfg.Catalog.Password, "catalog-password", "password roles sets for the catalog role; never printed; prefer the env (env CATALOG_DB_PASSWORD)")
+	fs.Var(&cfg.Pricing.Password, "pricing-password", "password roles sets for the pricing role; never printed; prefer the env (env PRICING_DB_PASSWORD)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -116,7 +152,16 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 		cfg.Command = rest[0]
 		rest = rest[1:]
 	}
+	if cfg.Command == "up" && len(rest) > 0 && rest[0] == "roles" {
+		cfg.Roles = true
+		rest = rest[1:]
+	}
 	switch cfg.Command {
+	case "roles":
+		cfg.Roles = true
+		if len(rest) > 0 {
+			return cfg, fmt.Errorf("roles takes no arguments, got %q", rest)
+		}
 	case "up", "down", "status", "version":
 		if len(rest) > 0 {
 			return cfg, fmt.Errorf("%s takes no arguments, got %q", cfg.Command, rest)
@@ -131,9 +176,29 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 		}
 		cfg.Version = v
 	default:
-		return cfg, fmt.Errorf("unknown command %q: want up, down, down-to, status or version", cfg.Command)
+		return cfg, fmt.Errorf("unknown command %q: want up, roles, down, down-to, status or version", cfg.Command)
+	}
+	if cfg.Roles {
+		if len(cfg.loginRoles()) == 0 {
+			return cfg, errors.New("roles: set CATALOG_DB_PASSWORD and/or PRICING_DB_PASSWORD")
+		}
+		for _, r := range cfg.loginRoles() {
+			if err := validRoleName(r.Name); err != nil {
+				return cfg, err
+			}
+		}
+		if cfg.Catalog.Name == cfg.Pricing.Name && len(cfg.loginRoles()) == 2 {
+			return cfg, fmt.Errorf("catalog and pricing share the role %q; each needs its own", cfg.Catalog.Name)
+		}
 	}
 	return cfg, nil
+}
+
+func envOr(lookupEnv func(string) (string, bool), key, def string) string {
+	if v, ok := lookupEnv(key); ok && v != "" {
+		return v
+	}
+	return def
 }
 
 func run(ctx context.Context, logger *slog.Logger, args []string, lookupEnv func(string) (string, bool), stdout io.Writer) error {
@@ -141,7 +206,15 @@ func run(ctx context.Context, logger *slog.Logger, args []string, lookupEnv func
 	if err != nil {
 		return err
 	}
-	logger.Info("starting", "command", cfg.Command, "database_url", pgboot.Redact(cfg.DatabaseURL), "wait", cfg.Wait.String())
+	attrs := []any{"command", cfg.Command, "database_url", pgboot.Redact(cfg.DatabaseURL), "wait", cfg.Wait.String()}
+	if cfg.Roles {
+		var names []string // never the passwords
+		for _, r := range cfg.loginRoles() {
+			names = append(names, r.Name)
+		}
+		attrs = append(attrs, "roles", names)
+	}
+	logger.Info("starting", attrs...)
 
 	db, err := migrations.Open(cfg.DatabaseURL)
 	if err != nil {
@@ -157,6 +230,7 @@ func run(ctx context.Context, logger *slog.Logger, args []string, lookupEnv func
 	}
 
 	switch cfg.Command {
+	case "roles": // the roles alone, below
 	case "up":
 		res, err := p.Up(ctx)
 		logResults(logger, res)
@@ -202,6 +276,11 @@ func run(ctx context.Context, logger *slog.Logger, args []string, lookupEnv func
 		}
 		fmt.Fprintln(stdout, v)
 		return nil
+	}
+	if cfg.Roles {
+		if err := ensureRoles(ctx, logger, db, cfg.loginRoles()); err != nil {
+			return err
+		}
 	}
 	v, err := p.GetDBVersion(ctx)
 	if err != nil {

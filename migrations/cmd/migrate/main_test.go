@@ -52,6 +52,39 @@ func TestParseConfig(t *testing.T) {
 			args: []string{"-database-url", "x", "down-to", "2"},
 			want: config{DatabaseURL: "x", Wait: time.Minute, Command: "down-to", Version: 2},
 		},
+		{
+			name: "up roles with passwords from env",
+			args: []string{"-database-url", "x", "up", "roles"},
+			env:  map[string]string{"CATALOG_DB_PASSWORD": "c-pw", "PRICING_DB_PASSWORD": "p-pw"},
+			want: config{DatabaseURL: "x", Wait: time.Minute, Command: "up", Roles: true,
+				Catalog: loginRole{Name: "catalog_svc", Group: catalogGroup, Password: "c-pw"},
+				Pricing: loginRole{Name: "pricing_svc", Group: pricingGroup, Password: "p-pw"}},
+		},
+		{
+			name: "roles alone, names from env and flag",
+			args: []string{"-database-url", "x", "-pricing-role", "flag_pricing", "roles"},
+			env:  map[string]string{"CATALOG_DB_ROLE": "env_catalog", "PRICING_DB_ROLE": "env_pricing", "PRICING_DB_PASSWORD": "p-pw"},
+			want: config{DatabaseURL: "x", Wait: time.Minute, Command: "roles", Roles: true,
+				Catalog: loginRole{Name: "env_catalog", Group: catalogGroup},
+				Pricing: loginRole{Name: "flag_pricing", Group: pricingGroup, Password: "p-pw"}},
+		},
+		{name: "roles without passwords", args: []string{"-database-url", "x", "up", "roles"}, wantErr: "set CATALOG_DB_PASSWORD and/or PRICING_DB_PASSWORD"},
+		{name: "roles extra argument", args: []string{"-database-url", "x", "roles", "up"}, env: map[string]string{"CATALOG_DB_PASSWORD": "pw"}, wantErr: "roles takes no arguments"},
+		{name: "roles after down", args: []string{"-database-url", "x", "down", "roles"}, env: map[string]string{"CATALOG_DB_PASSWORD": "pw"}, wantErr: "down takes no arguments"},
+		{
+			name:    "role name not an identifier",
+			args:    []string{"-database-url", "x", "-catalog-role", `x"; DROP ROLE postgres; --`, "roles"},
+			env:     map[string]string{"CATALOG_DB_PASSWORD": "pw"},
+			wantErr: "want a lower-case identifier",
+		},
+		{name: "role name is a group", args: []string{"-database-url", "x", "-catalog-role", catalogGroup, "roles"}, env: map[string]string{"CATALOG_DB_PASSWORD": "pw"}, wantErr: "cannot be a service's login role"},
+		{name: "role name reserved", args: []string{"-database-url", "x", "roles"}, env: map[string]string{"PRICING_DB_ROLE": "pg_signal_backend", "PRICING_DB_PASSWORD": "pw"}, wantErr: "reserved"},
+		{
+			name:    "one role for both services",
+			args:    []string{"-database-url", "x", "-catalog-role", "svc", "-pricing-role", "svc", "roles"},
+			env:     map[string]string{"CATALOG_DB_PASSWORD": "a", "PRICING_DB_PASSWORD": "b"},
+			wantErr: "each needs its own",
+		},
 		{name: "no database", args: []string{"up"}, wantErr: "set DATABASE_URL or -database-url"},
 		{name: "unknown command", args: []string{"-database-url", "x", "sideways"}, wantErr: `unknown command "sideways"`},
 		{name: "extra argument", args: []string{"-database-url", "x", "up", "3"}, wantErr: "up takes no arguments"},
@@ -73,6 +106,12 @@ func TestParseConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if tt.want.Catalog.Name == "" {
+				tt.want.Catalog = loginRole{Name: "catalog_svc", Group: catalogGroup, Password: tt.want.Catalog.Password}
+			}
+			if tt.want.Pricing.Name == "" {
+				tt.want.Pricing = loginRole{Name: "pricing_svc", Group: pricingGroup, Password: tt.want.Pricing.Password}
+			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("config (-want +got):\n%s", diff)
 			}
@@ -86,7 +125,8 @@ func TestUsageNamesEnv(t *testing.T) {
 	if err == nil {
 		t.Fatal("-h: got nil error, want flag.ErrHelp")
 	}
-	for _, want := range []string{"-database-url", "env DATABASE_URL", "-wait", "env MIGRATE_WAIT", "status"} {
+	for _, want := range []string{"-database-url", "env DATABASE_URL", "-wait", "env MIGRATE_WAIT", "status",
+		"roles", "env CATALOG_DB_PASSWORD", "env PRICING_DB_PASSWORD", "env CATALOG_DB_ROLE", "env PRICING_DB_ROLE"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("usage: want %q in:\n%s", want, out.String())
 		}
