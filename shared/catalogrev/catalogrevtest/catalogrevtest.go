@@ -1,0 +1,92 @@
+// Package catalogrevtest is a fake catalog revision stream for the tests of
+// catalogrev and of the caches that follow it: the test decides what every
+// WatchRevision stream says and when it ends.
+package catalogrevtest
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/carbuild/carbuild/shared/catalogrev"
+	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
+)
+
+// Server is a catalog whose WatchRevision streams say what the test sends:
+// each new stream hands the test a channel (Next); a nil message ends the
+// stream.
+type Server struct {
+	catalogv1.UnimplementedCatalogServiceServer
+	streams chan chan *catalogv1.CatalogRevision
+}
+
+// WatchRevision serves one stream as the test drives it.
+func (s *Server) WatchRevision(_ *catalogv1.WatchRevisionRequest, st grpc.ServerStreamingServer[catalogv1.CatalogRevision]) error {
+	ch := make(chan *catalogv1.CatalogRevision)
+	select {
+	case s.streams <- ch:
+	case <-st.Context().Done():
+		return st.Context().Err()
+	}
+	for {
+		select {
+		case m := <-ch:
+			if m == nil {
+				return nil
+			}
+			if err := st.Send(m); err != nil {
+				return err
+			}
+		case <-st.Context().Done():
+			return st.Context().Err()
+		}
+	}
+}
+
+// Next waits for the next stream the watcher opens and returns the channel
+// that drives it.
+func (s *Server) Next(t testing.TB) chan<- *catalogv1.CatalogRevision {
+	t.Helper()
+	select {
+	case ch := <-s.streams:
+		return ch
+	case <-time.After(5 * time.Second):
+		t.Fatal("the watcher opened no stream")
+		return nil
+	}
+}
+
+// Start serves a fake catalog on an in-memory listener and runs a
+// catalogrev.Watcher (with millisecond backoff) reporting to f. It returns
+// the fake, its gRPC server (Stop takes the catalog away) and a function
+// that ends the watcher and waits for it; both also happen at cleanup.
+func Start(t testing.TB, f catalogrev.Follower) (*Server, *grpc.Server, func()) {
+	t.Helper()
+	lis := bufconn.Listen(1 << 20)
+	srv := grpc.NewServer()
+	fake := &Server{streams: make(chan chan *catalogv1.CatalogRevision)}
+	catalogv1.RegisterCatalogServiceServer(srv, fake)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient("passthrough:///bufnet",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	w := catalogrev.NewWatcher(slog.New(slog.DiscardHandler), catalogv1.NewCatalogServiceClient(conn), f)
+	w.MinBackoff, w.MaxBackoff = time.Millisecond, 10*time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	stop := func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return fake, srv, stop
+}
