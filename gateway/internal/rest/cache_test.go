@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,19 +12,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/grpclog"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/carbuild/carbuild/gateway/internal/backend"
 	"github.com/carbuild/carbuild/gateway/internal/respcache"
 	"github.com/carbuild/carbuild/gateway/internal/rest"
 	"github.com/carbuild/carbuild/shared/catalogrev"
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
-	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
 	catalogopb "github.com/carbuild/carbuild/shared/gen/catalogo"
-	pricingpb "github.com/carbuild/carbuild/shared/gen/pricing"
 )
 
 // revEcho is the echo catalog keeping the revision contract: every read
@@ -70,22 +65,7 @@ func (revEcho) WatchRevision(_ *catalogv1.WatchRevisionRequest, st grpc.ServerSt
 func newCachedHandler(tb testing.TB, cached bool) (http.Handler, *prometheus.Registry) {
 	tb.Helper()
 	grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, io.Discard))
-	lis := bufconn.Listen(1 << 20)
-	srv := grpc.NewServer()
-	e := revEcho{}
-	catalogv1.RegisterCatalogServiceServer(srv, e)
-	catalogopb.RegisterCatalogoServiceServer(srv, e)
-	pricingv1.RegisterPricingServiceServer(srv, e)
-	pricingpb.RegisterOrcamentoServiceServer(srv, e)
-	go func() { _ = srv.Serve(lis) }()
-	tb.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { conn.Close() })
+	conn := serveBackends(tb, revEcho{})
 	log := slog.New(slog.DiscardHandler)
 	reg := prometheus.NewRegistry()
 	var cache *respcache.Cache

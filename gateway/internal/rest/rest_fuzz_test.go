@@ -95,17 +95,24 @@ func (echo) RealizarCompra(_ context.Context, r *pricingpb.CompraRequest) (*pric
 	return &pricingpb.CompraResponse{PedidoId: "x", Status: "CONFIRMADO", ValorTotal: r.GetValorTotal(), ItensComprados: r.GetItens()}, nil
 }
 
-// newHandler returns the gateway's real handler over the echo backends.
-func newHandler(tb testing.TB) http.Handler {
+// backends is what the in-memory backend of these tests implements.
+type backends interface {
+	catalogv1.CatalogServiceServer
+	catalogopb.CatalogoServiceServer
+	pricingv1.PricingServiceServer
+	pricingpb.OrcamentoServiceServer
+}
+
+// serveBackends serves b as every backend on an in-memory listener and
+// returns a connection to it.
+func serveBackends(tb testing.TB, b backends) *grpc.ClientConn {
 	tb.Helper()
-	grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, io.Discard))
 	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer()
-	e := echo{}
-	catalogv1.RegisterCatalogServiceServer(srv, e)
-	catalogopb.RegisterCatalogoServiceServer(srv, e)
-	pricingv1.RegisterPricingServiceServer(srv, e)
-	pricingpb.RegisterOrcamentoServiceServer(srv, e)
+	catalogv1.RegisterCatalogServiceServer(srv, b)
+	catalogopb.RegisterCatalogoServiceServer(srv, b)
+	pricingv1.RegisterPricingServiceServer(srv, b)
+	pricingpb.RegisterOrcamentoServiceServer(srv, b)
 	go func() { _ = srv.Serve(lis) }()
 	tb.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient("passthrough:///bufnet",
@@ -115,6 +122,14 @@ func newHandler(tb testing.TB) http.Handler {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// newHandler returns the gateway's real handler over the echo backends.
+func newHandler(tb testing.TB) http.Handler {
+	tb.Helper()
+	grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, io.Discard))
+	conn := serveBackends(tb, echo{})
 	log := slog.New(slog.DiscardHandler)
 	watcher := backend.NewWatcher(log, time.Second, map[string]*grpc.ClientConn{"catalog": conn, "pricing": conn})
 	h, err := rest.New(context.Background(), rest.Options{
