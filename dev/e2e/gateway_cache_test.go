@@ -283,57 +283,91 @@ func callAt(t *testing.T, base, method, path, body string) response {
 // also after the instance holding the watch stream is stopped (SIGTERM)
 // between two rounds.
 func TestGatewayCacheTwoCatalogs(t *testing.T) {
-	_, port, err := net.SplitHostPort(sys.Addrs.Catalog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type instance struct {
-		ip      string
-		cmd     *exec.Cmd
-		metrics string
-	}
-	var catalogs []instance
-	for _, ip := range []string{"127.0.0.2", "127.0.0.3"} {
-		in := instance{ip: ip, metrics: freeAddr(t)}
-		in.cmd = startExtra(t, "catalog", "DATABASE_URL="+sys.DatabaseURL,
-			"CATALOG_GRPC_ADDR="+ip+":"+port, "CATALOG_METRICS_ADDR="+in.metrics)
-		catalogs = append(catalogs, in)
-	}
-	for _, in := range catalogs {
-		waitListening(t, in.ip+":"+port)
-	}
-	dns := testdns.Serve(t, net.ParseIP(catalogs[0].ip), net.ParseIP(catalogs[1].ip))
+	catalogs := startTwoCatalogs(t)
 	gwAddr := freeAddr(t)
 	startExtra(t, "gateway", "GATEWAY_HTTP_ADDR="+gwAddr, "PRICING_ADDR="+sys.Addrs.Pricing,
-		fmt.Sprintf("CATALOG_ADDR=dns://%s/catalog.e2e.test:%s", dns, port))
+		"CATALOG_ADDR="+catalogs.target)
 	base := "http://" + gwAddr
 	waitListening(t, gwAddr)
 	waitCacheLive(t, base)
 
 	holder := -1
 	priceRounds(t, base, 6, func(round int) {
-		if round != 3 {
-			return
-		}
-		// Both instances answered reads; then the one holding the watch
-		// stream stops, and the gateway reopens it on the other.
-		for i, in := range catalogs {
-			if n := handledReads(t, "http://"+in.metrics); n == 0 {
-				t.Fatalf("catalog %s answered no reads: the gateway does not balance over both", in.ip)
-			}
-			if openStreams(t, "http://"+in.metrics) > 0 {
-				holder = i
-			}
-		}
-		if holder < 0 {
-			t.Fatal("no catalog instance holds the gateway's WatchRevision stream")
-		}
-		t.Logf("round %d: SIGTERM to catalog %s, which holds the watch stream", round, catalogs[holder].ip)
-		if err := catalogs[holder].cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
+		if round == 3 {
+			// Both instances answered reads; then the one holding the
+			// watch stream stops, and the gateway reopens it on the other.
+			holder = catalogs.stopWatchHolder(t, round, "the gateway", handledReads)
 		}
 	})
-	other := catalogs[1-holder]
+	catalogs.checkStreamMoved(t, holder)
+}
+
+// twoCatalogs are two more catalog instances (127.0.0.2 and 127.0.0.3, on
+// the stack's catalog port) behind one DNS name, the way a headless Service
+// balances pods; target is the gRPC target naming both.
+type twoCatalogs struct {
+	instances [2]extraCatalog
+	target    string
+}
+
+type extraCatalog struct {
+	ip      string
+	cmd     *exec.Cmd
+	metrics string
+}
+
+func startTwoCatalogs(t *testing.T) twoCatalogs {
+	t.Helper()
+	_, port, err := net.SplitHostPort(sys.Addrs.Catalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs twoCatalogs
+	for i, ip := range []string{"127.0.0.2", "127.0.0.3"} {
+		in := extraCatalog{ip: ip, metrics: freeAddr(t)}
+		in.cmd = startExtra(t, "catalog", "DATABASE_URL="+sys.DatabaseURL,
+			"CATALOG_GRPC_ADDR="+ip+":"+port, "CATALOG_METRICS_ADDR="+in.metrics)
+		cs.instances[i] = in
+	}
+	for _, in := range cs.instances {
+		waitListening(t, in.ip+":"+port)
+	}
+	dns := testdns.Serve(t, net.ParseIP(cs.instances[0].ip), net.ParseIP(cs.instances[1].ip))
+	cs.target = fmt.Sprintf("dns://%s/catalog.e2e.test:%s", dns, port)
+	return cs
+}
+
+// stopWatchHolder checks that both instances served the client's reads
+// (served counts them from an instance's metrics), then sends SIGTERM to the
+// instance holding the client's WatchRevision stream and returns its index.
+func (cs twoCatalogs) stopWatchHolder(t *testing.T, round int, client string, served func(t *testing.T, metrics string) float64) int {
+	t.Helper()
+	holder := -1
+	for i, in := range cs.instances {
+		if n := served(t, "http://"+in.metrics); n == 0 {
+			t.Fatalf("catalog %s answered no reads: %s does not balance over both", in.ip, client)
+		}
+		if openStreams(t, "http://"+in.metrics) > 0 {
+			holder = i
+		}
+	}
+	if holder < 0 {
+		t.Fatalf("no catalog instance holds %s's WatchRevision stream", client)
+	}
+	t.Logf("round %d: SIGTERM to catalog %s, which holds the watch stream", round, cs.instances[holder].ip)
+	if err := cs.instances[holder].cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	return holder
+}
+
+// checkStreamMoved checks that the other instance now holds the stream.
+func (cs twoCatalogs) checkStreamMoved(t *testing.T, holder int) {
+	t.Helper()
+	if holder < 0 {
+		t.Fatal("no catalog instance was stopped")
+	}
+	other := cs.instances[1-holder]
 	if n := openStreams(t, "http://"+other.metrics); n != 1 {
 		t.Errorf("catalog %s holds %v watch streams after the other stopped, want 1", other.ip, n)
 	}

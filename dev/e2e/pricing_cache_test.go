@@ -2,17 +2,12 @@ package e2e
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"os/exec"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/carbuild/carbuild/dev/internal/testdns"
 	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
 )
 
@@ -183,54 +178,19 @@ func quoteRounds(t *testing.T, addr, metrics string, rounds int, between func(ro
 // by the old price, also after the instance holding the watch stream is
 // stopped (SIGTERM) between two rounds.
 func TestPricingCacheTwoCatalogs(t *testing.T) {
-	_, port, err := net.SplitHostPort(sys.Addrs.Catalog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type instance struct {
-		ip      string
-		cmd     *exec.Cmd
-		metrics string
-	}
-	var catalogs []instance
-	for _, ip := range []string{"127.0.0.2", "127.0.0.3"} {
-		in := instance{ip: ip, metrics: freeAddr(t)}
-		in.cmd = startExtra(t, "catalog", "DATABASE_URL="+sys.DatabaseURL,
-			"CATALOG_GRPC_ADDR="+ip+":"+port, "CATALOG_METRICS_ADDR="+in.metrics)
-		catalogs = append(catalogs, in)
-	}
-	for _, in := range catalogs {
-		waitListening(t, in.ip+":"+port)
-	}
-	dns := testdns.Serve(t, net.ParseIP(catalogs[0].ip), net.ParseIP(catalogs[1].ip))
+	catalogs := startTwoCatalogs(t)
 	addr, metrics := freeAddr(t), freeAddr(t)
 	startExtra(t, "pricing", "DATABASE_URL="+sys.DatabaseURL, "PRICING_GRPC_ADDR="+addr, "PRICING_METRICS_ADDR="+metrics,
-		fmt.Sprintf("CATALOG_ADDR=dns://%s/catalog.e2e.test:%s", dns, port))
+		"CATALOG_ADDR="+catalogs.target)
 	waitListening(t, addr)
 
 	holder := -1
 	quoteRounds(t, addr, "http://"+metrics, 6, func(round int) {
-		if round != 3 {
-			return
-		}
-		for i, in := range catalogs {
-			if n := scrape(t, "http://"+in.metrics, "grpc_server_handled_total{", `grpc_method="BatchGetParts"`); n == 0 {
-				t.Fatalf("catalog %s answered no BatchGetParts: pricing does not balance over both", in.ip)
-			}
-			if openStreams(t, "http://"+in.metrics) > 0 {
-				holder = i
-			}
-		}
-		if holder < 0 {
-			t.Fatal("no catalog instance holds pricing's WatchRevision stream")
-		}
-		t.Logf("round %d: SIGTERM to catalog %s, which holds the watch stream", round, catalogs[holder].ip)
-		if err := catalogs[holder].cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
+		if round == 3 {
+			holder = catalogs.stopWatchHolder(t, round, "pricing", func(t *testing.T, metrics string) float64 {
+				return scrape(t, metrics, "grpc_server_handled_total{", `grpc_method="BatchGetParts"`)
+			})
 		}
 	})
-	other := catalogs[1-holder]
-	if n := openStreams(t, "http://"+other.metrics); n != 1 {
-		t.Errorf("catalog %s holds %v watch streams after the other stopped, want 1", other.ip, n)
-	}
+	catalogs.checkStreamMoved(t, holder)
 }
