@@ -147,6 +147,29 @@ func TestGatewayCachePriceChange(t *testing.T) {
 	priceRounds(t, sys.GatewayURL, 5, nil)
 }
 
+// capoPrice returns the current price of part capoID and a function that
+// sets it in PostgreSQL (autocommit) and returns when it was committed: from
+// then on the change is the catalog's to see. Its connection closes at
+// cleanup, after the cleanups registered later (which put the price back).
+func capoPrice(ctx context.Context, t *testing.T) (original int64, setPrice func(int64) time.Time) {
+	t.Helper()
+	db, err := pgx.Connect(ctx, sys.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close(context.Background()) })
+	if err := db.QueryRow(ctx, "SELECT price_minor FROM catalog.parts WHERE id = $1", capoID).Scan(&original); err != nil {
+		t.Fatal(err)
+	}
+	return original, func(p int64) time.Time {
+		t.Helper()
+		if _, err := db.Exec(ctx, "UPDATE catalog.parts SET price_minor = $1 WHERE id = $2", p, capoID); err != nil {
+			t.Fatal(err)
+		}
+		return time.Now()
+	}
+}
+
 // priceRounds changes part 6's price rounds times (and puts it back at
 // cleanup), each time polling every cacheable read through the gateway at
 // base until it serves the new price, then checking that the old one never
@@ -156,22 +179,7 @@ func priceRounds(t *testing.T, base string, rounds int, between func(round int))
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	db, err := pgx.Connect(ctx, sys.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close(context.Background()) }) // after the price is put back
-	var original int64
-	if err := db.QueryRow(ctx, "SELECT price_minor FROM catalog.parts WHERE id = $1", capoID).Scan(&original); err != nil {
-		t.Fatal(err)
-	}
-	setPrice := func(p int64) time.Time {
-		t.Helper()
-		if _, err := db.Exec(ctx, "UPDATE catalog.parts SET price_minor = $1 WHERE id = $2", p, capoID); err != nil {
-			t.Fatal(err)
-		}
-		return time.Now() // committed (autocommit): the change is the catalog's to see
-	}
+	original, setPrice := capoPrice(ctx, t)
 	t.Cleanup(func() {
 		committed := setPrice(original)
 		for _, rd := range cacheReads {

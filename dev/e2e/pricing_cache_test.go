@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
 )
 
@@ -105,22 +103,7 @@ func quoteRounds(t *testing.T, addr, metrics string, rounds int, between func(ro
 	t.Cleanup(cancel)
 	api := pricingv1.NewPricingServiceClient(dial(t, addr))
 	waitPricingCacheLive(ctx, t, api, metrics)
-	db, err := pgx.Connect(ctx, sys.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close(context.Background()) }) // after the price is put back
-	var original int64
-	if err := db.QueryRow(ctx, "SELECT price_minor FROM catalog.parts WHERE id = $1", capoID).Scan(&original); err != nil {
-		t.Fatal(err)
-	}
-	setPrice := func(p int64) time.Time {
-		t.Helper()
-		if _, err := db.Exec(ctx, "UPDATE catalog.parts SET price_minor = $1 WHERE id = $2", p, capoID); err != nil {
-			t.Fatal(err)
-		}
-		return time.Now() // committed (autocommit)
-	}
+	original, setPrice := capoPrice(ctx, t)
 	const bound = 2 * time.Second // fail beyond it; the figures are logged
 	await := func(price int64, committed time.Time) time.Duration {
 		t.Helper()
