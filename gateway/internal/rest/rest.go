@@ -25,6 +25,7 @@ import (
 	"github.com/carbuild/carbuild/gateway/internal/backend"
 	"github.com/carbuild/carbuild/gateway/internal/respcache"
 	"github.com/carbuild/carbuild/gateway/web"
+	"github.com/carbuild/carbuild/shared/catalogrev"
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 	gatewayv1 "github.com/carbuild/carbuild/shared/gen/carbuild/gateway/v1"
 	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
@@ -142,7 +143,7 @@ func incomingHeaders(key string) (string, bool) {
 // by default, as Grpc-Metadata-<key>.
 func outgoingHeaders(key string) (string, bool) {
 	switch key {
-	case "catalog-revision":
+	case catalogrev.Header:
 		return respcache.HeaderRevision, true
 	case "content-type":
 		return "", false
