@@ -46,7 +46,7 @@ if not locust.runners.__version__:
 
 CURRENCY = "BRL"
 
-# Business rules (DESIGN.md), in centavos.
+# Business rules (docs/architecture.md), in centavos.
 SHIPPING_PER_UNIT = 1500  # R$ 15.00 per unit
 SHIPPING_MINIMUM = 2000  # a non-zero shipping below R$ 20.00 becomes R$ 20.00
 FREE_SHIPPING_ABOVE = 1_000_000  # free when subtotal > R$ 10,000.00

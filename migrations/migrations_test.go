@@ -210,7 +210,7 @@ type seedPart struct {
 	Currency string
 }
 
-// TestSeed checks the seed against DESIGN.md: the earlier system's cars,
+// TestSeed checks the seed against docs/architecture.md: the earlier system's cars,
 // parts, ids and prices (R$ → centavos).
 func TestSeed(t *testing.T) {
 	t.Parallel()

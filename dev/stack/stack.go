@@ -40,7 +40,7 @@ type Addrs struct {
 	PricingMetrics string
 }
 
-// DefaultAddrs are the ports of DESIGN.md (the earlier system's).
+// DefaultAddrs are the earlier system's ports, kept so its clients and Prometheus config work (docs/architecture.md).
 func DefaultAddrs() Addrs {
 	return Addrs{
 		Gateway:        "127.0.0.1:8000",

@@ -300,7 +300,7 @@ func writeReport(dir string, c *config, steps []*step, started time.Time) (strin
 	}
 	p("")
 	p("For comparison, the earlier system (FastAPI gateway, Node.js gRPC services) on its 3-worker Kind cluster saturated near")
-	p("1,000 req/s, failed 1-2 %% of requests at 5,000 users and reached P99 latencies of 15-64 s (DESIGN.md, issue 5).")
+	p("1,000 req/s, failed 1-2 %% of requests at 5,000 users and reached P99 latencies of 15-64 s (the earlier system's report).")
 	p("")
 	p("| overlay | users | length | requests | failures | failure %% | req/s | P50 ms | P95 ms | P99 ms | max ms | note |")
 	p("|---|---|---|---|---|---|---|---|---|---|---|---|")

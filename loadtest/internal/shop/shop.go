@@ -1,6 +1,6 @@
 // Package shop holds what the load generators know about Car Build's domain:
 // the seed catalog (migrations/00003_seed_catalog.sql) and the pricing rules
-// of DESIGN.md, so that every response can be checked against a value computed
+// of docs/architecture.md, so that every response can be checked against a value computed
 // independently of the services.
 package shop
 
@@ -60,7 +60,7 @@ var Parts = []Part{
 // Chassis is the category limited to one per basket.
 const Chassis = "PART_CATEGORY_CHASSIS"
 
-// Pricing rules (DESIGN.md), in centavos.
+// Pricing rules (docs/architecture.md), in centavos.
 const (
 	ShippingPerUnit   = 1500    // R$ 15.00 per unit
 	ShippingMinimum   = 2000    // a non-zero shipping below R$ 20.00 becomes R$ 20.00

@@ -8,7 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// Seed parts of DESIGN.md, prices in centavos.
+// Seed parts (docs/architecture.md), prices in centavos.
 var seed = map[int64]Part{
 	1:  {ID: 1, Name: "Chassi", Category: CategoryChassis, UnitPrice: 500000, Currency: "BRL"},
 	3:  {ID: 3, Name: "Rodas Aro 14", UnitPrice: 80000, Currency: "BRL"},

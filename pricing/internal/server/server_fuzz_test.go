@@ -28,7 +28,7 @@ import (
 // (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, ALREADY_EXISTS) —
 // never a panic, never INTERNAL or UNKNOWN.
 
-// seedParts are DESIGN.md's parts 1–20 (prices in centavos).
+// seedParts are the seed's parts 1–20 (docs/architecture.md) (prices in centavos).
 var seedParts = func() map[int64]quote.Part {
 	prices := []int64{500000, 350000, 80000, 15000, 20000, 35000, 800000, 650000, 120000, 35000, 45000, 60000, 30000,
 		750000, 700000, 90000, 28000, 40000, 50000, 200000}
