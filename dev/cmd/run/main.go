@@ -38,7 +38,7 @@ func run(ctx context.Context, log *slog.Logger, args []string, stdout io.Writer)
 	db := fs.String("db", "carbuild", "database to create (if missing) and migrate on the PostgreSQL found; ignored when DATABASE_URL is set")
 	skipBuild := fs.Bool("skip-build", false, "use the binaries already in bin/")
 	binDir := fs.String("bin", "", "folder for the built binaries (default: bin/ in the repository)")
-	freePorts := fs.Bool("free-ports", false, "listen on free loopback ports instead of :8000, :50051, :50052, :9091, :9092 (the banner prints them)")
+	freePorts := fs.Bool("free-ports", false, "listen on free loopback ports instead of :8000, :50051, :50052, :9091, :9092 (the banner prints them; no Prometheus)")
 	readyTimeout := fs.Duration("ready-timeout", 60*time.Second, "longest wait for the gateway's /readyz to answer 200 before giving up")
 	prom := fs.Bool("prometheus", true, "also start Prometheus on 127.0.0.1:9090 when the prometheus binary is installed")
 	execCmd := fs.String("exec", "", "run this shell command against a throw-away stack on free ports, then stop; "+
@@ -92,7 +92,11 @@ Ctrl-C stops everything.
 
 `, s.DatabaseSource, s.GatewayURL, a.Catalog, a.CatalogMetrics, a.Pricing, a.PricingMetrics)
 
-	if *prom {
+	// Prometheus's local config scrapes the default ports (and listens on
+	// :9090, which the stack on the default ports may already use).
+	if *prom && *freePorts {
+		log.Info("prometheus not started: it scrapes the default ports, not -free-ports")
+	} else if *prom {
 		if stopProm := startPrometheus(log); stopProm != nil {
 			defer stopProm()
 		}
