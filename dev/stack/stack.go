@@ -341,6 +341,9 @@ func (s *Stack) Logs() string {
 	return s.logBuf.String()
 }
 
+// waitReady waits until the gateway's /readyz answers 200: every backend
+// serving. Until then /health says "unhealthy" and calls may answer 503, so
+// nothing may call the stack ready before.
 func (s *Stack) waitReady(ctx context.Context) error {
 	deadline := time.Now().Add(s.cfg.ReadyTimeout)
 	client := &http.Client{Timeout: time.Second}
@@ -351,14 +354,19 @@ func (s *Stack) waitReady(ctx context.Context) error {
 			}
 		}
 		resp, err := client.Get(s.GatewayURL + "/readyz")
+		last := ""
 		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
+			last = resp.Status + " " + strings.TrimSpace(string(body))
+		} else {
+			last = err.Error()
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("stack not ready after %s (last: %v)\n%s", s.cfg.ReadyTimeout, errOrStatus(err, resp), s.Logs())
+			return fmt.Errorf("the gateway's %s/readyz did not answer 200 within %s (last answer: %s)\n%s", s.GatewayURL, s.cfg.ReadyTimeout, last, s.Logs())
 		}
 		select {
 		case <-ctx.Done():
@@ -366,13 +374,6 @@ func (s *Stack) waitReady(ctx context.Context) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-func errOrStatus(err error, resp *http.Response) string {
-	if err != nil {
-		return err.Error()
-	}
-	return resp.Status
 }
 
 // Process returns the named service's process (nil if not started).

@@ -4,13 +4,19 @@
 package catalog
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
+
+	"golang.org/x/text/collate"
+	"golang.org/x/text/language"
 )
 
 // Errors the service returns; the transport maps them to status codes.
@@ -78,10 +84,11 @@ type Store interface {
 // Service answers catalog questions over a Store.
 type Service struct {
 	store Store
+	names *nameOrder
 }
 
 // NewService returns a Service reading from store.
-func NewService(store Store) *Service { return &Service{store: store} }
+func NewService(store Store) *Service { return &Service{store: store, names: newNameOrder()} }
 
 // ListCars returns every car.
 func (s *Service) ListCars(ctx context.Context) ([]Car, error) {
@@ -142,7 +149,8 @@ func (s *Service) ListParts(ctx context.Context, q PartsQuery) (PartsPage, error
 }
 
 // PartsForModel returns every part of the car named model (the earlier
-// system's lookup: case-insensitive, year not used).
+// system's lookup: case-insensitive, year not used), ordered by name as the
+// earlier system's `ORDER BY nome` answered (see nameOrder).
 func (s *Service) PartsForModel(ctx context.Context, model string) ([]Part, error) {
 	key, err := carKey(model)
 	if err != nil {
@@ -161,10 +169,41 @@ func (s *Service) PartsForModel(ctx context.Context, model string) ([]Part, erro
 		}
 		all = append(all, parts...)
 		if len(parts) < MaxPageSize {
+			s.names.sort(all)
 			return all, nil
 		}
 		after = parts[len(parts)-1].ID
 	}
+}
+
+// nameOrder sorts parts the way the earlier system's PostgreSQL answered
+// `ORDER BY nome`. Its database had the server's default, linguistic
+// collation (en_US.UTF-8), not the byte order of the C.UTF-8 databases we may
+// run on, so the order is computed here and does not depend on the
+// database's locale. Letters compare first, ignoring accents and case ("Capô"
+// sorts with "Capo", before "Capoeira" and "capota"), then accents (Capo <
+// Capô), then case (lower first); names equal in every respect keep id
+// order. The rules are CLDR's root collation, which ICU and glibc's en_US
+// follow for letters, accents and case (they may differ on punctuation).
+type nameOrder struct {
+	// A Collator keeps buffers, so it is not safe for concurrent use, and
+	// building one costs more than sorting a car's parts.
+	collators sync.Pool
+}
+
+func newNameOrder() *nameOrder {
+	return &nameOrder{collators: sync.Pool{New: func() any { return collate.New(language.English) }}}
+}
+
+func (o *nameOrder) sort(parts []Part) {
+	col := o.collators.Get().(*collate.Collator)
+	defer o.collators.Put(col)
+	slices.SortFunc(parts, func(a, b Part) int {
+		if c := col.CompareString(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
 }
 
 // BatchGetParts returns the parts with the given ids, in the order asked.

@@ -3,7 +3,10 @@ package catalog_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/carbuild/carbuild/catalog/internal/catalog"
 	"github.com/carbuild/carbuild/catalog/internal/store"
@@ -115,15 +118,34 @@ func TestBatchGetParts(t *testing.T) {
 	}
 }
 
+// TestPartsForModel checks the seed-compatible lookup against the seed: every
+// part of the model, in the order the earlier system's `ORDER BY nome`
+// answered, whatever the test database's collation.
 func TestPartsForModel(t *testing.T) {
 	t.Parallel()
 	svc := catalog.NewService(store.New(dbtest.NewPool(t)))
-	parts, err := svc.PartsForModel(context.Background(), "FUSCA")
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		model string
+		want  []string // "id name"
+	}{
+		{"FUSCA", []string{"6 Capô", "1 Chassi", "4 Farol Dianteiro", "2 Motor 1.6", "5 Parachoque Traseiro", "3 Rodas Aro 14"}},
+		{"civic", []string{"12 Capô Esportivo", "7 Chassi", "10 Farol LED", "8 Motor 2.0 VTEC", "11 Parachoque Esportivo", "9 Rodas Aro 16", "13 Spoiler"}},
+		{"Corolla", []string{"19 Capô Aerodinâmico", "14 Chassi", "17 Farol Xenon", "15 Motor 1.8 Hybrid", "18 Parachoque Híbrido", "16 Rodas Aro 15", "20 Sistema Híbrido"}},
 	}
-	if len(parts) != 6 || parts[0].Name != "Chassi" || parts[0].Price != 500000 {
-		t.Errorf("PartsForModel(FUSCA) = %+v, want 6 parts starting with Chassi at 500000", parts)
+	for _, tt := range tests {
+		t.Run(tt.model, func(t *testing.T) {
+			parts, err := svc.PartsForModel(context.Background(), tt.model)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, p := range parts {
+				got = append(got, fmt.Sprintf("%d %s", p.ID, p.Name))
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("PartsForModel(%q) (-want +got):\n%s", tt.model, diff)
+			}
+		})
 	}
 	if _, err := svc.PartsForModel(context.Background(), "Gol"); !errors.Is(err, catalog.ErrNotFound) {
 		t.Errorf("PartsForModel(Gol) error = %v, want ErrNotFound", err)

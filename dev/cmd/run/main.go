@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -24,16 +25,21 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("component", "run")
-	if err := run(ctx, log, os.Args[1:]); err != nil && !errors.Is(err, flag.ErrHelp) {
+	if err := run(ctx, log, os.Args[1:], os.Stdout); err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "run:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, log *slog.Logger, args []string) error {
+// run starts the stack and prints the banner and the services' logs on
+// stdout; it returns when ctx ends (the stack stopped) or the start fails.
+func run(ctx context.Context, log *slog.Logger, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	db := fs.String("db", "carbuild", "database to create (if missing) and migrate on the PostgreSQL found; ignored when DATABASE_URL is set")
 	skipBuild := fs.Bool("skip-build", false, "use the binaries already in bin/")
+	binDir := fs.String("bin", "", "folder for the built binaries (default: bin/ in the repository)")
+	freePorts := fs.Bool("free-ports", false, "listen on free loopback ports instead of :8000, :50051, :50052, :9091, :9092 (the banner prints them; no Prometheus)")
+	readyTimeout := fs.Duration("ready-timeout", 60*time.Second, "longest wait for the gateway's /readyz to answer 200 before giving up")
 	prom := fs.Bool("prometheus", true, "also start Prometheus on 127.0.0.1:9090 when the prometheus binary is installed")
 	execCmd := fs.String("exec", "", "run this shell command against a throw-away stack on free ports, then stop; "+
 		"the command gets CARBUILD_URL, CARBUILD_METRICS_URLS, CATALOG_ADDR, PRICING_ADDR and DATABASE_URL")
@@ -43,12 +49,26 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 	if *execCmd != "" {
 		return execAgainstStack(ctx, log, *execCmd, *skipBuild)
 	}
-	cfg := stack.Config{Database: *db, SkipBuild: *skipBuild, Logs: os.Stdout, Log: log, DatabaseURL: os.Getenv("DATABASE_URL")}
+	cfg := stack.Config{Database: *db, SkipBuild: *skipBuild, BinDir: *binDir, Logs: stdout, Log: log,
+		DatabaseURL: os.Getenv("DATABASE_URL"), ReadyTimeout: *readyTimeout}
+	if *freePorts {
+		addrs, err := stack.FreeAddrs()
+		if err != nil {
+			return err
+		}
+		cfg.Addrs = addrs
+	}
 	log.Info("building and starting catalog, pricing and gateway")
+	start := time.Now()
+	// Start returns once the gateway's /readyz answers 200 (catalog and
+	// pricing serving), or fails after ReadyTimeout with the last answer:
+	// before that /health says "unhealthy" and calls may answer 503, so the
+	// banner below is what a user (or a script) may wait for.
 	s, err := stack.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}
+	log.Info("ready", "readyz", s.GatewayURL+"/readyz", "took", time.Since(start).Round(time.Millisecond))
 	defer func() {
 		log.Info("stopping")
 		if err := s.Stop(); err != nil {
@@ -57,11 +77,12 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 		log.Info("stopped")
 	}()
 	a := s.Addrs
-	fmt.Printf(`
+	fmt.Fprintf(stdout, `
 Car Build is running (PostgreSQL: %s)
   storefront      %[2]s/
   REST (v1)       %[2]s/v1/cars
   REST (compat)   %[2]s/get-pecas  /calcular  /pagar  /health
+  readiness       %[2]s/readyz (answered 200 before this banner)
   OpenAPI         %[2]s/openapi.json
   gateway metrics %[2]s/metrics
   catalog gRPC    %s   metrics http://%s/metrics
@@ -71,7 +92,11 @@ Ctrl-C stops everything.
 
 `, s.DatabaseSource, s.GatewayURL, a.Catalog, a.CatalogMetrics, a.Pricing, a.PricingMetrics)
 
-	if *prom {
+	// Prometheus's local config scrapes the default ports (and listens on
+	// :9090, which the stack on the default ports may already use).
+	if *prom && *freePorts {
+		log.Info("prometheus not started: it scrapes the default ports, not -free-ports")
+	} else if *prom {
 		if stopProm := startPrometheus(log); stopProm != nil {
 			defer stopProm()
 		}

@@ -63,7 +63,7 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 	if err := catalogv1.RegisterCatalogServiceHandlerClient(ctx, v1, catalogv1.NewCatalogServiceClient(o.Catalog)); err != nil {
 		return nil, fmt.Errorf("register catalog v1: %w", err)
 	}
-	if err := pricingv1.RegisterPricingServiceHandlerClient(ctx, v1, pricingv1.NewPricingServiceClient(o.Pricing)); err != nil {
+	if err := pricingv1.RegisterPricingServiceHandlerClient(ctx, v1, headerKeyPricing{pricingv1.NewPricingServiceClient(o.Pricing)}); err != nil {
 		return nil, fmt.Errorf("register pricing v1: %w", err)
 	}
 	if err := catalogopb.RegisterCatalogoServiceHandlerClient(ctx, compat, catalogopb.NewCatalogoServiceClient(o.Catalog)); err != nil {
@@ -127,11 +127,13 @@ func muxOptions(m *httpMetrics, cache *respcache.Cache, compat bool) []runtime.S
 	}
 }
 
-// incomingHeaders forwards only what the backends use: Idempotency-Key.
-// (grpc-gateway forwards its own Grpc-Timeout handling regardless.)
+// incomingHeaders forwards only Idempotency-Key: POST /v1/orders takes it
+// into the request (headerKeyPricing), POST /pagar's backend reads it from
+// the metadata. (grpc-gateway forwards its own Grpc-Timeout handling
+// regardless.)
 func incomingHeaders(key string) (string, bool) {
 	if textproto.CanonicalMIMEHeaderKey(key) == "Idempotency-Key" {
-		return "idempotency-key", true
+		return idempotencyHeader, true
 	}
 	return "", false
 }

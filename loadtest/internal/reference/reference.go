@@ -41,7 +41,7 @@ func Handler() http.Handler {
 	byModel := map[string]PecasResponse{}
 	for _, c := range shop.Cars {
 		var r PecasResponse
-		for _, p := range shop.CarParts(c.ID) {
+		for _, p := range shop.CompatParts(c.ID) {
 			r.Pecas = append(r.Pecas, Peca{ID: p.ID, Nome: p.Name, Valor: float64(p.Price) / 100})
 		}
 		byModel[strings.ToLower(c.Name)] = r

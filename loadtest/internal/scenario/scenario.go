@@ -51,13 +51,14 @@ type pecasResponse struct {
 	Pecas []peca `json:"pecas"`
 }
 
-// checkPecas verifies a /get-pecas body against the seed parts of the car.
+// checkPecas verifies a /get-pecas body against the seed parts of the car, in
+// the seed-compatible order (by name).
 func checkPecas(body []byte, car string) error {
 	var got pecasResponse
 	if err := json.Unmarshal(body, &got); err != nil {
 		return fmt.Errorf("get-pecas: body is not JSON: %w", err)
 	}
-	want := shop.CarParts(car)
+	want := shop.CompatParts(car)
 	if len(got.Pecas) != len(want) {
 		return fmt.Errorf("get-pecas %s: %d pecas, want %d", car, len(got.Pecas), len(want))
 	}

@@ -13,7 +13,11 @@ import (
 	"github.com/carbuild/carbuild/loadtest/internal/reference"
 )
 
-const civic = `{"pecas":[{"id":"7","nome":"Chassi","valor":8000},{"id":"8","nome":"Motor 2.0 VTEC","valor":6500},{"id":"9","nome":"Rodas Aro 16","valor":1200},{"id":"10","nome":"Farol LED","valor":350},{"id":"11","nome":"Parachoque Esportivo","valor":450},{"id":"12","nome":"Capô Esportivo","valor":600},{"id":"13","nome":"Spoiler","valor":300}]}`
+const civic = `{"pecas":[{"id":"12","nome":"Capô Esportivo","valor":600},{"id":"7","nome":"Chassi","valor":8000},{"id":"10","nome":"Farol LED","valor":350},{"id":"8","nome":"Motor 2.0 VTEC","valor":6500},{"id":"11","nome":"Parachoque Esportivo","valor":450},{"id":"9","nome":"Rodas Aro 16","valor":1200},{"id":"13","nome":"Spoiler","valor":300}]}`
+
+// civicByID is the order /get-pecas answered before it kept the earlier
+// system's (by name).
+const civicByID = `{"pecas":[{"id":"7","nome":"Chassi","valor":8000},{"id":"8","nome":"Motor 2.0 VTEC","valor":6500},{"id":"9","nome":"Rodas Aro 16","valor":1200},{"id":"10","nome":"Farol LED","valor":350},{"id":"11","nome":"Parachoque Esportivo","valor":450},{"id":"12","nome":"Capô Esportivo","valor":600},{"id":"13","nome":"Spoiler","valor":300}]}`
 
 func TestGetPecasCheck(t *testing.T) {
 	t.Parallel()
@@ -25,9 +29,10 @@ func TestGetPecasCheck(t *testing.T) {
 		wantErr string
 	}{
 		{"the seed", 200, civic, ""},
-		{"wrong price", 200, strings.Replace(civic, "8000", "8000.5", 1), "peca 0"},
+		{"wrong price", 200, strings.Replace(civic, "8000", "8000.5", 1), "peca 1"},
+		{"id order", 200, civicByID, "peca 0"},
 		{"missing part", 200, strings.Replace(civic, `,{"id":"13","nome":"Spoiler","valor":300}`, "", 1), "6 pecas, want 7"},
-		{"another car's part", 200, strings.Replace(civic, `"id":"9"`, `"id":"3"`, 1), "peca 2"},
+		{"another car's part", 200, strings.Replace(civic, `"id":"9"`, `"id":"3"`, 1), "peca 5"},
 		{"not JSON", 200, "<html>", "not JSON"},
 		{"server error", 500, `{"code":500}`, "status 500"},
 	}

@@ -6,6 +6,7 @@ package shop
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -79,6 +80,17 @@ func CarParts(car string) []Part {
 			}
 		}
 	}
+	return out
+}
+
+// CompatParts returns the seed parts of a car as the seed-compatible
+// GetPecas (and POST /get-pecas) lists them: by name, as the earlier system's
+// `ORDER BY nome` did. Byte order is that order for the seed's names: any two
+// differ in an unaccented letter of the same case before any accent or case
+// difference (the catalog sorts by a linguistic collation, see README).
+func CompatParts(car string) []Part {
+	out := CarParts(car)
+	slices.SortFunc(out, func(a, b Part) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 

@@ -1,6 +1,9 @@
 package shop
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestPrice(t *testing.T) {
 	t.Parallel()
@@ -40,5 +43,28 @@ func TestShippingMinimum(t *testing.T) {
 	}
 	if got := Shipping(0, 0); got != 0 {
 		t.Errorf("Shipping(0, 0) = %d, want 0", got)
+	}
+}
+
+// TestCompatParts pins the seed-compatible order per car (the earlier
+// system's ORDER BY nome), as dev/e2e checks it against the running catalog.
+func TestCompatParts(t *testing.T) {
+	tests := []struct {
+		car  string
+		want string // ids
+	}{
+		{"fusca", "6 1 4 2 5 3"},
+		{"Civic", "12 7 10 8 11 9 13"},
+		{"corolla", "19 14 17 15 18 16 20"},
+		{"gol", ""},
+	}
+	for _, tt := range tests {
+		var ids []string
+		for _, p := range CompatParts(tt.car) {
+			ids = append(ids, p.ID)
+		}
+		if got := strings.Join(ids, " "); got != tt.want {
+			t.Errorf("CompatParts(%q) ids = %q, want %q", tt.car, got, tt.want)
+		}
 	}
 }
