@@ -57,7 +57,7 @@ QUICK_E2E := TestRESTRoutes|TestCatalogGRPC|TestPricingGRPC|TestHealthAndReflect
 
 .PHONY: test-quick
 test-quick: ## fast lane for the edit loop: unit + store tests and a short e2e subset (not what CI runs)
-	go test -count=1 ./shared/... ./catalog/... ./pricing/... ./gateway/... ./migrations/... ./loadtest/... ./dev/stack/...
+	go test -count=1 ./shared/... ./catalog/... ./pricing/... ./gateway/... ./migrations/... ./loadtest/...
 	go test -count=1 -run '^($(QUICK_E2E))$$' ./dev/e2e
 
 .PHONY: check-generated

@@ -2,7 +2,8 @@
 // module) and decides whether the lint lane passes: it fails on every
 // vulnerability that the code calls (a finding whose trace starts at a
 // vulnerable function), unless that vulnerability is listed, for that
-// module, in the accepted file with its reason. Vulnerabilities only
+// module (or * for every module: the standard library's, which only a
+// newer Go toolchain fixes), in the accepted file with its reason. Vulnerabilities only
 // imported or required, not called, are counted but do not fail, as with
 // govulncheck's own exit code.
 //
@@ -68,7 +69,7 @@ type called struct {
 }
 
 func main() {
-	accepted := flag.String("accepted", "", "file of accepted findings: lines `ID MODULE-DIR reason...` (# comments)")
+	accepted := flag.String("accepted", "", "file of accepted findings: lines `ID MODULE-DIR reason...`, MODULE-DIR * for every module (# comments)")
 	flag.Parse()
 	if err := run(*accepted, flag.Args(), os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "vulngate:", err)
@@ -99,6 +100,10 @@ func run(acceptedFile string, files []string, out io.Writer) error {
 	for _, c := range found {
 		key := c.id + " " + c.module
 		reason, ok := acc[key]
+		if !ok {
+			key = c.id + " *"
+			reason, ok = acc[key]
+		}
 		verdict := "FAIL    "
 		if ok {
 			used[key] = true
