@@ -69,8 +69,9 @@ check-generated: ## fail when shared/gen is stale (regenerates, then compares wi
 
 .PHONY: vet
 vet: ## gofmt and go vet on every workspace module
-	@bad=$$(gofmt -l $(MODULES)); if [ -n "$$bad" ]; then echo "gofmt needed:" $$bad >&2; exit 1; fi
+	@bad=$$(gofmt -l $(MODULES) scripts); if [ -n "$$bad" ]; then echo "gofmt needed:" $$bad >&2; exit 1; fi
 	go vet $(addprefix ./,$(addsuffix /...,$(MODULES)))
+	GOWORK=off go vet scripts/vulngate/main.go
 
 .PHONY: test-go
 test-go: ## unit, store (real PostgreSQL) and end-to-end tests (real binaries over REST and gRPC)
