@@ -71,7 +71,7 @@ check-generated: ## fail when shared/gen is stale (regenerates, then compares wi
 vet: ## gofmt and go vet on every workspace module
 	@bad=$$(gofmt -l $(MODULES) scripts); if [ -n "$$bad" ]; then echo "gofmt needed:" $$bad >&2; exit 1; fi
 	go vet $(addprefix ./,$(addsuffix /...,$(MODULES)))
-	GOWORK=off go vet scripts/vulngate/main.go
+	GOWORK=off go vet scripts/vulngate/main.go scripts/vulngate/main_test.go
 
 .PHONY: test-go
 test-go: ## unit, store (real PostgreSQL) and end-to-end tests (real binaries over REST and gRPC)
@@ -102,6 +102,7 @@ test-race: ## the race detector over the packages with concurrency, and the e2e 
 
 .PHONY: lint
 lint: ## staticcheck and govulncheck over every module (pinned, installed once into ~/.cache/carbuild/tools)
+	GOWORK=off go test -count=1 scripts/vulngate/main.go scripts/vulngate/main_test.go
 	bash scripts/lint.sh
 
 .PHONY: test-unit
