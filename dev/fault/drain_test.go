@@ -63,7 +63,7 @@ func TestDrainGateway(t *testing.T) {
 	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	exitErr, exitAt, exited := waitExit(p.Wait, 20*time.Second)
+	exitAt, exited, exitErr := waitExit(p.Wait, 20*time.Second)
 	time.Sleep(1500 * time.Millisecond) // the survivor alone, under the same load
 	rs := l.stop()
 	stopped = true
@@ -186,7 +186,7 @@ func drainBackend(t *testing.T, name string, orders bool) {
 	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	exitErr, exitAt, exited := waitExit(p.Wait, 30*time.Second)
+	exitAt, exited, exitErr := waitExit(p.Wait, 30*time.Second)
 	time.Sleep(1500 * time.Millisecond) // the survivor alone
 	rs := l.stop()
 	stopped = true
@@ -237,14 +237,14 @@ func migrate(t *testing.T, dsn string) {
 }
 
 // waitExit waits up to timeout for wait to return.
-func waitExit(wait func() error, timeout time.Duration) (err error, at time.Time, exited bool) {
+func waitExit(wait func() error, timeout time.Duration) (at time.Time, exited bool, err error) {
 	done := make(chan error, 1)
 	go func() { done <- wait() }()
 	select {
 	case err := <-done:
-		return err, time.Now(), true
+		return time.Now(), true, err
 	case <-time.After(timeout):
-		return nil, time.Time{}, false
+		return time.Time{}, false, nil
 	}
 }
 
@@ -438,7 +438,7 @@ func TestDrainInFlight(t *testing.T) {
 	newStart := time.Now()
 	st, body := httpPost(s.GatewayURL+quote.path, quote.body)
 	newTook := time.Since(newStart)
-	exitErr, exitAt, exited := waitExit(p.Wait, 30*time.Second)
+	exitAt, exited, exitErr := waitExit(p.Wait, 30*time.Second)
 	rs := l.stop()
 	hw.stop()
 
@@ -509,7 +509,7 @@ func TestDrainTimeout(t *testing.T) {
 	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	exitErr, exitAt, exited := waitExit(p.Wait, 20*time.Second)
+	exitAt, exited, exitErr := waitExit(p.Wait, 20*time.Second)
 	var a answer
 	select {
 	case a = <-done:

@@ -177,18 +177,6 @@ func (l *load) stop() []result {
 	return out
 }
 
-// snapshot returns how many requests have finished and how many failed.
-func (l *load) snapshot() (done, failed int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, r := range l.results {
-		if !r.ok() {
-			failed++
-		}
-	}
-	return len(l.results), failed
-}
-
 // summary are the figures a test reports.
 type summary struct {
 	sent, ok, failed int

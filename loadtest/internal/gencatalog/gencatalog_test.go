@@ -79,7 +79,8 @@ func TestGenerateIdempotentAndDrop(t *testing.T) {
 func TestDeterministic(t *testing.T) {
 	t.Parallel()
 	a := Options{Prefix: "gen", Models: 2, Parts: 9, Seed: 7}
-	if a.fingerprint() != a.fingerprint() {
+	// Two separate generations of the same options must agree.
+	if first, second := a.fingerprint(), a.fingerprint(); first != second {
 		t.Fatal("same options, different catalogs")
 	}
 	b := a
