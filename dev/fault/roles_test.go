@@ -78,7 +78,7 @@ VALUES (gen_random_uuid(), $1, '\x01', 'CONFIRMED', 'BRL', 800000, 2000, 802000)
 	client := &http.Client{Timeout: 10 * time.Second}
 	// The gateway's view of its backends lags by its health interval: wait
 	// for both to answer through it.
-	if !waitFor(30*time.Second, func() bool {
+	if !waitFor(loadBound, func() bool {
 		resp, err := client.Post(s.GatewayURL+"/v1/quotes", "application/json", strings.NewReader(`{"items":[{"partId":"1","quantity":1}]}`))
 		if err != nil {
 			return false
