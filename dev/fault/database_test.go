@@ -68,13 +68,13 @@ func TestDatabaseRestart(t *testing.T) {
 	pg.ctl(t, "-m", "fast", "-w", "stop")
 	// Down until every readiness has reported it (they check every 2 s).
 	reported := waitFor(loadBound, func() bool {
-		return !catalogHealth.firstNotServing().IsZero() && !pricingHealth.firstNotServing().IsZero() && !gw.firstDown(s.GatewayURL).IsZero()
+		return !catalogHealth.firstNotServing(stopAt).IsZero() && !pricingHealth.firstNotServing(stopAt).IsZero() && !gw.firstDown(s.GatewayURL, stopAt).IsZero()
 	})
 	startAt := time.Now()
 	pg.ctl(t, "-w", "-t", "30", "-o", pg.opts, "-l", filepath.Join(pg.dir, "server.log"), "start")
 	up := waitFor(loadBound, func() bool {
 		st, _ := httpGet(s.GatewayURL + "/readyz")
-		return st == http.StatusOK && !catalogHealth.recoveredAt().IsZero() && !pricingHealth.recoveredAt().IsZero()
+		return st == http.StatusOK && !catalogHealth.recoveredAt(stopAt).IsZero() && !pricingHealth.recoveredAt(stopAt).IsZero()
 	})
 	readyAt := time.Now()
 	if up {
@@ -91,8 +91,8 @@ func TestDatabaseRestart(t *testing.T) {
 	recovered := recoveredAt(rs, stopAt)
 	t.Logf("database restart (down %s): %s", startAt.Sub(stopAt).Round(time.Millisecond), sum)
 	t.Logf("database restart: NOT_SERVING after stop: catalog %s, pricing %s; gateway /readyz 503 after %s; SERVING again after start: catalog %s, pricing %s, gateway ready %s; all requests succeed again %s after start",
-		since(stopAt, catalogHealth.firstNotServing()), since(stopAt, pricingHealth.firstNotServing()), since(stopAt, gw.firstDown(s.GatewayURL)),
-		since(startAt, catalogHealth.recoveredAt()), since(startAt, pricingHealth.recoveredAt()), since(startAt, readyAt), since(startAt, recovered))
+		since(stopAt, catalogHealth.firstNotServing(stopAt)), since(stopAt, pricingHealth.firstNotServing(stopAt)), since(stopAt, gw.firstDown(s.GatewayURL, stopAt)),
+		since(startAt, catalogHealth.recoveredAt(stopAt)), since(startAt, pricingHealth.recoveredAt(stopAt)), since(startAt, readyAt), since(startAt, recovered))
 	if !up {
 		t.Fatalf("not ready again %v after PostgreSQL started", loadBound)
 	}

@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/carbuild/carbuild/dev/internal/testdns"
 	"github.com/carbuild/carbuild/dev/stack"
@@ -88,7 +90,7 @@ func TestDrainGateway(t *testing.T) {
 			servedAfter++
 		}
 	}
-	notReadyAt := lb.firstDown(a)
+	notReadyAt := lb.firstDown(a, termAt)
 	t.Logf("drain gateway: %s", sum)
 	t.Logf("drain gateway: SIGTERM → /readyz 503 seen after %s, exit after %s (exit error %v; SHUTDOWN_DELAY %s); %d requests answered by it after SIGTERM; %d by the other",
 		since(termAt, notReadyAt), since(termAt, exitAt), exitErr, gatewayShutdownDelay, servedAfter, countTarget(rs, bURL))
@@ -232,7 +234,7 @@ func drainBackend(t *testing.T, name string, orders bool) {
 	handledB1 := scrape(t, "http://"+bMetrics+"/metrics", "grpc_server_handled_total", method)
 
 	sum := summarize(rs)
-	notServing, unreachable := hw.firstNotServing(), hw.firstUnreachable()
+	notServing, unreachable := hw.firstNotServing(termAt), hw.firstUnreachable(termAt)
 	t.Logf("drain %s: %s", name, sum)
 	t.Logf("drain %s: SIGTERM → NOT_SERVING after %s, listener closed after %s, exit after %s (exit error %v); the other instance handled %.0f calls meanwhile; gateway /readyz 503 seen %d times",
 		name, since(termAt, notServing), since(termAt, unreachable), since(termAt, exitAt), exitErr, handledB1-handledB0, gw.downCount(s.GatewayURL))
@@ -305,8 +307,7 @@ type balancer struct {
 	targets []string
 	cur     atomic.Value // []string
 	mu      sync.Mutex
-	down    map[string]time.Time
-	downs   map[string]int
+	downs   map[string][]time.Time // when each target's /readyz failed
 	cancel  context.CancelFunc
 	done    chan struct{}
 	once    sync.Once
@@ -314,7 +315,7 @@ type balancer struct {
 
 func newBalancer(targets []string, every time.Duration) *balancer {
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &balancer{targets: targets, down: map[string]time.Time{}, downs: map[string]int{}, cancel: cancel, done: make(chan struct{})}
+	b := &balancer{targets: targets, downs: map[string][]time.Time{}, cancel: cancel, done: make(chan struct{})}
 	b.cur.Store([]string{})
 	client := &http.Client{Timeout: time.Second}
 	go func() {
@@ -332,10 +333,7 @@ func newBalancer(targets []string, every time.Duration) *balancer {
 					continue
 				}
 				b.mu.Lock()
-				if b.down[u].IsZero() {
-					b.down[u] = time.Now()
-				}
-				b.downs[u]++
+				b.downs[u] = append(b.downs[u], time.Now())
 				b.mu.Unlock()
 			}
 			b.cur.Store(ready)
@@ -355,30 +353,52 @@ func (b *balancer) stop() {
 	b.once.Do(func() { b.cancel(); <-b.done })
 }
 
-// firstDown is when target's /readyz first failed (zero if never).
-func (b *balancer) firstDown(target string) time.Time {
+// firstDown is when target's /readyz first failed after t0 (zero if
+// never): a poll that failed earlier (a loaded machine, a readiness
+// flicker) is not the event under test.
+func (b *balancer) firstDown(target string, t0 time.Time) time.Time {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.down[target]
+	for _, at := range b.downs[target] {
+		if !at.Before(t0) {
+			return at
+		}
+	}
+	return time.Time{}
 }
 
+// downCount is how many polls of target's /readyz failed.
 func (b *balancer) downCount(target string) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.downs[target]
+	return len(b.downs[target])
 }
 
+// healthState is what one readiness poll saw.
+type healthState int
+
+const (
+	noAnswer    healthState = iota - 1 // no answer in time (a loaded machine): says nothing
+	serving                            // answered SERVING
+	notServing                         // answered NOT_SERVING (or anything but SERVING)
+	unreachable                        // UNAVAILABLE: nothing answers (listener closed, process gone)
+)
+
 // healthWatch polls one gRPC server's readiness (service "") on a
-// connection of its own.
+// connection of its own and keeps every answer with its time, so a test asks
+// what happened after its own event, not since the watch began.
 type healthWatch struct {
-	mu          sync.Mutex
-	notServing  time.Time
-	unreachable time.Time
-	recovered   time.Time // first SERVING after NOT_SERVING or unreachable
-	cancel      context.CancelFunc
-	done        chan struct{}
-	once        sync.Once
-	conn        *grpc.ClientConn
+	mu     sync.Mutex
+	seen   []healthSeen
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+	conn   *grpc.ClientConn
+}
+
+type healthSeen struct {
+	at    time.Time
+	state healthState
 }
 
 func watchHealth(t *testing.T, addr string, every time.Duration) *healthWatch {
@@ -399,18 +419,20 @@ func watchHealth(t *testing.T, addr string, every time.Duration) *healthWatch {
 			if ctx.Err() != nil {
 				return
 			}
-			now := time.Now()
-			h.mu.Lock()
+			st := serving
 			switch {
-			case err != nil && h.unreachable.IsZero():
-				h.unreachable = now
-			case err == nil && resp.GetStatus() != healthpb.HealthCheckResponse_SERVING && h.notServing.IsZero():
-				h.notServing = now
-			case err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING && h.recovered.IsZero() &&
-				(!h.notServing.IsZero() || !h.unreachable.IsZero()):
-				h.recovered = now
+			case status.Code(err) == codes.Unavailable:
+				st = unreachable
+			case err != nil:
+				st = noAnswer
+			case resp.GetStatus() != healthpb.HealthCheckResponse_SERVING:
+				st = notServing
 			}
-			h.mu.Unlock()
+			if st != noAnswer {
+				h.mu.Lock()
+				h.seen = append(h.seen, healthSeen{time.Now(), st})
+				h.mu.Unlock()
+			}
 			select {
 			case <-ctx.Done():
 				return
@@ -425,22 +447,38 @@ func (h *healthWatch) stop() {
 	h.once.Do(func() { h.cancel(); <-h.done; h.conn.Close() })
 }
 
-func (h *healthWatch) firstNotServing() time.Time {
+// first returns when a poll after t0 first saw state (zero if none did).
+func (h *healthWatch) first(state healthState, t0 time.Time) time.Time {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.notServing
+	for _, s := range h.seen {
+		if s.state == state && !s.at.Before(t0) {
+			return s.at
+		}
+	}
+	return time.Time{}
 }
 
-func (h *healthWatch) recoveredAt() time.Time {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.recovered
-}
+func (h *healthWatch) firstNotServing(t0 time.Time) time.Time  { return h.first(notServing, t0) }
+func (h *healthWatch) firstUnreachable(t0 time.Time) time.Time { return h.first(unreachable, t0) }
 
-func (h *healthWatch) firstUnreachable() time.Time {
+// recoveredAt is when a poll after t0 first saw SERVING again after one
+// (also after t0) saw it not serving (zero if none did).
+func (h *healthWatch) recoveredAt(t0 time.Time) time.Time {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.unreachable
+	down := false
+	for _, s := range h.seen {
+		if s.at.Before(t0) {
+			continue
+		}
+		if s.state != serving {
+			down = true
+		} else if down {
+			return s.at
+		}
+	}
+	return time.Time{}
 }
 
 // TestDrainInFlight is the single-instance guarantee: with catalog slowed
@@ -472,7 +510,7 @@ func TestDrainInFlight(t *testing.T) {
 	// Pricing drains: its listener is closed and its connections have
 	// been told to go away (GOAWAY goes to every connection at once, so a
 	// connection of our own refusing to reconnect shows it).
-	if !waitFor(loadBound, func() bool { return !hw.firstUnreachable().IsZero() }) {
+	if !waitFor(loadBound, func() bool { return !hw.firstUnreachable(termAt).IsZero() }) {
 		t.Fatalf("pricing still reachable %v after SIGTERM", loadBound)
 	}
 	// A new call while pricing drains: refused at once, not queued behind
@@ -492,7 +530,7 @@ func TestDrainInFlight(t *testing.T) {
 	}
 	sum := summarize(before)
 	t.Logf("drain in flight: %d quotes in flight at SIGTERM: %s; pricing NOT_SERVING after %s, refusing connections after %s, exit after %s (exit error %v); a new quote during the drain: %d after %s",
-		len(before), sum, since(termAt, hw.firstNotServing()), since(termAt, hw.firstUnreachable()), since(termAt, exitAt), exitErr, st, newEnd.Sub(newStart).Round(time.Millisecond))
+		len(before), sum, since(termAt, hw.firstNotServing(termAt)), since(termAt, hw.firstUnreachable(termAt)), since(termAt, exitAt), exitErr, st, newEnd.Sub(newStart).Round(time.Millisecond))
 	if !exited {
 		t.Fatalf("pricing did not exit within %v", loadBound)
 	}
@@ -509,7 +547,7 @@ func TestDrainInFlight(t *testing.T) {
 		t.Errorf("a new call during the drain: %d %s after %s (pricing exited %s after it), want a 503 before the calls in flight finished",
 			st, body, newEnd.Sub(newStart), exitAt.Sub(newEnd))
 	}
-	if hw.firstNotServing().IsZero() && hw.firstUnreachable().IsZero() {
+	if hw.firstNotServing(termAt).IsZero() && hw.firstUnreachable(termAt).IsZero() {
 		t.Errorf("readiness never turned off")
 	}
 }
