@@ -91,7 +91,13 @@ func TestCatalogRevision(t *testing.T) {
 	defer db.Close(context.Background())
 
 	stream, rev := watchLive(t, ctx, conn)
-	if want := dbRevision(t, ctx, db); rev != want {
+	if want := dbRevision(t, ctx, db); rev > want {
+		// Revisions only grow, unless catalog.revision was dropped and
+		// created again under the running catalog (goose down and up of
+		// migration 00005, as the README's goose block does): the catalog
+		// is not told and ignores the lower numbers that follow.
+		t.Fatalf("initial revision %d, above the database's %d: catalog.revision was re-created under the running catalog (a goose down/up on this database, e.g. TestREADMEExamples in an earlier -count round)", rev, want)
+	} else if rev != want {
 		t.Errorf("initial revision %d, want the database's %d", rev, want)
 	}
 
