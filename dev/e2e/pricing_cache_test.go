@@ -91,7 +91,10 @@ func repeatQuoteHits(ctx context.Context, t *testing.T, api pricingv1.PricingSer
 }
 
 func TestPricingCacheHit(t *testing.T) {
-	ctx := ctxT(t)
+	// Beyond every bounded wait inside (stateBound each), so that those,
+	// not the context, say what did not happen.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
 	api := pricingv1.NewPricingServiceClient(dial(t, sys.Addrs.Pricing))
 	cs := startPricingCache(ctx, t, api, "http://"+sys.Addrs.PricingMetrics)
 	price := quotedPrice(ctx, t, api)
