@@ -69,6 +69,7 @@ func TestDrainGateway(t *testing.T) {
 	// Both gateways take traffic before one is stopped.
 	l.waitResults(t, "gateway A answers", 20, okAfter(time.Time{}, a))
 	l.waitResults(t, "gateway B answers", 20, okAfter(time.Time{}, bURL))
+	steady := time.Now()
 	p := s.Process("gateway")
 	termAt := time.Now()
 	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -83,6 +84,7 @@ func TestDrainGateway(t *testing.T) {
 	stopped = true
 	lb.stop()
 
+	warm, rs := splitWarmUp(t, rs, steady)
 	sum := summarize(rs)
 	servedAfter := 0
 	for _, r := range rs {
@@ -91,7 +93,7 @@ func TestDrainGateway(t *testing.T) {
 		}
 	}
 	notReadyAt := lb.firstDown(a, termAt)
-	t.Logf("drain gateway: %s", sum)
+	t.Logf("drain gateway: %s (warm-up before: %s)", sum, summarize(warm))
 	t.Logf("drain gateway: SIGTERM → /readyz 503 seen after %s, exit after %s (exit error %v; SHUTDOWN_DELAY %s); %d requests answered by it after SIGTERM; %d by the other",
 		since(termAt, notReadyAt), since(termAt, exitAt), exitErr, gatewayShutdownDelay, servedAfter, countTarget(rs, bURL))
 	if !exited {
@@ -111,8 +113,29 @@ func TestDrainGateway(t *testing.T) {
 	}
 	// Exit status 0 is the gateway's word that its drain ended before
 	// SHUTDOWN_TIMEOUT (otherwise it exits 1 with "drain http").
-	checkOrders(t, connect(t, s.DatabaseURL), orderIDs(t, rs))
+	checkOrders(t, connect(t, s.DatabaseURL), orderIDs(t, append(warm, rs...)))
 	_ = b
+}
+
+// splitWarmUp splits the results at steady, when both instances were seen
+// taking traffic. The drain's property (not one failure) is about the
+// requests from then on. Before, connections are still being dialled: on a
+// loaded machine a first quote can outlast pricing's 2 s CATALOG_TIMEOUT (a
+// 504, seen once in 20 runs at load average 35); any other warm-up failure
+// still fails the test.
+func splitWarmUp(t *testing.T, rs []result, steady time.Time) (warm, run []result) {
+	t.Helper()
+	for _, r := range rs {
+		if r.start.Before(steady) {
+			warm = append(warm, r)
+			if !r.ok() && !(r.err == nil && r.status == http.StatusGatewayTimeout) {
+				t.Errorf("warm-up request failed: %s", r)
+			}
+			continue
+		}
+		run = append(run, r)
+	}
+	return warm, run
 }
 
 // checkDrainLog checks that the named gRPC service of the stack (catalog or
@@ -216,6 +239,7 @@ func drainBackend(t *testing.T, name string, orders bool) {
 		t.Fatalf("the load does not reach both %s instances", name)
 	}
 	handledB0 := scrape(t, "http://"+bMetrics+"/metrics", "grpc_server_handled_total", method)
+	steady := time.Now()
 
 	p := s.Process(name)
 	termAt := time.Now()
@@ -233,9 +257,10 @@ func drainBackend(t *testing.T, name string, orders bool) {
 	gw.stop()
 	handledB1 := scrape(t, "http://"+bMetrics+"/metrics", "grpc_server_handled_total", method)
 
+	warm, rs := splitWarmUp(t, rs, steady)
 	sum := summarize(rs)
 	notServing, unreachable := hw.firstNotServing(termAt), hw.firstUnreachable(termAt)
-	t.Logf("drain %s: %s", name, sum)
+	t.Logf("drain %s: %s (warm-up before: %s)", name, sum, summarize(warm))
 	t.Logf("drain %s: SIGTERM → NOT_SERVING after %s, listener closed after %s, exit after %s (exit error %v); the other instance handled %.0f calls meanwhile; gateway /readyz 503 seen %d times",
 		name, since(termAt, notServing), since(termAt, unreachable), since(termAt, exitAt), exitErr, handledB1-handledB0, gw.downCount(s.GatewayURL))
 	if !exited {
@@ -255,7 +280,7 @@ func drainBackend(t *testing.T, name string, orders bool) {
 		t.Errorf("the surviving %s instance took no calls after the drain", name)
 	}
 	if orders {
-		checkOrders(t, connect(t, db), orderIDs(t, rs))
+		checkOrders(t, connect(t, db), orderIDs(t, append(warm, rs...)))
 	}
 }
 
