@@ -48,41 +48,58 @@ func quotedPrice(ctx context.Context, t *testing.T, api pricingv1.PricingService
 	return 0
 }
 
-// waitPricingCacheLive waits until pricing's parts cache is in use (its
-// watch of the catalog revision is up): a quote is no longer a bypass.
-func waitPricingCacheLive(ctx context.Context, t *testing.T, api pricingv1.PricingServiceClient, metrics string) {
+// startPricingCache makes pricing's parts cache (metrics at metrics) start
+// its revision watch — it starts at the first look-up — and waits until it
+// is live.
+func startPricingCache(ctx context.Context, t *testing.T, api pricingv1.PricingServiceClient, metrics string) cacheState {
 	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		before := pricingCacheCount(t, metrics, "bypass")
-		quotedPrice(ctx, t, api)
-		if pricingCacheCount(t, metrics, "bypass") == before {
-			return
+	cs := pricingCacheAt(metrics)
+	quotedPrice(ctx, t, api)
+	cs.waitLive(t)
+	return cs
+}
+
+// repeatQuoteHits asserts that of two identical quotes with no watch event
+// between them, the second is priced from pricing's memory: one hit, and
+// (with calls, the catalog's BatchGetParts count) no call to the catalog.
+// Both quote price.
+func repeatQuoteHits(ctx context.Context, t *testing.T, api pricingv1.PricingServiceClient, cs cacheState, price int64, calls func() float64) {
+	t.Helper()
+	var hits, batchGets float64
+	var first, second int64
+	cs.quiet(t, func() {
+		first = quotedPrice(ctx, t, api) // a miss, or a hit if the part is held
+		h, c := pricingCacheCount(t, cs.metrics, "hit"), 0.0
+		if calls != nil {
+			c = calls()
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("pricing's parts cache is not live after 15 s: quotes are still bypasses")
+		second = quotedPrice(ctx, t, api)
+		hits = pricingCacheCount(t, cs.metrics, "hit") - h
+		if calls != nil {
+			batchGets = calls() - c
 		}
+	})
+	if hits != 1 {
+		t.Errorf("hits of the second of two quotes with no watch event between them: got %v, want 1", hits)
+	}
+	if batchGets != 0 {
+		t.Errorf("BatchGetParts calls of the second quote: got %v, want 0", batchGets)
+	}
+	if first != price || second != price {
+		t.Errorf("quotes priced part %s at %d and %d, want %d", capoID, first, second, price)
 	}
 }
 
 func TestPricingCacheHit(t *testing.T) {
-	ctx := ctxT(t)
+	// Beyond every bounded wait inside (stateBound each), so that those,
+	// not the context, say what did not happen.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
 	api := pricingv1.NewPricingServiceClient(dial(t, sys.Addrs.Pricing))
-	metrics := "http://" + sys.Addrs.PricingMetrics
-	waitPricingCacheLive(ctx, t, api, metrics)
-
-	first := quotedPrice(ctx, t, api) // a miss, or a hit if the wait stored it
-	hits, calls := pricingCacheCount(t, metrics, "hit"), catalogBatchGets(t)
-	second := quotedPrice(ctx, t, api)
-	if got := pricingCacheCount(t, metrics, "hit") - hits; got != 1 {
-		t.Errorf("hits of the second quote: got %v, want 1", got)
-	}
-	// No other test runs now: the catalog's count is this quote's alone.
-	if got := catalogBatchGets(t) - calls; got != 0 {
-		t.Errorf("BatchGetParts calls of the second quote: got %v, want 0", got)
-	}
-	if first != second {
-		t.Errorf("second quote: part %s at %d, the first at %d", capoID, second, first)
-	}
+	cs := startPricingCache(ctx, t, api, "http://"+sys.Addrs.PricingMetrics)
+	price := quotedPrice(ctx, t, api)
+	// No other test runs now: the catalog's count is these quotes' alone.
+	repeatQuoteHits(ctx, t, api, cs, price, func() float64 { return catalogBatchGets(t) })
 }
 
 // TestPricingCachePriceChange updates part 6's price in PostgreSQL and
@@ -94,61 +111,58 @@ func TestPricingCachePriceChange(t *testing.T) {
 
 // quoteRounds changes part 6's price rounds times (and puts it back at
 // cleanup), each time quoting through the pricing instance at addr (metrics
-// at metrics) until the new price is quoted, then checking that the old one
-// never returns and that the cache refills. between, if set, runs before
-// each round. It logs the latencies from the commit.
-func quoteRounds(t *testing.T, addr, metrics string, rounds int, between func(round int)) {
+// at metrics) until the new price is quoted, then checking that the change
+// emptied the cache, that the old price never returns and that the cache
+// refills. between, if set, runs before each round; when it returns a
+// function, the round calls it once the new price was quoted (it waits for
+// whatever between started). It logs the latencies from the commit.
+func quoteRounds(t *testing.T, addr, metrics string, rounds int, between func(round int) func()) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	api := pricingv1.NewPricingServiceClient(dial(t, addr))
-	waitPricingCacheLive(ctx, t, api, metrics)
+	cs := startPricingCache(ctx, t, api, metrics)
 	original, setPrice := capoPrice(ctx, t)
-	const bound = 2 * time.Second // fail beyond it; the figures are logged
 	await := func(price int64, committed time.Time) time.Duration {
 		t.Helper()
 		last := int64(-1)
-		for time.Since(committed) < bound {
+		for time.Since(committed) < stateBound {
 			if last = quotedPrice(ctx, t, api); last == price {
 				return time.Since(committed)
 			}
 			time.Sleep(time.Millisecond)
 		}
-		t.Fatalf("price %d not quoted %v after the commit; last quoted %d", price, bound, last)
+		t.Fatalf("price %d not quoted %v after the commit; last quoted %d", price, stateBound, last)
 		return 0
 	}
 	t.Cleanup(func() { await(original, setPrice(original)) })
 
-	// Warm the cache with the current price, so the change has something to
-	// invalidate.
-	for range 2 {
-		if got := quotedPrice(ctx, t, api); got != original {
-			t.Fatalf("price %d before the change, want %d", got, original)
-		}
-	}
+	// Warm the cache with the current price, so that the change has
+	// something to empty: the part is held once a repeated quote is a hit.
+	repeatQuoteHits(ctx, t, api, cs, original, nil)
 	var lat []time.Duration
 	for i := range rounds {
+		var after func()
 		if between != nil {
-			between(i)
+			after = between(i)
 		}
 		price := original + int64(i+1)*137
-		invalidations := scrape(t, metrics, "carbuild_pricing_parts_cache_invalidations_total")
+		invalidations := cs.invalidations(t)
 		lat = append(lat, await(price, setPrice(price)))
-		// With a stopped catalog in between, the watch may be down over the
-		// change (quotes bypass the cache) and come back at the new revision
-		// after the new price is quoted.
-		if between == nil && scrape(t, metrics, "carbuild_pricing_parts_cache_invalidations_total") == invalidations {
-			t.Errorf("round %d: the change emptied no cache", i)
+		if after != nil {
+			after()
 		}
-		hits := pricingCacheCount(t, metrics, "hit")
+		// The change reaches the cache and empties it — also when the
+		// watch moved to another catalog instance meanwhile: the stream
+		// comes back at the new revision.
+		cs.waitInvalidated(t, invalidations)
 		for range 50 {
 			if got := quotedPrice(ctx, t, api); got != price {
 				t.Fatalf("round %d: price %d quoted after %d was", i, got, price)
 			}
 		}
-		if pricingCacheCount(t, metrics, "hit") == hits {
-			t.Errorf("round %d: no hit in 50 quotes after the change: the cache does not refill", i)
-		}
+		// The cache refills: a repeated quote is a hit, at the new price.
+		repeatQuoteHits(ctx, t, api, cs, price, nil)
 	}
 	slices.Sort(lat)
 	t.Logf("new price quoted by pricing %v after the commit (median of %d rounds %v, max %v)", lat, rounds, lat[len(lat)/2], lat[len(lat)-1])
@@ -159,7 +173,8 @@ func quoteRounds(t *testing.T, addr, metrics string, rounds int, between func(ro
 // revision watch follows one instance while its part look-ups go to both.
 // Price changes must still be quoted within the bound and never be followed
 // by the old price, also after the instance holding the watch stream is
-// stopped (SIGTERM) between two rounds.
+// stopped (SIGTERM) between two rounds; the cache must then be live again
+// once the stream has moved to the other instance (the time is logged).
 func TestPricingCacheTwoCatalogs(t *testing.T) {
 	catalogs := startTwoCatalogs(t)
 	addr, metrics := freeAddr(t), freeAddr(t)
@@ -168,12 +183,15 @@ func TestPricingCacheTwoCatalogs(t *testing.T) {
 	waitListening(t, addr)
 
 	holder := -1
-	quoteRounds(t, addr, "http://"+metrics, 6, func(round int) {
-		if round == 3 {
-			holder = catalogs.stopWatchHolder(t, round, "pricing", func(t *testing.T, metrics string) float64 {
-				return scrape(t, metrics, "grpc_server_handled_total{", `grpc_method="BatchGetParts"`)
-			})
+	quoteRounds(t, addr, "http://"+metrics, 6, func(round int) func() {
+		if round != 3 {
+			return nil
 		}
+		var moved func()
+		holder, moved = catalogs.stopWatchHolder(t, round, "pricing", pricingCacheAt("http://"+metrics), func(t *testing.T, metrics string) float64 {
+			return scrape(t, metrics, "grpc_server_handled_total{", `grpc_method="BatchGetParts"`)
+		})
+		return moved
 	})
 	catalogs.checkStreamMoved(t, holder)
 }

@@ -63,18 +63,24 @@ func TestDatabaseRestart(t *testing.T) {
 			l.stop()
 		}
 	}()
-	time.Sleep(1500 * time.Millisecond)
+	l.waitResults(t, "requests before the stop", 100, okAfter(time.Time{}, ""))
 	stopAt := time.Now()
 	pg.ctl(t, "-m", "fast", "-w", "stop")
-	time.Sleep(4 * time.Second) // > the 2 s readiness check interval
+	// Down until every readiness has reported it (they check every 2 s).
+	reported := waitFor(loadBound, func() bool {
+		return !catalogHealth.firstNotServing(stopAt).IsZero() && !pricingHealth.firstNotServing(stopAt).IsZero() && !gw.firstDown(s.GatewayURL, stopAt).IsZero()
+	})
 	startAt := time.Now()
 	pg.ctl(t, "-w", "-t", "30", "-o", pg.opts, "-l", filepath.Join(pg.dir, "server.log"), "start")
-	up := waitFor(30*time.Second, func() bool {
+	up := waitFor(loadBound, func() bool {
 		st, _ := httpGet(s.GatewayURL + "/readyz")
-		return st == http.StatusOK && !catalogHealth.recoveredAt().IsZero() && !pricingHealth.recoveredAt().IsZero()
+		return st == http.StatusOK && !catalogHealth.recoveredAt(stopAt).IsZero() && !pricingHealth.recoveredAt(stopAt).IsZero()
 	})
 	readyAt := time.Now()
-	time.Sleep(2 * time.Second)
+	if up {
+		// The recovered system under the same load.
+		l.waitResults(t, "requests after the recovery", 200, okAfter(readyAt, ""))
+	}
 	rs := l.stop()
 	stopped = true
 	catalogHealth.stop()
@@ -85,13 +91,13 @@ func TestDatabaseRestart(t *testing.T) {
 	recovered := recoveredAt(rs, stopAt)
 	t.Logf("database restart (down %s): %s", startAt.Sub(stopAt).Round(time.Millisecond), sum)
 	t.Logf("database restart: NOT_SERVING after stop: catalog %s, pricing %s; gateway /readyz 503 after %s; SERVING again after start: catalog %s, pricing %s, gateway ready %s; all requests succeed again %s after start",
-		since(stopAt, catalogHealth.firstNotServing()), since(stopAt, pricingHealth.firstNotServing()), since(stopAt, gw.firstDown(s.GatewayURL)),
-		since(startAt, catalogHealth.recoveredAt()), since(startAt, pricingHealth.recoveredAt()), since(startAt, readyAt), since(startAt, recovered))
+		since(stopAt, catalogHealth.firstNotServing(stopAt)), since(stopAt, pricingHealth.firstNotServing(stopAt)), since(stopAt, gw.firstDown(s.GatewayURL, stopAt)),
+		since(startAt, catalogHealth.recoveredAt(stopAt)), since(startAt, pricingHealth.recoveredAt(stopAt)), since(startAt, readyAt), since(startAt, recovered))
 	if !up {
-		t.Fatalf("not ready again 30 s after PostgreSQL started")
+		t.Fatalf("not ready again %v after PostgreSQL started", loadBound)
 	}
-	if catalogHealth.firstNotServing().IsZero() || pricingHealth.firstNotServing().IsZero() || gw.firstDown(s.GatewayURL).IsZero() {
-		t.Errorf("readiness did not report the database outage")
+	if !reported {
+		t.Errorf("readiness did not report the database outage within %v", loadBound)
 	}
 	if sum.failed == 0 {
 		t.Errorf("no request failed while PostgreSQL was down: the fault was not injected")

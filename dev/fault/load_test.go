@@ -177,6 +177,43 @@ func (l *load) stop() []result {
 	return out
 }
 
+// count returns how many requests have finished for which match holds.
+func (l *load) count(match func(r result) bool) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, r := range l.results {
+		if match(r) {
+			n++
+		}
+	}
+	return n
+}
+
+// loadBound bounds the waits of the fault tests for a state of the load (a
+// number of answered requests, a readiness change): a hang detector, not a
+// performance figure (those are logged), generous for a loaded 2-core
+// machine with other suites beside.
+const loadBound = 60 * time.Second
+
+// waitResults waits until at least n finished requests match, failing the
+// test after loadBound; it returns how long the wait took. Tests use it
+// instead of sleeping "long enough" for traffic to flow.
+func (l *load) waitResults(t *testing.T, what string, n int, match func(r result) bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	if !waitFor(loadBound, func() bool { return l.count(match) >= n }) {
+		t.Fatalf("%s: %d of %d requests after %v", what, l.count(match), n, loadBound)
+	}
+	return time.Since(start)
+}
+
+// okAfter matches the successful requests started after t0 (and, when
+// target is not empty, sent to it).
+func okAfter(t0 time.Time, target string) func(r result) bool {
+	return func(r result) bool { return r.ok() && r.start.After(t0) && (target == "" || r.target == target) }
+}
+
 // summary are the figures a test reports.
 type summary struct {
 	sent, ok, failed int

@@ -55,7 +55,8 @@ type Watcher struct {
 	src Source
 	f   Follower
 	// MinBackoff and MaxBackoff bound the wait before reopening a stream
-	// that failed; it doubles on every failure in a row.
+	// that failed; it doubles on every failure in a row. A stream that ends
+	// after it was healthy is reopened at once (see reopenDelay).
 	MinBackoff, MaxBackoff time.Duration
 
 	down bool // an outage has been logged and its end not yet
@@ -71,6 +72,25 @@ func NewWatcher(log *slog.Logger, src Source, f Follower) *Watcher {
 // them on shutdown) rather than a failure that calls for backing off.
 const healthyStream = time.Second
 
+// reopenDelay is the reopening rule: how long to wait before opening the next
+// stream, and the backoff to use after that, given how the last stream
+// ended (healthy: it carried messages for at least a second) and the
+// current backoff.
+//
+// The caches in front of the catalog are bypassed while the stream is down,
+// so the first reopening after a healthy stream is immediate: when the
+// instance holding the stream stops, the stream moves to another one without
+// waiting (the balancer of a drained connection picks a ready instance).
+// Failures in a row then wait min, 2·min, … up to max, so a catalog that is
+// gone is not hammered; with another instance able to take the stream, the
+// cache is live again at most max after it can.
+func reopenDelay(healthy bool, backoff, minBackoff, maxBackoff time.Duration) (wait, next time.Duration) {
+	if healthy {
+		return 0, minBackoff
+	}
+	return backoff, min(2*backoff, maxBackoff)
+}
+
 // Run keeps the stream open until ctx ends. Whenever the stream is down the
 // follower is told (Lost), so it neither serves nor stores.
 func (w *Watcher) Run(ctx context.Context) {
@@ -82,17 +102,19 @@ func (w *Watcher) Run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if n > 0 && time.Since(start) >= healthyStream {
-			backoff = w.MinBackoff
+		healthy := n > 0 && time.Since(start) >= healthyStream
+		if healthy {
 			w.log.Debug("catalog revision watch ended; reopening", "err", err)
-		} else {
-			if !w.down {
-				w.log.Warn("catalog revision watch failed; catalog caches bypassed until it is back", "err", err)
-				w.down = true
-			}
-			backoff = min(2*backoff, w.MaxBackoff)
+		} else if !w.down {
+			w.log.Warn("catalog revision watch failed; catalog caches bypassed until it is back", "err", err)
+			w.down = true
 		}
-		t := time.NewTimer(backoff)
+		var wait time.Duration
+		wait, backoff = reopenDelay(healthy, backoff, w.MinBackoff, w.MaxBackoff)
+		if wait == 0 {
+			continue
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()

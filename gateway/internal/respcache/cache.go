@@ -96,6 +96,11 @@ type Cache struct {
 	bypasses      prometheus.Counter
 	invalidations prometheus.Counter
 	bytesGauge    prometheus.Gauge
+	// liveGauge and watchEvents make the watch state observable from
+	// outside: whether reads bypass the cache now, and whether a watch event
+	// happened between two reads (an answer made across one is not stored).
+	liveGauge   prometheus.Gauge
+	watchEvents prometheus.Counter
 }
 
 // New creates an empty, not yet live cache and registers its metrics on reg.
@@ -125,13 +130,21 @@ func New(reg prometheus.Registerer, o Options) *Cache {
 			Name: "carbuild_gateway_cache_bytes",
 			Help: "Bytes of the gateway's answer cache ring in use (keys, bodies and a fixed reservation per entry).",
 		}),
+		liveGauge: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "carbuild_gateway_cache_live",
+			Help: "1 while the gateway's answer cache serves and stores (its catalog revision watch is up and the catalog sees changes); 0 while every cacheable read bypasses it.",
+		}),
+		watchEvents: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "carbuild_gateway_cache_watch_events_total",
+			Help: "Catalog revision watch events the gateway's answer cache applied: stream messages and stream ends. An answer made while one arrives is not stored.",
+		}),
 	}
 	// Tests make many caches; the process's one lives as long as it does.
 	runtime.AddCleanup(c, freeRing, c.ring)
 	c.hits = c.requests.WithLabelValues("hit")
 	c.misses = c.requests.WithLabelValues("miss")
 	c.bypasses = c.requests.WithLabelValues("bypass")
-	reg.MustRegister(c.requests, c.invalidations, c.bytesGauge)
+	reg.MustRegister(c.requests, c.invalidations, c.bytesGauge, c.liveGauge, c.watchEvents)
 	return c
 }
 
@@ -145,6 +158,7 @@ func (c *Cache) Observe(revision int64, live bool) {
 	if c.gate.Observe(revision, live) {
 		c.clearLocked()
 	}
+	c.watchedLocked()
 }
 
 // Lost records that the watch stream ended: nothing is served or stored
@@ -154,6 +168,17 @@ func (c *Cache) Lost() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gate.Lost()
+	c.watchedLocked()
+}
+
+// watchedLocked publishes the watch state after an event.
+func (c *Cache) watchedLocked() {
+	c.watchEvents.Inc()
+	if c.gate.Live() {
+		c.liveGauge.Set(1)
+	} else {
+		c.liveGauge.Set(0)
+	}
 }
 
 // Live reports whether the cache serves and stores answers.

@@ -285,6 +285,10 @@ func TestMetrics(t *testing.T) {
 	}
 	f.cache.Observe(6, true)
 	f.cache.Observe(7, true) // already empty: not counted again
+	if got := testutil.ToFloat64(f.cache.liveGauge); got != 1 {
+		t.Errorf("live gauge while live = %v, want 1", got)
+	}
+	f.cache.Lost()
 	for _, c := range []struct {
 		name string
 		c    prometheus.Collector
@@ -295,6 +299,8 @@ func TestMetrics(t *testing.T) {
 		{"bypass", f.cache.bypasses, 1},
 		{"invalidations", f.cache.invalidations, 1},
 		{"bytes", f.cache.bytesGauge, 0},
+		{"live after the stream was lost", f.cache.liveGauge, 0},
+		{"watch events (3 messages, 1 loss)", f.cache.watchEvents, 4},
 	} {
 		if got := testutil.ToFloat64(c.c); got != c.want {
 			t.Errorf("%s = %v, want %v", c.name, got, c.want)
@@ -303,8 +309,8 @@ func TestMetrics(t *testing.T) {
 	// Every family is exposed from the start (docs/metrics.md is checked
 	// against a scrape of an idle gateway).
 	n, err := testutil.GatherAndCount(prometheus.Gatherers{f.reg})
-	if err != nil || n != 5 {
-		t.Errorf("gathered %d series (%v), want 5: three results, invalidations, bytes", n, err)
+	if err != nil || n != 7 {
+		t.Errorf("gathered %d series (%v), want 7: three results, invalidations, bytes, live, watch events", n, err)
 	}
 }
 

@@ -47,6 +47,12 @@ type Cache struct {
 
 	hits, misses, bypasses prometheus.Counter
 	invalidations          prometheus.Counter
+	// liveGauge and watchEvents make the watch state observable from
+	// outside: whether look-ups bypass the cache now, and whether a watch
+	// event happened between two look-ups (parts read across one are not
+	// stored).
+	liveGauge   prometheus.Gauge
+	watchEvents prometheus.Counter
 }
 
 // NewCache creates an empty, not yet live cache and registers its metrics on
@@ -66,11 +72,19 @@ func NewCache(reg prometheus.Registerer, o CacheOptions) *Cache {
 			Name: "carbuild_pricing_parts_cache_invalidations_total",
 			Help: "Times pricing's parts cache was emptied by a catalog revision watch event or a reconnection to another revision.",
 		}),
+		liveGauge: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "carbuild_pricing_parts_cache_live",
+			Help: "1 while pricing's parts cache serves and stores (its catalog revision watch is up and the catalog sees changes); 0 while every look-up bypasses it.",
+		}),
+		watchEvents: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "carbuild_pricing_parts_cache_watch_events_total",
+			Help: "Catalog revision watch events pricing's parts cache applied: stream messages and stream ends. Parts read while one arrives are not stored.",
+		}),
 	}
 	c.hits = requests.WithLabelValues("hit")
 	c.misses = requests.WithLabelValues("miss")
 	c.bypasses = requests.WithLabelValues("bypass")
-	reg.MustRegister(requests, c.invalidations)
+	reg.MustRegister(requests, c.invalidations, c.liveGauge, c.watchEvents)
 	return c
 }
 
@@ -90,6 +104,7 @@ func (c *Cache) Observe(revision int64, live bool) {
 	if c.gate.Observe(revision, live) {
 		c.clearLocked()
 	}
+	c.watchedLocked()
 }
 
 // Lost records that the watch stream ended: nothing is served or stored
@@ -99,6 +114,17 @@ func (c *Cache) Lost() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gate.Lost()
+	c.watchedLocked()
+}
+
+// watchedLocked publishes the watch state after an event.
+func (c *Cache) watchedLocked() {
+	c.watchEvents.Inc()
+	if c.gate.Live() {
+		c.liveGauge.Set(1)
+	} else {
+		c.liveGauge.Set(0)
+	}
 }
 
 // Live reports whether the cache serves and stores parts.

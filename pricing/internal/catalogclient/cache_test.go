@@ -424,6 +424,45 @@ func TestCacheInvalidations(t *testing.T) {
 	}
 }
 
+// TestCacheWatchMetrics: the live gauge follows the watch state and every
+// message and stream end is counted as a watch event, so that a client can
+// tell whether one happened between two look-ups.
+func TestCacheWatchMetrics(t *testing.T) {
+	t.Parallel()
+	c := NewCache(prometheus.NewRegistry(), CacheOptions{MaxParts: 100, TTL: time.Minute})
+	gauge := func() float64 {
+		var m dto.Metric
+		if err := c.liveGauge.Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetGauge().GetValue()
+	}
+	steps := []struct {
+		name       string
+		event      func()
+		wantLive   float64
+		wantEvents float64
+	}{
+		{"live message", func() { c.Observe(5, true) }, 1, 1},
+		{"same revision again", func() { c.Observe(5, true) }, 1, 2},
+		{"stream lost", c.Lost, 0, 3},
+		{"back, live", func() { c.Observe(6, true) }, 1, 4},
+		{"catalog cannot see changes", func() { c.Observe(6, false) }, 0, 5},
+	}
+	if got := gauge(); got != 0 {
+		t.Fatalf("live gauge before any event = %v, want 0", got)
+	}
+	for _, s := range steps {
+		s.event()
+		if got := gauge(); got != s.wantLive {
+			t.Errorf("%s: live gauge = %v, want %v", s.name, got, s.wantLive)
+		}
+		if got := counter(c.watchEvents); got != s.wantEvents {
+			t.Errorf("%s: watch events = %v, want %v", s.name, got, s.wantEvents)
+		}
+	}
+}
+
 func BenchmarkPartsHit(b *testing.B) {
 	cache := NewCache(prometheus.NewRegistry(), CacheOptions{MaxParts: 100, TTL: time.Minute})
 	cache.Observe(5, true)
