@@ -16,7 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/carbuild/carbuild/dev/stack"
+	"github.com/carbuild/carbuild/migrations"
+	"github.com/carbuild/carbuild/migrations/pgboot"
 )
 
 // readmeTools are the CLIs the README tells users to install, at the same
@@ -213,13 +217,14 @@ func TestREADMEExamples(t *testing.T) {
 		t.Fatal("curl is not installed, and the README's examples use it: apt-get install curl")
 	}
 	bin := installTools(t)
+	gooseDB := readmeGooseDatabase(t)
 	toStack := strings.NewReplacer(
 		"127.0.0.1:8000", sys.Addrs.Gateway,
 		"127.0.0.1:50051", sys.Addrs.Catalog,
 		"127.0.0.1:50052", sys.Addrs.Pricing,
-		"postgres://postgres@127.0.0.1:5432/carbuild?sslmode=disable", sys.DatabaseURL,
+		"postgres://postgres@127.0.0.1:5432/carbuild?sslmode=disable", gooseDB,
 	)
-	toREADME := readmeAddrs()
+	toREADME := readmeAddrs(gooseDB)
 
 	used := make([]bool, len(readmeWants))
 	bound := map[string]string{}
@@ -311,12 +316,12 @@ func runREADMEBlock(t *testing.T, root, bin string, n int, block, script string,
 // readmeAddrs maps the stack's addresses back to the README's; longer
 // strings first, so that one address that is a prefix of another (port 4290
 // and 42905) cannot capture it.
-func readmeAddrs() *strings.Replacer {
+func readmeAddrs(gooseDB string) *strings.Replacer {
 	pairs := [][2]string{
 		{sys.Addrs.Gateway, "127.0.0.1:8000"},
 		{sys.Addrs.Catalog, "127.0.0.1:50051"},
 		{sys.Addrs.Pricing, "127.0.0.1:50052"},
-		{sys.DatabaseURL, "$DATABASE_URL"},
+		{gooseDB, "$DATABASE_URL"},
 	}
 	sort.Slice(pairs, func(i, j int) bool { return len(pairs[i][0]) > len(pairs[j][0]) })
 	var flat []string
@@ -592,4 +597,50 @@ func installTools(t *testing.T) string {
 		t.Logf("installed %s into %s in %s", name, bin, time.Since(start).Round(time.Second))
 	}
 	return bin
+}
+
+// readmeGooseDatabase makes a migrated database of its own, on the stack's
+// server, for the README's goose block: its "down" drops the newest
+// migration and "up" re-creates it, which must not happen under the running
+// stack (migration 00005 re-creates catalog.revision at 1, below the
+// revision the catalog already knows). It is dropped when the test ends.
+func readmeGooseDatabase(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, sys.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	name := fmt.Sprintf("carbuild_readme_goose_%d_%s", os.Getpid(), randomHex(t))
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		admin, err := pgx.Connect(ctx, sys.DatabaseURL)
+		if err != nil {
+			t.Errorf("drop %s: %v", name, err)
+			return
+		}
+		defer admin.Close(context.Background())
+		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop %s: %v", name, err)
+		}
+	})
+	dsn, err := pgboot.DatabaseURL(sys.DatabaseURL, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := migrations.Open(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := migrations.Up(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	return dsn
 }
