@@ -175,25 +175,6 @@ func owned(m meta, kind, name string) bool {
 	return false
 }
 
-// workloadOfPod names the Deployment/StatefulSet/Job that owns a pod ("" if none).
-func (s *snapshot) workloadOfPod(p *pod) string {
-	for _, o := range p.Metadata.OwnerReferences {
-		switch o.Kind {
-		case "StatefulSet", "Job":
-			return o.Kind + "/" + o.Name
-		case "ReplicaSet":
-			if rs := find(s.rss, p.Metadata.Namespace, o.Name, func(w *workload) meta { return w.Metadata }); rs != nil {
-				for _, ro := range rs.Metadata.OwnerReferences {
-					if ro.Kind == "Deployment" {
-						return "Deployment/" + ro.Name
-					}
-				}
-			}
-		}
-	}
-	return ""
-}
-
 func namespacesOf(objs []object) map[string]bool {
 	nss := map[string]bool{}
 	for _, o := range objs {

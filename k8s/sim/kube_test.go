@@ -398,15 +398,6 @@ func (o object) key() string {
 	return o.Kind + "/" + o.Metadata.Namespace + "/" + o.Metadata.Name
 }
 
-// ref is what kubectl delete takes: KIND.GROUP/NAME (namespace separately).
-func (o object) ref() string {
-	group := ""
-	if i := strings.Index(o.APIVersion, "/"); i > 0 {
-		group = "." + o.APIVersion[:i]
-	}
-	return strings.ToLower(o.Kind) + group + "/" + o.Metadata.Name
-}
-
 // splitYAML decodes a multi-document YAML stream (kubectl kustomize output).
 func splitYAML(b []byte) ([]object, error) {
 	var objs []object
