@@ -222,11 +222,20 @@ func TestRESTRoutes(t *testing.T) {
 		{name: "unknown v1 route", method: "GET", path: "/v1/nothing", wantStatus: 404},
 		{name: "wrong method", method: "GET", path: "/calcular", wantStatus: 405},
 		{name: "oversized body is 413", method: "POST", path: "/v1/quotes", body: `{"items":[` + strings.Repeat(`{"partId":"4","quantity":1},`, 5000) + `{"partId":"4","quantity":1}]}`, wantStatus: 413},
-		{name: "CORS preflight", method: "OPTIONS", path: "/v1/quotes", headers: []string{"Origin", "http://example.test", "Access-Control-Request-Method", "POST"}, wantStatus: 204, check: func(t *testing.T, r response) {
-			if r.header.Get("Access-Control-Allow-Origin") == "" {
-				t.Error("no Access-Control-Allow-Origin")
+		// CORS is empty by default (the storefront is same-origin): a
+		// preflight from another site gets no CORS answer.
+		{name: "CORS preflight from another site", method: "OPTIONS", path: "/v1/quotes", headers: []string{"Origin", "http://example.test", "Access-Control-Request-Method", "POST"}, wantStatus: 405, check: func(t *testing.T, r response) {
+			if got := r.header.Get("Access-Control-Allow-Origin"); got != "" {
+				t.Errorf("Access-Control-Allow-Origin %q, want none", got)
 			}
 		}},
+		// The cross-site "simple" POST of issue #15 (no preflight) places no order.
+		{name: "cross-site text/plain order is 415", method: "POST", path: "/pagar", body: `{"itens":[{"peca":{"id":"7"},"quantidade":1}],"valor_total":8020}`,
+			headers: []string{"Content-Type", "text/plain", "Origin", "http://evil.example"}, wantStatus: 415, check: func(t *testing.T, r response) {
+				if got := r.header.Get("Access-Control-Allow-Origin"); got != "" {
+					t.Errorf("Access-Control-Allow-Origin %q, want none", got)
+				}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

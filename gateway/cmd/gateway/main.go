@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string) error {
 	cfg.Int(&s.maxBodyBytes, "max-body-bytes", "MAX_BODY_BYTES", 64<<10, "largest request body accepted; larger gets 413")
 	cfg.Int(&s.cacheMaxBytes, "cache-max-bytes", "GATEWAY_CACHE_MAX_BYTES", 8<<20, "memory bound of the cache of catalog answers (GET /v1/cars, GET /v1/cars/{car_id}/parts, POST /get-pecas)")
 	cfg.Duration(&s.cacheTTL, "cache-ttl", "GATEWAY_CACHE_TTL", 30*time.Second, "longest a cached catalog answer is served; changes empty the cache at once, this bounds a missed one; 0 turns the cache off")
-	cfg.String(&s.corsOrigins, "cors-origins", "CORS_ORIGINS", "*", "comma-separated origins allowed by CORS; * allows any")
+	cfg.String(&s.corsOrigins, "cors-origins", "CORS_ORIGINS", "", "comma-separated browser origins (scheme://host[:port]) allowed by CORS; empty: none (the storefront is same-origin)")
 	cfg.Common(&s.common, "serve net/http/pprof under /debug/pprof/")
 	if err := cfg.Parse(args); err != nil {
 		return err

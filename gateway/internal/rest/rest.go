@@ -42,8 +42,9 @@ type Options struct {
 	MetricsHandler   http.Handler
 	// MaxBodyBytes bounds request bodies; larger ones get 413.
 	MaxBodyBytes int64
-	// CORSOrigins lists the origins allowed to call the API from a browser;
-	// "*" allows any.
+	// CORSOrigins lists the origins allowed to call the API from a browser
+	// (exact origins; "*" is refused). Empty: none, the storefront is
+	// same-origin.
 	CORSOrigins []string
 	// Cache, when set, answers the catalog's read routes from memory.
 	Cache *respcache.Cache
@@ -54,6 +55,9 @@ var compatRoutes = []string{"/health", "/get-pecas", "/calcular", "/pagar"}
 
 // New builds the gateway's handler.
 func New(ctx context.Context, o Options) (http.Handler, error) {
+	if err := corsOrigins(o.CORSOrigins); err != nil {
+		return nil, err
+	}
 	m := newHTTPMetrics(o.Registry)
 
 	// v1 is strict: unknown JSON fields are a 400. The compat mux ignores them,
@@ -100,6 +104,8 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 
 	var h http.Handler = mux
 	h = validInput(h)
+	h = requireJSON(h)
+	h = noStoreOrders(h)
 	h = limitBody(o.MaxBodyBytes, h)
 	h = cors(o.CORSOrigins, h)
 	h = baseHeaders(h)
@@ -171,26 +177,18 @@ func baseHeaders(next http.Handler) http.Handler {
 
 // cors lets browser clients on the allowed origins call the API.
 func cors(origins []string, next http.Handler) http.Handler {
-	any := false
 	allowed := map[string]bool{}
 	for _, o := range origins {
-		o = strings.TrimSpace(o)
-		if o == "*" {
-			any = true
-		} else if o != "" {
+		if o = strings.TrimSpace(o); o != "" {
 			allowed[o] = true
 		}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
-		if origin != "" && (any || allowed[origin]) {
+		if origin != "" && allowed[origin] {
 			h := w.Header()
-			if any {
-				h.Set("Access-Control-Allow-Origin", "*")
-			} else {
-				h.Set("Access-Control-Allow-Origin", origin)
-				h.Add("Vary", "Origin")
-			}
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Add("Vary", "Origin")
 			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 				h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
 				h.Set("Access-Control-Allow-Headers", "Content-Type, Idempotency-Key, Grpc-Timeout")
