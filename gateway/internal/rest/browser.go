@@ -28,11 +28,14 @@ func corsOrigins(origins []string) error {
 }
 
 // requireJSON answers 415 to a POST whose Content-Type is not
-// application/json (parameters such as charset are fine).
+// application/json (parameters such as charset are fine). A POST without a
+// body needs none (an empty basket quotes to zero): it carries nothing to
+// misread, and a browser form always sends a type.
 func requireJSON(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost {
-			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		ct := r.Header.Get("Content-Type")
+		if r.Method == http.MethodPost && (ct != "" || r.ContentLength != 0) {
+			mt, _, err := mime.ParseMediaType(ct)
 			if err != nil || mt != "application/json" {
 				writeError(w, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE",
 					"the request body must be JSON, sent with Content-Type: application/json", isCompat(r))

@@ -28,6 +28,7 @@ func TestBrowserDefaults(t *testing.T) {
 		{"form order", "POST", "/pagar", "application/x-www-form-urlencoded", "http://evil.example", order, 415, "", "no-store"},
 		{"multipart quote", "POST", "/v1/quotes", "multipart/form-data; boundary=x", "", `{"items":[]}`, 415, "", ""},
 		{"no content type", "POST", "/v1/quotes", "", "", `{"items":[]}`, 415, "", ""},
+		{"no content type, no body", "POST", "/v1/quotes", "", "", "", 200, "", ""},
 		{"JSON look-alike", "POST", "/v1/quotes", "application/jsonx", "", `{"items":[]}`, 415, "", ""},
 		{"JSON with charset", "POST", "/v1/quotes", "application/json; charset=utf-8", "", `{"items":[]}`, 200, "", ""},
 		{"JSON order, evil origin", "POST", "/pagar", "application/json", "http://evil.example", order, 200, "", "no-store"},
