@@ -42,6 +42,7 @@ func TestREADMEExamples(t *testing.T) {
 	bin := installTools(t)
 	replacer := strings.NewReplacer(
 		"127.0.0.1:8000", sys.Addrs.Gateway,
+		"127.0.0.1:9093", sys.Addrs.GatewayMetrics,
 		"127.0.0.1:50051", sys.Addrs.Catalog,
 		"127.0.0.1:50052", sys.Addrs.Pricing,
 		"postgres://postgres@127.0.0.1:5432/carbuild?sslmode=disable", sys.DatabaseURL,

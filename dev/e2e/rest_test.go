@@ -97,13 +97,6 @@ func TestRESTRoutes(t *testing.T) {
 				}
 			}
 		}},
-		{name: "metrics", method: "GET", path: "/metrics", wantStatus: 200, check: func(t *testing.T, r response) {
-			for _, m := range []string{"grpc_client_handled_total", "http_requests_total", "carbuild_build_info", "go_goroutines"} {
-				if !bytes.Contains(r.body, []byte(m)) {
-					t.Errorf("/metrics lacks %s", m)
-				}
-			}
-		}},
 		{name: "storefront page", method: "GET", path: "/", wantStatus: 200, check: func(t *testing.T, r response) {
 			if !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
 				t.Errorf("content type %q", r.header.Get("Content-Type"))
@@ -310,5 +303,25 @@ func TestCompatPagarWithIdempotencyKeyHeader(t *testing.T) {
 	}
 	if n := countOrders(t, "idempotency_key = $1", "e2e-compat-header-1"); n != 1 {
 		t.Errorf("stored %d times, want 1", n)
+	}
+}
+
+// TestGatewayOperationsPort: the gateway's metrics and pprof are on its
+// private operations listener, not on the public port.
+func TestGatewayOperationsPort(t *testing.T) {
+	ops := "http://" + sys.Addrs.GatewayMetrics
+	r := callAt(t, ops, "GET", "/metrics", "")
+	if r.status != http.StatusOK {
+		t.Fatalf("GET %s/metrics = %d, want 200", ops, r.status)
+	}
+	for _, m := range []string{"grpc_client_handled_total", "http_requests_total", "carbuild_build_info", "go_goroutines"} {
+		if !bytes.Contains(r.body, []byte(m)) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
+	for _, path := range []string{"/metrics", "/debug/pprof/", "/debug/pprof/heap"} {
+		if r := call(t, "GET", path, ""); r.status != http.StatusNotFound {
+			t.Errorf("public port: GET %s = %d, want 404", path, r.status)
+		}
 	}
 }

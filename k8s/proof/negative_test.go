@@ -149,8 +149,8 @@ func TestBrokenManifestsFail(t *testing.T) {
 			c["env"] = keep
 		}, "GATEWAY_HTTP_ADDR is not set"},
 		{"container port the binary does not serve", "Deployment", "pricing", func(o map[string]any) {
-			at(container(o), "ports", 1)["containerPort"] = 9093
-		}, "container port 9093 (metrics) is not a port the binary listens on"},
+			at(container(o), "ports", 1)["containerPort"] = 9099
+		}, "container port 9099 (metrics) is not a port the binary listens on"},
 		{"liveness on the readiness service", "Deployment", "catalog", func(o map[string]any) {
 			delete(at(container(o), "livenessProbe", "grpc"), "service")
 		}, `service "", want port 50051 service "liveness"`},

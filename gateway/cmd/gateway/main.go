@@ -1,7 +1,7 @@
 // Command gateway is Car Build's only public entry: the REST facade
 // (canonical /v1 and the seed-compatible routes) over the catalog and pricing
-// gRPC services, plus /healthz, /readyz, /metrics, /openapi.json and the
-// storefront page.
+// gRPC services, plus /healthz, /readyz, /openapi.json and the storefront
+// page; /metrics (and /debug/pprof/) are on a separate, private listener.
 package main
 
 import (
@@ -35,6 +35,7 @@ import (
 type settings struct {
 	common                                          config.Common
 	httpAddr, catalogAddr, pricingAddr, corsOrigins string
+	metricsAddr                                     string
 	backendTimeout, healthInterval, cacheTTL        time.Duration
 	maxBodyBytes, cacheMaxBytes                     int
 }
@@ -55,7 +56,8 @@ func run(ctx context.Context, args []string) error {
 	var s settings
 	config.TuneGC(os.LookupEnv)
 	cfg := config.New("gateway", os.LookupEnv)
-	cfg.String(&s.httpAddr, "http-addr", "GATEWAY_HTTP_ADDR", "127.0.0.1:8000", "HTTP listen address (REST, /metrics, page)")
+	cfg.String(&s.httpAddr, "http-addr", "GATEWAY_HTTP_ADDR", "127.0.0.1:8000", "HTTP listen address (REST, health, page): the public port")
+	cfg.String(&s.metricsAddr, "metrics-addr", "GATEWAY_METRICS_ADDR", "127.0.0.1:9093", "operations listen address (/metrics; /debug/pprof/ with -pprof): keep it private")
 	cfg.String(&s.catalogAddr, "catalog-addr", "CATALOG_ADDR", "127.0.0.1:50051", "catalog gRPC address (dns:///host:port balances over every address)")
 	cfg.String(&s.pricingAddr, "pricing-addr", "PRICING_ADDR", "127.0.0.1:50052", "pricing gRPC address (dns:///host:port balances over every address)")
 	cfg.Duration(&s.backendTimeout, "backend-timeout", "BACKEND_TIMEOUT", 5*time.Second, "longest a backend call may take; a client's Grpc-Timeout header can only shorten it")
@@ -64,7 +66,7 @@ func run(ctx context.Context, args []string) error {
 	cfg.Int(&s.cacheMaxBytes, "cache-max-bytes", "GATEWAY_CACHE_MAX_BYTES", 8<<20, "memory bound of the cache of catalog answers (GET /v1/cars, GET /v1/cars/{car_id}/parts, POST /get-pecas)")
 	cfg.Duration(&s.cacheTTL, "cache-ttl", "GATEWAY_CACHE_TTL", 30*time.Second, "longest a cached catalog answer is served; changes empty the cache at once, this bounds a missed one; 0 turns the cache off")
 	cfg.String(&s.corsOrigins, "cors-origins", "CORS_ORIGINS", "", "comma-separated browser origins (scheme://host[:port]) allowed by CORS; empty: none (the storefront is same-origin)")
-	cfg.Common(&s.common, "serve net/http/pprof under /debug/pprof/")
+	cfg.Common(&s.common, "serve net/http/pprof under /debug/pprof/ on the metrics address")
 	if err := cfg.Parse(args); err != nil {
 		return err
 	}
@@ -115,28 +117,17 @@ func run(ctx context.Context, args []string) error {
 		go catalogrev.NewWatcher(log, catalogv1.NewCatalogServiceClient(catalogConn), cache).Run(watchCtx)
 	}
 
-	metricsHandler := http.Handler(metrics.Handler(reg))
-	if s.common.Pprof {
-		metricsHandler = metrics.Mux(reg, true)
-	}
 	handler, err := rest.New(ctx, rest.Options{
-		Catalog:        catalogConn,
-		Pricing:        pricingConn,
-		Backends:       watcher,
-		Registry:       reg,
-		MetricsHandler: metricsHandler,
-		MaxBodyBytes:   int64(s.maxBodyBytes),
-		CORSOrigins:    strings.Split(s.corsOrigins, ","),
-		Cache:          cache,
+		Catalog:      catalogConn,
+		Pricing:      pricingConn,
+		Backends:     watcher,
+		Registry:     reg,
+		MaxBodyBytes: int64(s.maxBodyBytes),
+		CORSOrigins:  strings.Split(s.corsOrigins, ","),
+		Cache:        cache,
 	})
 	if err != nil {
 		return err
-	}
-	if s.common.Pprof {
-		mux := http.NewServeMux()
-		mux.Handle("/debug/pprof/", metricsHandler)
-		mux.Handle("/", handler)
-		handler = mux
 	}
 
 	handler = tr.HTTPHandler(handler, "gateway")
@@ -145,17 +136,23 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", s.httpAddr, err)
 	}
+	ops, err := listenOps(s.metricsAddr, reg, s.common.Pprof)
+	if err != nil {
+		lis.Close()
+		return err
+	}
 	srv := metrics.NewHTTPServer(s.httpAddr, handler, 30*time.Second)
 	// Requests outlive a SIGTERM until drained; their contexts must not be
 	// canceled by it, so the server's base context is not ctx.
 	srv.BaseContext = func(net.Listener) context.Context { return context.Background() }
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
+	go ops.serve(errc)
 	go func() {
 		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("serve http: %w", err)
 		}
 	}()
-	log.Info("serving", "http", "http://"+lis.Addr().String())
+	log.Info("serving", "http", "http://"+lis.Addr().String(), "metrics", "http://"+ops.lis.Addr().String()+"/metrics")
 
 	var runErr error
 	select {
@@ -173,6 +170,12 @@ func run(ctx context.Context, args []string) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("drain http: %w", err))
 		_ = srv.Close()
+	}
+	// Metrics stay up through the drain, so its last seconds are scraped.
+	octx, ocancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer ocancel()
+	if err := ops.srv.Shutdown(octx); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("shutdown metrics: %w", err))
 	}
 	log.Info("stopped")
 	return runErr

@@ -1,6 +1,6 @@
 // Package rest is the gateway's HTTP surface: the grpc-gateway muxes for the
 // canonical /v1 API and the seed-compatible routes, the error mapping, the
-// operational endpoints (/healthz, /readyz, /metrics, /openapi.json), the
+// operational endpoints (/healthz, /readyz, /openapi.json), the
 // storefront, and the cross-cutting HTTP concerns (metrics, body limit, CORS,
 // security headers). It holds no business logic.
 package rest
@@ -39,7 +39,10 @@ type Options struct {
 	Catalog, Pricing *grpc.ClientConn
 	Backends         *backend.Watcher
 	Registry         *prometheus.Registry
-	MetricsHandler   http.Handler
+	// MetricsHandler, when set, is served at GET /metrics. The gateway
+	// binary leaves it nil: its metrics are on the private operations
+	// listener, not on the public port.
+	MetricsHandler http.Handler
 	// MaxBodyBytes bounds request bodies; larger ones get 413.
 	MaxBodyBytes int64
 	// CORSOrigins lists the origins allowed to call the API from a browser
@@ -95,7 +98,9 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})))
-	mux.Handle("GET /metrics", m.route("/metrics", o.MetricsHandler))
+	if o.MetricsHandler != nil {
+		mux.Handle("GET /metrics", m.route("/metrics", o.MetricsHandler))
+	}
 	mux.Handle("GET /openapi.json", m.route("/openapi.json", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapi.JSON)

@@ -112,7 +112,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&ports, "ports", "gateway=0,catalog=50051,pricing=50052", "listening port of each service process, to find its PID for memory figures (gateway=0: the target's port)")
 	fs.StringVar(&c.databaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL to count the stored orders (env DATABASE_URL); empty: count through the API only")
 	fs.BoolVar(&c.pprof, "pprof", false, "capture CPU and heap profiles of each service (needs the services started with pprof on, see loadtest/README.md)")
-	fs.StringVar(&pprofURLs, "pprof-urls", "gateway=http://127.0.0.1:8000,catalog=http://127.0.0.1:9091,pricing=http://127.0.0.1:9092", "with -target: base URL serving /debug/pprof/ per service (a started stack sets its own)")
+	fs.StringVar(&pprofURLs, "pprof-urls", "gateway=http://127.0.0.1:9093,catalog=http://127.0.0.1:9091,pricing=http://127.0.0.1:9092", "with -target: base URL serving /debug/pprof/ per service (a started stack sets its own)")
 	fs.IntVar(&c.verifyOrders, "verify-orders", 2000, "look up at most this many placed orders through GET /v1/orders/{id} (0: all)")
 	fs.DurationVar(&c.maxDuration, "max-duration", 10*time.Minute, "bound on the whole run")
 	fs.BoolVar(&c.strict, "strict", false, "exit 2 when a target is not met")
