@@ -163,6 +163,12 @@ func TestBrokenManifestsFail(t *testing.T) {
 		{"unknown flag", "Job", "migrate", func(o map[string]any) {
 			container(o)["args"] = []any{"-wiat=2m"}
 		}, "the binary has no flag -wiat"},
+		{"shutdown delay shorter than the readiness probe takes", "Deployment", "gateway", func(o map[string]any) {
+			setEnv(container(o), "SHUTDOWN_DELAY", "5s")
+		}, "SHUTDOWN_DELAY 5s is shorter than the readiness probe needs"},
+		{"readiness probe slower than the shutdown delay", "Deployment", "pricing", func(o map[string]any) {
+			at(container(o), "readinessProbe")["periodSeconds"] = 10
+		}, "SHUTDOWN_DELAY 13s is shorter than the readiness probe needs"},
 		{"grace period shorter than the drain", "Deployment", "catalog", func(o map[string]any) {
 			at(o, "spec", "template", "spec")["terminationGracePeriodSeconds"] = 10
 		}, "does not outlast SHUTDOWN_DELAY + SHUTDOWN_TIMEOUT"},
