@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/carbuild/carbuild/gateway/internal/backend"
+	"github.com/carbuild/carbuild/gateway/internal/edge"
 	"github.com/carbuild/carbuild/gateway/internal/respcache"
 	"github.com/carbuild/carbuild/gateway/internal/rest"
 	"github.com/carbuild/carbuild/shared/buildinfo"
@@ -38,6 +39,7 @@ type settings struct {
 	metricsAddr                                     string
 	backendTimeout, healthInterval, cacheTTL        time.Duration
 	maxBodyBytes, cacheMaxBytes                     int
+	edge                                            edgeSettings
 }
 
 func main() {
@@ -66,6 +68,7 @@ func run(ctx context.Context, args []string) error {
 	cfg.Int(&s.cacheMaxBytes, "cache-max-bytes", "GATEWAY_CACHE_MAX_BYTES", 8<<20, "memory bound of the cache of catalog answers (GET /v1/cars, GET /v1/cars/{car_id}/parts, POST /get-pecas)")
 	cfg.Duration(&s.cacheTTL, "cache-ttl", "GATEWAY_CACHE_TTL", 30*time.Second, "longest a cached catalog answer is served; changes empty the cache at once, this bounds a missed one; 0 turns the cache off")
 	cfg.String(&s.corsOrigins, "cors-origins", "CORS_ORIGINS", "", "comma-separated browser origins (scheme://host[:port]) allowed by CORS; empty: none (the storefront is same-origin)")
+	s.edge.define(cfg)
 	cfg.Common(&s.common, "serve net/http/pprof under /debug/pprof/ on the metrics address")
 	if err := cfg.Parse(args); err != nil {
 		return err
@@ -125,6 +128,7 @@ func run(ctx context.Context, args []string) error {
 		MaxBodyBytes: int64(s.maxBodyBytes),
 		CORSOrigins:  strings.Split(s.corsOrigins, ","),
 		Cache:        cache,
+		Admission:    edge.New(reg, s.edge.options()).Wrap,
 	})
 	if err != nil {
 		return err

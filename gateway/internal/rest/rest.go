@@ -51,6 +51,10 @@ type Options struct {
 	CORSOrigins []string
 	// Cache, when set, answers the catalog's read routes from memory.
 	Cache *respcache.Cache
+	// Admission, when set, wraps the routes just inside the HTTP metrics,
+	// so the requests it refuses are counted (package edge: rate limits and
+	// load shedding).
+	Admission func(http.Handler) http.Handler
 }
 
 // compatRoutes are the earlier system's paths, served by the lenient mux.
@@ -113,6 +117,9 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 	h = noStoreOrders(h)
 	h = limitBody(o.MaxBodyBytes, h)
 	h = cors(o.CORSOrigins, h)
+	if o.Admission != nil {
+		h = o.Admission(h)
+	}
 	h = baseHeaders(h)
 	h = m.measure(h)
 	return h, nil
