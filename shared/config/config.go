@@ -137,6 +137,9 @@ type Common struct {
 	LogLevel, LogFormat            string
 	ShutdownTimeout, ShutdownDelay time.Duration
 	Pprof                          bool
+	// Reflection serves gRPC server reflection (gRPC services only; see
+	// GRPCReflection).
+	Reflection bool
 }
 
 // Common defines the shared settings on s; pprofText says where the
@@ -147,4 +150,12 @@ func (s *Set) Common(c *Common, pprofText string) {
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", 15*time.Second, "longest graceful drain on SIGTERM")
 	s.Duration(&c.ShutdownDelay, "shutdown-delay", "SHUTDOWN_DELAY", 0, "time to keep serving after readiness turns off, before draining")
 	s.Bool(&c.Pprof, "pprof", "PPROF", false, pprofText)
+}
+
+// GRPCReflection defines GRPC_REFLECTION for the gRPC services. Reflection
+// lists every service and message to anyone who can reach the port: handy
+// with grpcurl, so on by default for `make run`, and turned off in the
+// Kubernetes production overlay.
+func (s *Set) GRPCReflection(c *Common) {
+	s.Bool(&c.Reflection, "grpc-reflection", "GRPC_REFLECTION", true, "serve gRPC server reflection (what grpcurl list uses)")
 }

@@ -61,6 +61,7 @@ func run(ctx context.Context, args []string) error {
 	cfg.Duration(&s.cacheTTL, "cache-ttl", "CATALOG_CACHE_TTL", 30*time.Second, "longest a cached entry is served (a bound even if a notification were lost)")
 	cfg.Int(&s.cacheMaxParts, "cache-max-parts", "CATALOG_CACHE_MAX_PARTS", 50000, "most parts held in the cache")
 	cfg.Common(&s.common, "serve net/http/pprof on the metrics address")
+	cfg.GRPCReflection(&s.common)
 	if err := cfg.Parse(args); err != nil {
 		return err
 	}
@@ -117,6 +118,7 @@ func run(ctx context.Context, args []string) error {
 		ShutdownTimeout: s.common.ShutdownTimeout,
 		ShutdownDelay:   s.common.ShutdownDelay,
 		Pprof:           s.common.Pprof,
+		NoReflection:    !s.common.Reflection,
 		Ready:           pool.Ping,
 	})
 }

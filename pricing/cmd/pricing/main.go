@@ -63,6 +63,7 @@ func run(ctx context.Context, args []string) error {
 	cfg.Duration(&s.partsCacheTTL, "parts-cache-ttl", "PARTS_CACHE_TTL", 30*time.Second, "longest a cached catalog part is used; changes empty the cache at once, this bounds a missed one; 0 turns the cache off")
 	cfg.Int(&s.partsCacheMax, "parts-cache-max", "PARTS_CACHE_MAX", 100_000, "most catalog parts held in the cache")
 	cfg.Common(&s.common, "serve net/http/pprof on the metrics address")
+	cfg.GRPCReflection(&s.common)
 	if err := cfg.Parse(args); err != nil {
 		return err
 	}
@@ -124,6 +125,7 @@ func run(ctx context.Context, args []string) error {
 		ShutdownTimeout: s.common.ShutdownTimeout,
 		ShutdownDelay:   s.common.ShutdownDelay,
 		Pprof:           s.common.Pprof,
+		NoReflection:    !s.common.Reflection,
 		Ready:           pool.Ping,
 	})
 }
