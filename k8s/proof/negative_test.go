@@ -385,7 +385,7 @@ func TestBrokenScrapeConfigFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ name, from, to, want string }{
-		{"every port scraped", "regex: metrics|http", "regex: .*", "2 scrape targets per pod, want exactly 1"},
+		{"every port scraped", "regex: metrics\n", "regex: .*\n", "2 scrape targets per pod, want exactly 1"},
 		{"no opt-in", `regex: "true"`, `regex: "yes"`, "0 scrape targets per pod"},
 		{"job label not the app", "target_label: job", "target_label: app", `job="carbuild-pods"`},
 	} {
