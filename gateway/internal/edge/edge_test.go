@@ -217,3 +217,36 @@ func TestRateLimit(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkShed measures the server-side cost of refusing a request (the
+// bound is full), and of admitting one, through the real guard.
+func BenchmarkShed(b *testing.B) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	for _, bc := range []struct {
+		name string
+		o    Options
+		want int
+	}{
+		{"admitted", Options{MaxInFlight: 128, BrowseShare: 0.75, Rate: 1e9, Burst: 1e9, MaxClients: 10}, http.StatusOK},
+		{"shed overloaded", Options{MaxInFlight: 1, BrowseShare: 0.5}, http.StatusServiceUnavailable},
+		{"shed rate limited", Options{Rate: 1e-9, Burst: 1, MaxClients: 10}, http.StatusTooManyRequests},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			g := New(prometheus.NewRegistry(), bc.o)
+			h := g.Wrap(ok)
+			if bc.o.MaxInFlight == 1 {
+				g.inFlight.Store(1) // full: browsing's share of 1 rounds up to 1
+			}
+			req := httptest.NewRequest("GET", "/v1/cars", nil)
+			h.ServeHTTP(httptest.NewRecorder(), req) // the rate-limited client's one token
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != bc.want {
+					b.Fatalf("got %d, want %d", rec.Code, bc.want)
+				}
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -34,6 +35,8 @@ type overload struct {
 	AdmittedP50, AdmittedP99, AdmittedMax float64
 	ShedP50, ShedP99, ShedMax             float64
 	Memory                                map[string]procmon.Memory
+	// Reasons counts the "other" answers by cause (status or error).
+	Reasons map[string]int
 	// Per-second timeline, for the plot.
 	timeline []overloadSecond
 }
@@ -45,7 +48,7 @@ type overloadSecond struct {
 
 // runOverload offers factor × saturation req/s of sc for dur.
 func runOverload(ctx context.Context, client *http.Client, sc load.Scenario, saturation, factor float64, dur time.Duration, sampler *procmon.Sampler) (*overload, error) {
-	o := &overload{Saturation: saturation, Offered: math.Round(saturation * factor)}
+	o := &overload{Saturation: saturation, Offered: math.Round(saturation * factor), Reasons: map[string]int{}}
 	if o.Offered < 1 {
 		return nil, fmt.Errorf("no saturation throughput to multiply (%.0f req/s)", saturation)
 	}
@@ -83,6 +86,14 @@ func runOverload(ctx context.Context, client *http.Client, sc load.Scenario, sat
 		default:
 			o.Other++
 			ts.other++
+			why := fmt.Sprintf("status %d", r.Code)
+			if r.Error != "" {
+				why = r.Error
+				if i := strings.LastIndex(why, ": "); i >= 0 {
+					why = why[i+2:] // the cause, without the URL and addresses
+				}
+			}
+			o.Reasons[why]++
 		}
 	}
 	end := time.Now()
@@ -116,7 +127,8 @@ func (o *overload) targets(factor float64) []report.Target {
 	}
 	ts := []report.Target{
 		{Name: name + ", goodput", Want: "≥ 80 % of saturation",
-			Got:  fmt.Sprintf("%.0f req/s = %.0f %% of %.0f; %d admitted, %d shed, %d other", o.Goodput, 100*goodShare, o.Saturation, o.Admitted, o.Shed, o.Other),
+			Got: fmt.Sprintf("%.0f req/s = %.0f %% of %.0f; generator sent %.0f req/s; %d admitted, %d shed, %d other %v",
+				o.Goodput, 100*goodShare, o.Saturation, float64(o.Sent)/o.Seconds, o.Admitted, o.Shed, o.Other, o.Reasons),
 			Pass: goodShare >= 0.80},
 		{Name: name + ", admitted P99", Want: "≤ 50 ms",
 			Got:  fmt.Sprintf("P50 %.1f ms, P99 %.1f ms, max %.1f ms", o.AdmittedP50, o.AdmittedP99, o.AdmittedMax),
