@@ -135,6 +135,17 @@ func run(ctx context.Context, args []string) error {
 	}
 
 	handler = tr.HTTPHandler(handler, "gateway")
+	useTLS, err := s.edge.serveTLS()
+	if err != nil {
+		return err
+	}
+	var certs *edge.CertReloader
+	if useTLS {
+		if certs, err = edge.NewCertReloader(s.edge.tlsCert, s.edge.tlsKey); err != nil {
+			return err
+		}
+		handler = edge.HSTS(handler)
+	}
 
 	lis, err := net.Listen("tcp", s.httpAddr)
 	if err != nil {
@@ -146,17 +157,25 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	srv := metrics.NewHTTPServer(s.httpAddr, handler, 30*time.Second)
+	scheme := "http"
+	if useTLS {
+		srv.TLSConfig, scheme = edge.TLSConfig(certs), "https"
+	}
 	// Requests outlive a SIGTERM until drained; their contexts must not be
 	// canceled by it, so the server's base context is not ctx.
 	srv.BaseContext = func(net.Listener) context.Context { return context.Background() }
 	errc := make(chan error, 2)
 	go ops.serve(errc)
 	go func() {
-		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := func() error { return srv.Serve(lis) }
+		if useTLS {
+			serve = func() error { return srv.ServeTLS(lis, "", "") } // the certificate comes from TLSConfig
+		}
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("serve http: %w", err)
 		}
 	}()
-	log.Info("serving", "http", "http://"+lis.Addr().String(), "metrics", "http://"+ops.lis.Addr().String()+"/metrics")
+	log.Info("serving", "http", scheme+"://"+lis.Addr().String(), "metrics", "http://"+ops.lis.Addr().String()+"/metrics")
 
 	var runErr error
 	select {
