@@ -28,6 +28,7 @@ import (
 	"github.com/carbuild/carbuild/shared/config"
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 	"github.com/carbuild/carbuild/shared/grpcclient"
+	"github.com/carbuild/carbuild/shared/grpctls"
 	"github.com/carbuild/carbuild/shared/logging"
 	"github.com/carbuild/carbuild/shared/metrics"
 	"github.com/carbuild/carbuild/shared/tracing"
@@ -69,6 +70,7 @@ func run(ctx context.Context, args []string) error {
 	cfg.Duration(&s.cacheTTL, "cache-ttl", "GATEWAY_CACHE_TTL", 30*time.Second, "longest a cached catalog answer is served; changes empty the cache at once, this bounds a missed one; 0 turns the cache off")
 	cfg.String(&s.corsOrigins, "cors-origins", "CORS_ORIGINS", "", "comma-separated browser origins (scheme://host[:port]) allowed by CORS; empty: none (the storefront is same-origin)")
 	s.edge.define(cfg)
+	cfg.GRPCTLS(&s.common, false)
 	cfg.Common(&s.common, "serve net/http/pprof under /debug/pprof/ on the metrics address")
 	if err := cfg.Parse(args); err != nil {
 		return err
@@ -94,8 +96,12 @@ func run(ctx context.Context, args []string) error {
 
 	reg := metrics.NewRegistry("gateway")
 	clientMetrics := grpcclient.NewMetrics(reg)
+	tlsDial, err := grpctls.DialOptions(s.common.GRPCTLS)
+	if err != nil {
+		return err
+	}
 	dial := func(target string) (*grpc.ClientConn, error) {
-		return grpcclient.Dial(target, clientMetrics, grpcclient.Options{DefaultTimeout: s.backendTimeout, Extra: tr.DialOptions()})
+		return grpcclient.Dial(target, clientMetrics, grpcclient.Options{DefaultTimeout: s.backendTimeout, Extra: append(tr.DialOptions(), tlsDial...)})
 	}
 	catalogConn, err := dial(s.catalogAddr)
 	if err != nil {
