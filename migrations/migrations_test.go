@@ -109,7 +109,10 @@ var (
 	// stateRevision adds catalog.revision, bumped by the catalog_changed trigger.
 	stateRevision = dbState{Version: 5, Schemas: stateSeeded.Schemas,
 		Tables: []string{"catalog.cars", "catalog.parts", "catalog.revision", "orders.order_lines", "orders.orders"}, Parts: 20, Cars: 3}
-	stateLatest = stateRevision
+	// stateRevoked takes EXECUTE on the SECURITY DEFINER trigger function
+	// from PUBLIC (a privilege, not visible in dbState).
+	stateRevoked = dbState{Version: 6, Schemas: stateRevision.Schemas, Tables: stateRevision.Tables, Parts: 20, Cars: 3}
+	stateLatest  = stateRevoked
 )
 
 // TestUpDownUp applies every migration, rolls them back one at a time to
@@ -128,7 +131,7 @@ func TestUpDownUp(t *testing.T) {
 	if diff := cmp.Diff(stateLatest, readState(t, ctx, db)); diff != "" {
 		t.Fatalf("after up (-want +got):\n%s", diff)
 	}
-	for _, want := range []dbState{stateRoles, stateSeeded, stateOrders, stateCatalog, stateEmpty} {
+	for _, want := range []dbState{stateRevision, stateRoles, stateSeeded, stateOrders, stateCatalog, stateEmpty} {
 		if err := migrations.Down(ctx, db); err != nil {
 			t.Fatal(err)
 		}
@@ -766,6 +769,80 @@ func TestCatalogRevisionPrivileges(t *testing.T) {
 		if rev != tt.wantRev {
 			t.Errorf("after %s as %s: got revision %d, want %d", tt.stmt, tt.role, rev, tt.wantRev)
 		}
+	}
+}
+
+// TestNotifyFunctionNotPublic: the SECURITY DEFINER trigger function is not
+// executable by PUBLIC (migration 00006), so a role that may create its own
+// tables cannot attach it as a trigger and bump the catalog revision; the
+// catalog's own triggers still fire for a role allowed to write parts.
+func TestNotifyFunctionNotPublic(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	pool := dbtest.NewPool(t)
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+
+	// A role of this test only (roles are cluster-wide): it owns a schema of
+	// its own and may update parts.
+	role := "carbuild_test_intruder_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	for _, s := range []string{
+		"CREATE ROLE " + role + " NOLOGIN",
+		"CREATE SCHEMA " + role + " AUTHORIZATION " + role,
+		"GRANT USAGE ON SCHEMA catalog TO " + role,
+		"GRANT SELECT, UPDATE ON catalog.parts TO " + role,
+	} {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		for _, s := range []string{"DROP SCHEMA " + role + " CASCADE", "DROP OWNED BY " + role, "DROP ROLE " + role} {
+			if _, err := pool.Exec(ctx, s); err != nil {
+				t.Errorf("%s: %v", s, err)
+			}
+		}
+	})
+
+	for _, r := range []string{"public", "carbuild_catalog_reader", "carbuild_orders_writer", role} {
+		var can bool
+		if err := conn.QueryRow(ctx, "SELECT has_function_privilege($1, 'catalog.notify_catalog_changed()', 'EXECUTE')", r).Scan(&can); err != nil {
+			t.Fatal(err)
+		}
+		if can {
+			t.Errorf("%s may execute catalog.notify_catalog_changed", r)
+		}
+	}
+	revision := func() int64 {
+		t.Helper()
+		var n int64
+		if err := conn.QueryRow(ctx, "SELECT n FROM catalog.revision").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := revision()
+	_, err = conn.Exec(ctx, "SET ROLE "+role+"; CREATE TABLE "+role+".t (x int); "+
+		"CREATE TRIGGER bump AFTER INSERT ON "+role+".t FOR EACH STATEMENT EXECUTE FUNCTION catalog.notify_catalog_changed(); RESET ROLE")
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
+		t.Errorf("attaching the trigger function to a table of its own: got %v, want permission denied (42501)", err)
+	}
+	if _, err := conn.Exec(ctx, "RESET ROLE"); err != nil {
+		t.Fatal(err)
+	}
+	if got := revision(); got != before {
+		t.Errorf("revision %d after the refused trigger, want %d", got, before)
+	}
+	if _, err := conn.Exec(ctx, "SET ROLE "+role+"; UPDATE catalog.parts SET price_minor = price_minor + 1 WHERE id = 1; RESET ROLE"); err != nil {
+		t.Fatalf("update parts as %s: %v", role, err)
+	}
+	if got := revision(); got != before+1 {
+		t.Errorf("revision %d after an update of parts, want %d: the catalog's trigger must still fire", got, before+1)
 	}
 }
 

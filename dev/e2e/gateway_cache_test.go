@@ -294,7 +294,7 @@ func callAt(t *testing.T, base, method, path, body string) response {
 func TestGatewayCacheTwoCatalogs(t *testing.T) {
 	catalogs := startTwoCatalogs(t)
 	gwAddr := freeAddr(t)
-	startExtra(t, "gateway", "GATEWAY_HTTP_ADDR="+gwAddr, "PRICING_ADDR="+sys.Addrs.Pricing,
+	startExtra(t, "gateway", "GATEWAY_HTTP_ADDR="+gwAddr, "GATEWAY_METRICS_ADDR="+freeAddr(t), "PRICING_ADDR="+sys.Addrs.Pricing,
 		"CATALOG_ADDR="+catalogs.target)
 	base := "http://" + gwAddr
 	waitListening(t, gwAddr)

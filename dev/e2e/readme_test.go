@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,7 +74,7 @@ const (
 // readmeWants holds an expectation for every command the README's examples
 // run, in README order. A command the README runs without an expectation
 // here fails the test, and so does an expectation no README command met.
-var readmeWants = []readmeWant{
+var readmeWants = append([]readmeWant{
 	{cmd: `curl -sf http://127.0.0.1:8000/readyz`, status: 200, json: `{"status":"ready"}`},
 
 	{cmd: `curl -s http://127.0.0.1:8000/v1/cars`, status: 200, json: readmeCarsJSON},
@@ -85,40 +86,42 @@ var readmeWants = []readmeWant{
 	{cmd: `curl -s 'http://127.0.0.1:8000/v1/parts:batchGet?ids=7&ids=10'`, status: 200, json: `{"parts":[
 		{"id":"7","carId":"civic","name":"Chassi","category":"PART_CATEGORY_CHASSIS","price":{"currencyCode":"BRL","minorUnits":"800000"}},
 		{"id":"10","carId":"civic","name":"Farol LED","category":"PART_CATEGORY_HEADLIGHT","price":{"currencyCode":"BRL","minorUnits":"35000"}}]}`},
-	{cmd: `curl -s -X POST http://127.0.0.1:8000/v1/quotes -d '{"items":[{"partId":"7","quantity":1},{"partId":"10","quantity":2}]}'`, status: 200, json: `{"lines":[
+	{cmd: `curl -s -X POST -H 'Content-Type: application/json' http://127.0.0.1:8000/v1/quotes -d '{"items":[{"partId":"7","quantity":1},{"partId":"10","quantity":2}]}'`, status: 200, json: `{"lines":[
 		{"partId":"7","name":"Chassi","quantity":1,"unitPrice":{"currencyCode":"BRL","minorUnits":"800000"},"lineTotal":{"currencyCode":"BRL","minorUnits":"800000"}},
 		{"partId":"10","name":"Farol LED","quantity":2,"unitPrice":{"currencyCode":"BRL","minorUnits":"35000"},"lineTotal":{"currencyCode":"BRL","minorUnits":"70000"}}],
 		"subtotal":{"currencyCode":"BRL","minorUnits":"870000"},"shipping":{"currencyCode":"BRL","minorUnits":"4500"},"total":{"currencyCode":"BRL","minorUnits":"874500"},
 		"freeShipping":false}`},
 	// The header creates the order (or finds it, on a later run against the
 	// same database); the body-keyed POST must return the same one.
-	{cmd: `curl -s -X POST http://127.0.0.1:8000/v1/orders -H 'Idempotency-Key: readme-order-0001' -d '{"items":[{"partId":"7","quantity":1},{"partId":"10","quantity":2}], "expectedTotal":{"currencyCode":"BRL","minorUnits":"874500"}}'`,
+	{cmd: `curl -s -X POST -H 'Content-Type: application/json' http://127.0.0.1:8000/v1/orders -H 'Idempotency-Key: readme-order-0001' -d '{"items":[{"partId":"7","quantity":1},{"partId":"10","quantity":2}], "expectedTotal":{"currencyCode":"BRL","minorUnits":"874500"}}'`,
 		status: 200, json: readmeOrderJSON},
-	{cmd: `curl -s -X POST http://127.0.0.1:8000/v1/orders -d '{"idempotencyKey":"readme-order-0001","items":[{"partId":"7","quantity":1},{"partId":"10","quantity":2}], "expectedTotal":{"currencyCode":"BRL","minorUnits":"874500"}}'`,
+	{cmd: `curl -s -X POST -H 'Content-Type: application/json' http://127.0.0.1:8000/v1/orders -d '{"idempotencyKey":"readme-order-0001","items":[{"partId":"7","quantity":1},{"partId":"10","quantity":2}], "expectedTotal":{"currencyCode":"BRL","minorUnits":"874500"}}'`,
 		status: 200, json: readmeOrderJSON},
 	{cmd: `curl -s http://127.0.0.1:8000/v1/orders/$ORDER_ID`, status: 200, json: readmeOrderJSON},
 
 	{cmd: `curl -s http://127.0.0.1:8000/v1/cars/gol/parts`, status: 404, json: `{"code":404,"status":"NOT_FOUND","message":"car \"gol\" not found"}`},
-	{cmd: `curl -s -X POST http://127.0.0.1:8000/v1/quotes -d '{"items":[{"partId":"7","quantity":2}]}'`, status: 400,
+	{cmd: `curl -s -X POST -H 'Content-Type: application/json' http://127.0.0.1:8000/v1/quotes -d '{"items":[{"partId":"7","quantity":2}]}'`, status: 400,
 		json: `{"code":400,"status":"INVALID_ARGUMENT","message":"only one chassis per order, got 2"}`},
-	{cmd: `curl -s -X POST http://127.0.0.1:8000/v1/orders -H 'Idempotency-Key: readme-order-0001' -d '{"idempotencyKey":"readme-order-0002","items":[{"partId":"7","quantity":1}]}'`, status: 400,
+	{cmd: `curl -s -X POST -H 'Content-Type: application/json' http://127.0.0.1:8000/v1/orders -H 'Idempotency-Key: readme-order-0001' -d '{"idempotencyKey":"readme-order-0002","items":[{"partId":"7","quantity":1}]}'`, status: 400,
 		json: `{"code":400,"status":"INVALID_ARGUMENT","message":"the Idempotency-Key header \"readme-order-0001\" and the body's idempotencyKey \"readme-order-0002\" differ; send one, or the same in both"}`},
 
+	{cmd: `curl -s -X POST http://127.0.0.1:8000/v1/quotes -d '{"items":[{"partId":"7","quantity":1}]}'`, status: 415,
+		json: `{"code":415,"status":"UNSUPPORTED_MEDIA_TYPE","message":"the request body must be JSON, sent with Content-Type: application/json"}`},
 	{cmd: `curl -s http://127.0.0.1:8000/health`, status: 200, json: `{"status":"healthy","services":{"catalog":"SERVING","pricing":"SERVING"}}`},
 	// By name, as the earlier system's ORDER BY nome answered.
-	{cmd: `curl -s -X POST http://127.0.0.1:8000/get-pecas -d '{"modelo":"Civic","ano":2023}'`, status: 200, json: `{"pecas":[
+	{cmd: `curl -s -X POST -H 'Content-Type: application/json' http://127.0.0.1:8000/get-pecas -d '{"modelo":"Civic","ano":2023}'`, status: 200, json: `{"pecas":[
 		{"id":"12","nome":"Capô Esportivo","valor":600},{"id":"7","nome":"Chassi","valor":8000},{"id":"10","nome":"Farol LED","valor":350},
 		{"id":"8","nome":"Motor 2.0 VTEC","valor":6500},{"id":"11","nome":"Parachoque Esportivo","valor":450},{"id":"9","nome":"Rodas Aro 16","valor":1200},
 		{"id":"13","nome":"Spoiler","valor":300}]}`},
-	{cmd: `curl -s -X POST http://127.0.0.1:8000/calcular -d '{"itens":[{"peca":{"id":"7","nome":"Chassi","valor":8000},"quantidade":1}]}'`, status: 200,
+	{cmd: `curl -s -X POST -H 'Content-Type: application/json' http://127.0.0.1:8000/calcular -d '{"itens":[{"peca":{"id":"7","nome":"Chassi","valor":8000},"quantidade":1}]}'`, status: 200,
 		json: `{"preco":8000,"frete":20,"total":8020}`},
-	{cmd: `curl -s -X POST http://127.0.0.1:8000/pagar -d '{"itens":[{"peca":{"id":"7","nome":"Chassi","valor":8000},"quantidade":1}],"valor_total":8020}'`, status: 200,
+	{cmd: `curl -s -X POST -H 'Content-Type: application/json' http://127.0.0.1:8000/pagar -d '{"itens":[{"peca":{"id":"7","nome":"Chassi","valor":8000},"quantidade":1}],"valor_total":8020}'`, status: 200,
 		json: `{"pedidoId":"<uuid>","status":"CONFIRMADO","valorTotal":8020,"dataPedido":"<time>","itensComprados":[{"peca":{"id":"7","nome":"Chassi","valor":8000},"quantidade":1}],"subtotal":8000,"frete":20}`},
 
 	{cmd: `curl -s http://127.0.0.1:8000/healthz`, status: 200, json: `{"status":"alive"}`},
 	{cmd: `curl -s http://127.0.0.1:8000/readyz`, status: 200, json: `{"status":"ready"}`},
 	{cmd: `curl -s http://127.0.0.1:8000/openapi.json`, status: 200, check: checkOpenAPI},
-	{cmd: `curl -s http://127.0.0.1:8000/metrics`, status: 200, check: checkGatewayMetrics},
+	{cmd: `curl -s http://127.0.0.1:9093/metrics`, status: 200, check: checkGatewayMetrics},
 
 	{cmd: `grpcurl -plaintext 127.0.0.1:50051 list`, lines: []string{
 		`^carbuild\.catalog\.v1\.CatalogService$`, `^catalogo\.CatalogoService$`, `^grpc\.health\.v1\.Health$`,
@@ -149,20 +152,7 @@ var readmeWants = []readmeWant{
 	{cmd: `grpcurl -plaintext -d '{"itens":[{"peca":{"id":"7"},"quantidade":1}],"valor_total":8020}' 127.0.0.1:50052 pricing.OrcamentoService/RealizarCompra`,
 		json: `{"pedidoId":"<uuid>","status":"CONFIRMADO","valorTotal":8020,"dataPedido":"<time>","itensComprados":[{"peca":{"id":"7","nome":"Chassi","valor":8000},"quantidade":1}],"subtotal":8000,"frete":20}`},
 	{cmd: `grpcurl -plaintext 127.0.0.1:50051 grpc.health.v1.Health/Check`, json: `{"status":"SERVING"}`},
-
-	{cmd: `goose -dir migrations postgres "$DATABASE_URL" status`, lines: []string{
-		readmeTimeRE + `\s+Applied At\s+Migration$`, readmeTimeRE + `\s+=+$`,
-		readmeTimeRE + `\s+\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} -- 00001_catalog_schema\.sql$`,
-		readmeTimeRE + `\s+\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} -- 00002_orders_schema\.sql$`,
-		readmeTimeRE + `\s+\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} -- 00003_seed_catalog\.sql$`,
-		readmeTimeRE + `\s+\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} -- 00004_least_privilege_roles\.sql$`,
-		readmeTimeRE + `\s+\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} -- 00005_catalog_revision\.sql$`}},
-	{cmd: `goose -dir migrations postgres "$DATABASE_URL" up`, lines: []string{readmeTimeRE + `goose: no migrations to run\. current version: 5$`}},
-	{cmd: `goose -dir migrations postgres "$DATABASE_URL" down`, lines: []string{readmeTimeRE + `OK\s+00005_catalog_revision\.sql \(\d+(\.\d+)?m?s\)$`}},
-	{cmd: `goose -dir migrations postgres "$DATABASE_URL" up`, lines: []string{
-		readmeTimeRE + `OK\s+00005_catalog_revision\.sql \(\d+(\.\d+)?m?s\)$`,
-		readmeTimeRE + `goose: successfully migrated database to version: 5$`}},
-}
+}, readmeGooseWants()...)
 
 // readmeRecorder replaces curl, grpcurl and goose in the README's scripts by
 // shell functions that run the real tool unchanged and record, per call, its
@@ -220,6 +210,7 @@ func TestREADMEExamples(t *testing.T) {
 	gooseDB := readmeGooseDatabase(t)
 	toStack := strings.NewReplacer(
 		"127.0.0.1:8000", sys.Addrs.Gateway,
+		"127.0.0.1:9093", sys.Addrs.GatewayMetrics,
 		"127.0.0.1:50051", sys.Addrs.Catalog,
 		"127.0.0.1:50052", sys.Addrs.Pricing,
 		"postgres://postgres@127.0.0.1:5432/carbuild?sslmode=disable", gooseDB,
@@ -643,4 +634,32 @@ func readmeGooseDatabase(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return dsn
+}
+
+// readmeGooseWants are the answers of the README's goose block (status, up,
+// down, up) on a database migrated with every embedded migration: the
+// newest one is the one "down" undoes and "up" applies again.
+func readmeGooseWants() []readmeWant {
+	names, err := fs.Glob(migrations.FS, "*.sql")
+	if err != nil || len(names) == 0 {
+		panic(fmt.Sprintf("embedded migrations: %v (%d files)", err, len(names)))
+	}
+	sort.Strings(names)
+	newest := names[len(names)-1]
+	version := strings.TrimLeft(strings.SplitN(newest, "_", 2)[0], "0")
+	applied := func(name string) string {
+		return readmeTimeRE + `\s+\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} -- ` + regexp.QuoteMeta(name) + `$`
+	}
+	ok := readmeTimeRE + `OK\s+` + regexp.QuoteMeta(newest) + ` \(\d+(\.\d+)?m?s\)$`
+	status := []string{readmeTimeRE + `\s+Applied At\s+Migration$`, readmeTimeRE + `\s+=+$`}
+	for _, n := range names {
+		status = append(status, applied(n))
+	}
+	const goose = `goose -dir migrations postgres "$DATABASE_URL" `
+	return []readmeWant{
+		{cmd: goose + `status`, lines: status},
+		{cmd: goose + `up`, lines: []string{readmeTimeRE + `goose: no migrations to run\. current version: ` + version + `$`}},
+		{cmd: goose + `down`, lines: []string{ok}},
+		{cmd: goose + `up`, lines: []string{ok, readmeTimeRE + `goose: successfully migrated database to version: ` + version + `$`}},
+	}
 }

@@ -97,13 +97,6 @@ func TestRESTRoutes(t *testing.T) {
 				}
 			}
 		}},
-		{name: "metrics", method: "GET", path: "/metrics", wantStatus: 200, check: func(t *testing.T, r response) {
-			for _, m := range []string{"grpc_client_handled_total", "http_requests_total", "carbuild_build_info", "go_goroutines"} {
-				if !bytes.Contains(r.body, []byte(m)) {
-					t.Errorf("/metrics lacks %s", m)
-				}
-			}
-		}},
 		{name: "storefront page", method: "GET", path: "/", wantStatus: 200, check: func(t *testing.T, r response) {
 			if !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
 				t.Errorf("content type %q", r.header.Get("Content-Type"))
@@ -223,11 +216,20 @@ func TestRESTRoutes(t *testing.T) {
 		{name: "unknown v1 route", method: "GET", path: "/v1/nothing", wantStatus: 404},
 		{name: "wrong method", method: "GET", path: "/calcular", wantStatus: 405},
 		{name: "oversized body is 413", method: "POST", path: "/v1/quotes", body: `{"items":[` + strings.Repeat(`{"partId":"4","quantity":1},`, 5000) + `{"partId":"4","quantity":1}]}`, wantStatus: 413},
-		{name: "CORS preflight", method: "OPTIONS", path: "/v1/quotes", headers: []string{"Origin", "http://example.test", "Access-Control-Request-Method", "POST"}, wantStatus: 204, check: func(t *testing.T, r response) {
-			if r.header.Get("Access-Control-Allow-Origin") == "" {
-				t.Error("no Access-Control-Allow-Origin")
+		// CORS is empty by default (the storefront is same-origin): a
+		// preflight from another site gets no CORS answer.
+		{name: "CORS preflight from another site", method: "OPTIONS", path: "/v1/quotes", headers: []string{"Origin", "http://example.test", "Access-Control-Request-Method", "POST"}, wantStatus: 405, check: func(t *testing.T, r response) {
+			if got := r.header.Get("Access-Control-Allow-Origin"); got != "" {
+				t.Errorf("Access-Control-Allow-Origin %q, want none", got)
 			}
 		}},
+		// The cross-site "simple" POST of issue #15 (no preflight) places no order.
+		{name: "cross-site text/plain order is 415", method: "POST", path: "/pagar", body: `{"itens":[{"peca":{"id":"7"},"quantidade":1}],"valor_total":8020}`,
+			headers: []string{"Content-Type", "text/plain", "Origin", "http://evil.example"}, wantStatus: 415, check: func(t *testing.T, r response) {
+				if got := r.header.Get("Access-Control-Allow-Origin"); got != "" {
+					t.Errorf("Access-Control-Allow-Origin %q, want none", got)
+				}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -302,5 +304,25 @@ func TestCompatPagarWithIdempotencyKeyHeader(t *testing.T) {
 	}
 	if n := countOrders(t, "idempotency_key = $1", "e2e-compat-header-1"); n != 1 {
 		t.Errorf("stored %d times, want 1", n)
+	}
+}
+
+// TestGatewayOperationsPort: the gateway's metrics and pprof are on its
+// private operations listener, not on the public port.
+func TestGatewayOperationsPort(t *testing.T) {
+	ops := "http://" + sys.Addrs.GatewayMetrics
+	r := callAt(t, ops, "GET", "/metrics", "")
+	if r.status != http.StatusOK {
+		t.Fatalf("GET %s/metrics = %d, want 200", ops, r.status)
+	}
+	for _, m := range []string{"grpc_client_handled_total", "http_requests_total", "carbuild_build_info", "go_goroutines"} {
+		if !bytes.Contains(r.body, []byte(m)) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
+	for _, path := range []string{"/metrics", "/debug/pprof/", "/debug/pprof/heap"} {
+		if r := call(t, "GET", path, ""); r.status != http.StatusNotFound {
+			t.Errorf("public port: GET %s = %d, want 404", path, r.status)
+		}
 	}
 }

@@ -44,7 +44,7 @@ func TestDrainGateway(t *testing.T) {
 	delay := "SHUTDOWN_DELAY=" + gatewayShutdownDelay.String()
 	s := startStack(t, stackConfig(delay))
 	bAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	b := startProc(t, "gateway", "GATEWAY_HTTP_ADDR="+bAddr, "CATALOG_ADDR="+s.Addrs.Catalog, "PRICING_ADDR="+s.Addrs.Pricing, delay)
+	b := startProc(t, "gateway", "GATEWAY_HTTP_ADDR="+bAddr, fmt.Sprintf("GATEWAY_METRICS_ADDR=127.0.0.1:%d", freePort(t)), "CATALOG_ADDR="+s.Addrs.Catalog, "PRICING_ADDR="+s.Addrs.Pricing, delay)
 	a, bURL := s.GatewayURL, "http://"+bAddr
 	if !waitFor(loadBound, func() bool { st, _ := httpGet(bURL + "/readyz"); return st == http.StatusOK }) {
 		t.Fatalf("second gateway not ready after %v", loadBound)

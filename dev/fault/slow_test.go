@@ -37,7 +37,7 @@ func TestSlowBackend(t *testing.T) {
 	// under test would never be reached.
 	s := startStack(t, stack.Config{Addrs: addrs, Env: []string{"CATALOG_ADDR=" + px.addr(), "CATALOG_TIMEOUT=" + catalogTimeout.String(),
 		"GATEWAY_CACHE_TTL=0", "PARTS_CACHE_TTL=0"}})
-	gwMetrics := s.GatewayURL + "/metrics"
+	gwMetrics := "http://" + s.Addrs.GatewayMetrics + "/metrics"
 	prMetrics := "http://" + s.Addrs.PricingMetrics + "/metrics"
 	caMetrics := "http://" + s.Addrs.CatalogMetrics + "/metrics"
 

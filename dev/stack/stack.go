@@ -34,6 +34,7 @@ var Services = []string{"catalog", "pricing", "gateway"}
 // Addrs are the listen addresses of the services.
 type Addrs struct {
 	Gateway        string // HTTP, e.g. 127.0.0.1:8000
+	GatewayMetrics string // private operations port: /metrics, /debug/pprof/
 	Catalog        string // gRPC
 	CatalogMetrics string
 	Pricing        string // gRPC
@@ -44,6 +45,7 @@ type Addrs struct {
 func DefaultAddrs() Addrs {
 	return Addrs{
 		Gateway:        "127.0.0.1:8000",
+		GatewayMetrics: "127.0.0.1:9093",
 		Catalog:        "127.0.0.1:50051",
 		CatalogMetrics: "127.0.0.1:9091",
 		Pricing:        "127.0.0.1:50052",
@@ -54,7 +56,7 @@ func DefaultAddrs() Addrs {
 // FreeAddrs picks free loopback ports for every service, for tests that run
 // beside a stack already on the default ports.
 func FreeAddrs() (Addrs, error) {
-	var ports [5]string
+	var ports [6]string
 	for i := range ports {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -63,7 +65,7 @@ func FreeAddrs() (Addrs, error) {
 		ports[i] = l.Addr().String()
 		defer l.Close()
 	}
-	return Addrs{Gateway: ports[0], Catalog: ports[1], CatalogMetrics: ports[2], Pricing: ports[3], PricingMetrics: ports[4]}, nil
+	return Addrs{Gateway: ports[0], Catalog: ports[1], CatalogMetrics: ports[2], Pricing: ports[3], PricingMetrics: ports[4], GatewayMetrics: ports[5]}, nil
 }
 
 // Config says how to start the stack.
@@ -286,7 +288,7 @@ func (s *Stack) env(name string) []string {
 	case "pricing":
 		env = append(env, "PRICING_GRPC_ADDR="+a.Pricing, "PRICING_METRICS_ADDR="+a.PricingMetrics, "CATALOG_ADDR="+a.Catalog)
 	case "gateway":
-		env = append(env, "GATEWAY_HTTP_ADDR="+a.Gateway, "CATALOG_ADDR="+a.Catalog, "PRICING_ADDR="+a.Pricing)
+		env = append(env, "GATEWAY_HTTP_ADDR="+a.Gateway, "GATEWAY_METRICS_ADDR="+a.GatewayMetrics, "CATALOG_ADDR="+a.Catalog, "PRICING_ADDR="+a.Pricing)
 	}
 	return append(env, s.cfg.Env...)
 }

@@ -29,7 +29,9 @@ func isListen(env string) bool {
 // those ports (gRPC on the gRPC port, HTTP /readyz and /healthz on the HTTP
 // port); backend addresses resolve through a Service to the backend's own gRPC
 // port; DATABASE_URL comes from an existing Secret key naming the postgres
-// Service; the grace period outlasts SHUTDOWN_DELAY + SHUTDOWN_TIMEOUT.
+// Service; SHUTDOWN_DELAY covers the readiness probe's periodSeconds ×
+// failureThreshold plus EndpointPropagation; the grace period outlasts
+// SHUTDOWN_DELAY + SHUTDOWN_TIMEOUT.
 func CheckBinaries(o *Objects, bins map[string]*Binary) []error {
 	var errs []error
 	for _, w := range o.Workloads() {
@@ -179,6 +181,11 @@ func checkContainer(o *Objects, w Workload, c corev1.Container, b *Binary, bins 
 				errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
 			}
 			total += d
+			if env == "SHUTDOWN_DELAY" {
+				if err := checkShutdownDelay(c.ReadinessProbe, d); err != nil {
+					errs = append(errs, err)
+				}
+			}
 		}
 		grace := 30 * time.Second
 		if g := w.Template.Spec.TerminationGracePeriodSeconds; g != nil {
@@ -189,6 +196,35 @@ func checkContainer(o *Objects, w Workload, c corev1.Container, b *Binary, bins 
 		}
 	}
 	return errs
+}
+
+// EndpointPropagation is the time allowed, after the readiness probe has
+// failed often enough, for the endpoint's removal to reach every kube-proxy
+// (and DNS of headless Services): docs/reliability.md's "a few seconds".
+const EndpointPropagation = 3 * time.Second
+
+// checkShutdownDelay checks the rule of docs/reliability.md: a pod keeps
+// serving, already unready, for SHUTDOWN_DELAY after SIGTERM, and that must
+// cover what the readiness probe needs to take it out of its Services
+// (periodSeconds × failureThreshold) plus the propagation of the change;
+// otherwise new requests still reach a pod that has stopped listening.
+func checkShutdownDelay(p *corev1.Probe, delay time.Duration) error {
+	if p == nil {
+		return nil // checkProbes reports the missing probe
+	}
+	period, threshold := p.PeriodSeconds, p.FailureThreshold
+	if period == 0 {
+		period = 10 // the Kubernetes defaults
+	}
+	if threshold == 0 {
+		threshold = 3
+	}
+	need := time.Duration(period*threshold)*time.Second + EndpointPropagation
+	if delay < need {
+		return fmt.Errorf("SHUTDOWN_DELAY %v is shorter than the readiness probe needs to take the pod out: periodSeconds %d × failureThreshold %d + propagation %v = %v",
+			delay, period, threshold, EndpointPropagation, need)
+	}
+	return nil
 }
 
 func regexpWord(text, word string) bool {

@@ -149,8 +149,8 @@ func TestBrokenManifestsFail(t *testing.T) {
 			c["env"] = keep
 		}, "GATEWAY_HTTP_ADDR is not set"},
 		{"container port the binary does not serve", "Deployment", "pricing", func(o map[string]any) {
-			at(container(o), "ports", 1)["containerPort"] = 9093
-		}, "container port 9093 (metrics) is not a port the binary listens on"},
+			at(container(o), "ports", 1)["containerPort"] = 9099
+		}, "container port 9099 (metrics) is not a port the binary listens on"},
 		{"liveness on the readiness service", "Deployment", "catalog", func(o map[string]any) {
 			delete(at(container(o), "livenessProbe", "grpc"), "service")
 		}, `service "", want port 50051 service "liveness"`},
@@ -163,6 +163,12 @@ func TestBrokenManifestsFail(t *testing.T) {
 		{"unknown flag", "Job", "migrate", func(o map[string]any) {
 			container(o)["args"] = []any{"-wiat=2m"}
 		}, "the binary has no flag -wiat"},
+		{"shutdown delay shorter than the readiness probe takes", "Deployment", "gateway", func(o map[string]any) {
+			setEnv(container(o), "SHUTDOWN_DELAY", "5s")
+		}, "SHUTDOWN_DELAY 5s is shorter than the readiness probe needs"},
+		{"readiness probe slower than the shutdown delay", "Deployment", "pricing", func(o map[string]any) {
+			at(container(o), "readinessProbe")["periodSeconds"] = 10
+		}, "SHUTDOWN_DELAY 13s is shorter than the readiness probe needs"},
 		{"grace period shorter than the drain", "Deployment", "catalog", func(o map[string]any) {
 			at(o, "spec", "template", "spec")["terminationGracePeriodSeconds"] = 10
 		}, "does not outlast SHUTDOWN_DELAY + SHUTDOWN_TIMEOUT"},
@@ -379,7 +385,7 @@ func TestBrokenScrapeConfigFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ name, from, to, want string }{
-		{"every port scraped", "regex: metrics|http", "regex: .*", "2 scrape targets per pod, want exactly 1"},
+		{"every port scraped", "regex: metrics\n", "regex: .*\n", "2 scrape targets per pod, want exactly 1"},
 		{"no opt-in", `regex: "true"`, `regex: "yes"`, "0 scrape targets per pod"},
 		{"job label not the app", "target_label: job", "target_label: app", `job="carbuild-pods"`},
 	} {

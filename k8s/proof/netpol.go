@@ -33,7 +33,7 @@ var RequiredFlows = []Flow{
 	{"migrate", "postgres", 5432},
 	{"prometheus", "catalog", 9091},
 	{"prometheus", "pricing", 9092},
-	{"prometheus", "gateway", 8000},
+	{"prometheus", "gateway", 9093},
 	{"locust-worker", "gateway", 8000},
 	{"locust-master", "gateway", 8000},
 	{"", "gateway", 8000},
@@ -55,6 +55,9 @@ var ForbiddenFlows = []Flow{
 	{"grafana", "catalog", 9091},
 	{"locust-worker", "prometheus", 9090},
 	{"gateway", "catalog", 9091},
+	// The gateway's metrics and pprof are private: only Prometheus.
+	{"", "gateway", 9093},
+	{"locust-worker", "gateway", 9093},
 }
 
 const appLabel = "app.kubernetes.io/name"

@@ -182,7 +182,7 @@ func containsStr(ss []string, s string) bool {
 }
 
 // MetricsPorts is where each service serves /metrics.
-var MetricsPorts = map[string]string{"catalog": "9091", "pricing": "9092", "gateway": "8000"}
+var MetricsPorts = map[string]string{"catalog": "9091", "pricing": "9092", "gateway": "9093"}
 
 // CheckScrape checks one target per pod of each service, on its metrics port,
 // with job = the service name (what the rules and dashboard select on), and

@@ -28,7 +28,7 @@ var (
 // warmUpOnce keeps the warm-up to one per test binary.
 var warmUpOnce sync.Once
 
-const defaultMetricsURLs = "http://127.0.0.1:8000/metrics,http://127.0.0.1:9091/metrics,http://127.0.0.1:9092/metrics"
+const defaultMetricsURLs = "http://127.0.0.1:9093/metrics,http://127.0.0.1:9091/metrics,http://127.0.0.1:9092/metrics"
 
 // corpus is every PromQL expression of the rules and dashboards.
 type corpus struct {

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/carbuild/carbuild/shared/grpctls"
 )
 
 // Set is a group of settings backed by a flag.FlagSet.
@@ -137,6 +139,13 @@ type Common struct {
 	LogLevel, LogFormat            string
 	ShutdownTimeout, ShutdownDelay time.Duration
 	Pprof                          bool
+	// Reflection serves gRPC server reflection (gRPC services only; see
+	// GRPCReflection).
+	Reflection bool
+	// GRPCTLS are the mutual-TLS files between the services, and
+	// GRPCTLSClients the client identities a server accepts (see GRPCTLS).
+	GRPCTLS        grpctls.Files
+	GRPCTLSClients string
 }
 
 // Common defines the shared settings on s; pprofText says where the
@@ -147,4 +156,24 @@ func (s *Set) Common(c *Common, pprofText string) {
 	s.Duration(&c.ShutdownTimeout, "shutdown-timeout", "SHUTDOWN_TIMEOUT", 15*time.Second, "longest graceful drain on SIGTERM")
 	s.Duration(&c.ShutdownDelay, "shutdown-delay", "SHUTDOWN_DELAY", 0, "time to keep serving after readiness turns off, before draining")
 	s.Bool(&c.Pprof, "pprof", "PPROF", false, pprofText)
+}
+
+// GRPCTLS defines the mutual TLS of gRPC between the services: off unless
+// the three files are set; server says whether this process serves gRPC
+// (and so names the clients it accepts).
+func (s *Set) GRPCTLS(c *Common, server bool) {
+	s.String(&c.GRPCTLS.Cert, "grpc-tls-cert", "GRPC_TLS_CERT", "", "PEM certificate of this service for gRPC mTLS (with -grpc-tls-key and -grpc-tls-ca; unset: plaintext)")
+	s.String(&c.GRPCTLS.Key, "grpc-tls-key", "GRPC_TLS_KEY", "", "PEM private key of -grpc-tls-cert")
+	s.String(&c.GRPCTLS.CA, "grpc-tls-ca", "GRPC_TLS_CA", "", "PEM CA that signs the services' certificates")
+	if server {
+		s.String(&c.GRPCTLSClients, "grpc-tls-clients", "GRPC_TLS_CLIENTS", "", "comma-separated client identities (DNS names of their certificates) allowed to call with mTLS on")
+	}
+}
+
+// GRPCReflection defines GRPC_REFLECTION for the gRPC services. Reflection
+// lists every service and message to anyone who can reach the port: handy
+// with grpcurl, so on by default for `make run`, and turned off in the
+// Kubernetes production overlay.
+func (s *Set) GRPCReflection(c *Common) {
+	s.Bool(&c.Reflection, "grpc-reflection", "GRPC_REFLECTION", true, "serve gRPC server reflection (what grpcurl list uses)")
 }

@@ -36,7 +36,9 @@ type Options struct {
 	DefaultTimeout time.Duration
 	// MaxMessageBytes bounds received messages (default 1 MiB).
 	MaxMessageBytes int
-	// Extra options, e.g. tracing's stats handler.
+	// Extra options, e.g. tracing's stats handler, or mTLS credentials
+	// (package grpctls), which replace the default plaintext: options apply
+	// in order, Extra last.
 	Extra []grpc.DialOption
 }
 

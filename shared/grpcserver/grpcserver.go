@@ -19,6 +19,7 @@ import (
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -54,11 +55,27 @@ type Options struct {
 	ShutdownDelay time.Duration
 	// Pprof mounts net/http/pprof on the metrics server.
 	Pprof bool
+	// NoReflection leaves gRPC server reflection out.
+	NoReflection bool
 	// Ready is checked every ReadyInterval; while it fails, readiness is
 	// NOT_SERVING. Nil means always ready.
 	Ready         func(context.Context) error
 	ReadyInterval time.Duration
 }
+
+// MaxConcurrentStreams bounds the calls one client connection may have open
+// at once. The gateway and pricing multiplex every call over one connection
+// per backend, so this is also what one caller can pile onto a server: past
+// it, further calls wait in the caller (bounded by their deadline), not as
+// goroutines and memory here. Well above what the database pools serve
+// (8 + 16 connections), so it never limits useful work.
+const MaxConcurrentStreams = 512
+
+// MaxConnections bounds the client connections a server accepts at once; a
+// client past it waits in the kernel's backlog. Each connection costs
+// buffers and a keepalive; a few replicas of gateway and pricing need a
+// handful.
+const MaxConnections = 1024
 
 // StreamWorkers is the number of goroutines kept to run calls; idle ones
 // cost a few KiB of stack each.
@@ -92,6 +109,7 @@ func New(log *slog.Logger, reg *prometheus.Registry, extra ...grpc.ServerOption)
 	opts := append([]grpc.ServerOption{
 		// A client that connects and never completes the handshake is dropped.
 		grpc.ConnectionTimeout(5 * time.Second),
+		grpc.MaxConcurrentStreams(MaxConcurrentStreams),
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxSendMsgSize(MaxMessageBytes),
 		// MaxConnectionAge makes clients reconnect now and then, so
@@ -122,7 +140,6 @@ func New(log *slog.Logger, reg *prometheus.Registry, extra ...grpc.ServerOption)
 	s := &Server{log: log, reg: reg, grpc: grpc.NewServer(opts...), health: health.NewServer(), metrics: m,
 		draining: make(chan struct{})}
 	healthpb.RegisterHealthServer(s.grpc, s.health)
-	reflection.Register(s.grpc)
 	return s
 }
 
@@ -140,6 +157,9 @@ func (s *Server) Draining() <-chan struct{} { return s.draining }
 // calls for up to ShutdownTimeout (Draining is closed as it starts), then
 // stops hard; the metrics server stops last. It returns the first serving error, or nil after a clean shutdown.
 func (s *Server) Run(ctx context.Context, o Options) error {
+	if !o.NoReflection {
+		reflection.Register(s.grpc)
+	}
 	s.metrics.InitializeMetrics(s.grpc)
 	services := []string{""}
 	for name := range s.grpc.GetServiceInfo() {
@@ -159,6 +179,7 @@ func (s *Server) Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("listen grpc %s: %w", o.Addr, err)
 	}
+	lis = netutil.LimitListener(lis, MaxConnections)
 	mlis, err := net.Listen("tcp", o.MetricsAddr)
 	if err != nil {
 		lis.Close()

@@ -3,6 +3,7 @@ package grpcserver_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -11,8 +12,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/carbuild/carbuild/shared/grpcserver"
@@ -142,5 +145,69 @@ func TestDrainingEndsLongLivedStreams(t *testing.T) {
 	case <-srv.Draining():
 	default:
 		t.Error("Draining not closed after Run returned")
+	}
+}
+
+// TestUnknownMethodsAddNoSeries: a client calling made-up services and
+// methods gets Unimplemented and adds no metric series (the server metrics
+// are labelled by the methods registered, initialised at start); reflection
+// is served only when not turned off.
+func TestUnknownMethodsAddNoSeries(t *testing.T) {
+	t.Parallel()
+	for _, noReflection := range []bool{false, true} {
+		reg := prometheus.NewRegistry()
+		srv := grpcserver.New(slog.New(slog.DiscardHandler), reg)
+		addr := freeAddr(t)
+		ctx, stop := context.WithCancel(context.Background())
+		runErr := make(chan error, 1)
+		go func() {
+			runErr <- srv.Run(ctx, grpcserver.Options{Addr: addr, MetricsAddr: freeAddr(t), NoReflection: noReflection})
+		}()
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		for {
+			if _, err := healthpb.NewHealthClient(conn).Check(cctx, &healthpb.HealthCheckRequest{Service: grpcserver.LivenessService}); err == nil {
+				break
+			}
+			select {
+			case <-cctx.Done():
+				t.Fatal("server never answered")
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		count := func() int {
+			mfs, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, mf := range mfs {
+				n += len(mf.GetMetric())
+			}
+			return n
+		}
+		before := count()
+		for i := range 1000 {
+			err := conn.Invoke(cctx, fmt.Sprintf("/made.up.Service%d/Method%d", i%37, i), new(emptypb.Empty), new(emptypb.Empty))
+			if status.Code(err) != codes.Unimplemented {
+				t.Fatalf("made-up method: %v, want Unimplemented", err)
+			}
+		}
+		if after := count(); after != before {
+			t.Errorf("series grew from %d to %d with 1,000 made-up methods", before, after)
+		}
+		_, hasReflection := srv.GRPC().GetServiceInfo()["grpc.reflection.v1.ServerReflection"]
+		if hasReflection == noReflection {
+			t.Errorf("NoReflection %v: reflection registered = %v", noReflection, hasReflection)
+		}
+		cancel()
+		conn.Close()
+		stop()
+		if err := <-runErr; err != nil {
+			t.Errorf("Run: %v", err)
+		}
 	}
 }

@@ -24,6 +24,7 @@ import (
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 	catalogopb "github.com/carbuild/carbuild/shared/gen/catalogo"
 	"github.com/carbuild/carbuild/shared/grpcserver"
+	"github.com/carbuild/carbuild/shared/grpctls"
 	"github.com/carbuild/carbuild/shared/logging"
 	"github.com/carbuild/carbuild/shared/metrics"
 	"github.com/carbuild/carbuild/shared/tracing"
@@ -61,6 +62,8 @@ func run(ctx context.Context, args []string) error {
 	cfg.Duration(&s.cacheTTL, "cache-ttl", "CATALOG_CACHE_TTL", 30*time.Second, "longest a cached entry is served (a bound even if a notification were lost)")
 	cfg.Int(&s.cacheMaxParts, "cache-max-parts", "CATALOG_CACHE_MAX_PARTS", 50000, "most parts held in the cache")
 	cfg.Common(&s.common, "serve net/http/pprof on the metrics address")
+	cfg.GRPCReflection(&s.common)
+	cfg.GRPCTLS(&s.common, true)
 	if err := cfg.Parse(args); err != nil {
 		return err
 	}
@@ -107,7 +110,11 @@ func run(ctx context.Context, args []string) error {
 		st, revs = c, c
 	}
 	svc := catalog.NewService(st)
-	srv := grpcserver.New(log, reg, tr.ServerOptions()...)
+	tlsOpts, err := grpctls.ServerOptions(s.common.GRPCTLS, s.common.GRPCTLSClients)
+	if err != nil {
+		return err
+	}
+	srv := grpcserver.New(log, reg, append(tr.ServerOptions(), tlsOpts...)...)
 	catalogv1.RegisterCatalogServiceServer(srv.GRPC(), server.NewV1(svc, revs, srv.Draining()))
 	catalogopb.RegisterCatalogoServiceServer(srv.GRPC(), server.NewCompat(svc, revs))
 
@@ -117,6 +124,7 @@ func run(ctx context.Context, args []string) error {
 		ShutdownTimeout: s.common.ShutdownTimeout,
 		ShutdownDelay:   s.common.ShutdownDelay,
 		Pprof:           s.common.Pprof,
+		NoReflection:    !s.common.Reflection,
 		Ready:           pool.Ping,
 	})
 }

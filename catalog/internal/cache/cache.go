@@ -7,9 +7,9 @@
 // which bounds staleness even if a notification were lost.
 //
 // The cache also tracks the catalog revision (catalog.revision, bumped by the
-// same trigger and sent as the notification's payload): Revision tells
-// callers which state of the catalog the cache reflects, and Watch lets them
-// wait for the next change. A call that reads Revision and then reads the
+// same trigger, and read again on every notification: the payload is not
+// trusted): Revision tells callers which state of the catalog the cache
+// reflects, and Watch lets them wait for the next change. A call that reads Revision and then reads the
 // cache gets data at least as new as that revision: the revision and the
 // emptying of the cache change together.
 //
@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -185,17 +184,18 @@ func (s *Store) listenOnce(ctx context.Context, pool *pgxpool.Pool, log *slog.Lo
 	}
 	s.connected(rev, known)
 	for {
-		n, err := pc.WaitForNotification(ctx)
+		_, err := pc.WaitForNotification(ctx)
 		if err != nil {
 			return fmt.Errorf("wait: %w", err)
 		}
-		rev, ok := parsePayload(n.Payload)
-		if !ok {
-			// Not a revision (an older trigger sends ""): the state is
-			// unknown until read again.
-			if rev, ok, err = readRevision(ctx, pc); err != nil {
-				return err
-			}
+		// The payload is not trusted: any database login may NOTIFY on any
+		// channel, and a forged huge revision would stop every later one
+		// from counting until the TTL (revisions never go back). A
+		// notification only says "something changed"; the revision is the
+		// one the table holds now, read on this connection.
+		rev, ok, err := readRevision(ctx, pc)
+		if err != nil {
+			return err
 		}
 		s.notified(rev, ok)
 	}
@@ -217,17 +217,6 @@ func readRevision(ctx context.Context, conn *pgx.Conn) (rev int64, known bool, e
 		return 0, false, nil
 	}
 	return rev, true, nil
-}
-
-// parsePayload returns the revision a catalog_changed notification carries:
-// a positive decimal number. ok is false for anything else, such as the empty
-// payload of triggers older than migration 00005.
-func parsePayload(payload string) (rev int64, ok bool) {
-	n, err := strconv.ParseInt(payload, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, false
-	}
-	return n, true
 }
 
 // Revision returns the catalog revision the cache reflects, and whether the

@@ -289,3 +289,38 @@ func TestOlderSchemaWithoutRevision(t *testing.T) {
 		t.Errorf("Revision() without catalog.revision = %d, %v; want 0, false", rev, live)
 	}
 }
+
+// TestForgedNotificationIgnored: any database login may NOTIFY
+// catalog_changed with any payload. A forged huge revision must not become
+// the cache's revision (revisions never go back, so every real change after
+// it would go unseen until the TTL): the cache re-reads the revision row.
+func TestForgedNotificationIgnored(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, _, pool := setup(t, cache.Options{TTL: time.Hour})
+	rev, _ := c.Revision()
+	_, _, changed := c.Watch()
+	if _, err := pool.Exec(ctx, `SELECT pg_notify('catalog_changed', '9223372036854775807')`); err != nil {
+		t.Fatal(err)
+	}
+	// The notification empties the cache (harmless) and wakes no watcher:
+	// the revision read back is unchanged. A real change after it must
+	// still be seen as the next revision.
+	if _, err := pool.Exec(ctx, `UPDATE catalog.parts SET price_minor = 36500 WHERE id = 10`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("watchers not woken within 5s of an UPDATE")
+	}
+	took := waitFor(t, func() bool { r, _ := c.Revision(); return r == rev+1 })
+	t.Logf("revision %d after the forged notification and one UPDATE (waited %s)", rev+1, took)
+	if got, live := c.Revision(); got != rev+1 || !live {
+		t.Errorf("Revision() = %d, %v; want %d, true", got, live, rev+1)
+	}
+	parts, err := c.GetParts(ctx, []int64{10})
+	if err != nil || len(parts) != 1 || parts[0].Price != 36500 {
+		t.Errorf("part 10: %+v, %v; want price 36500", parts, err)
+	}
+}

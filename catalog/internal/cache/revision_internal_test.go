@@ -4,34 +4,6 @@ import (
 	"testing"
 )
 
-func TestParsePayload(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		payload string
-		want    int64
-		wantOK  bool
-	}{
-		{"1", 1, true},
-		{"42", 42, true},
-		{"9223372036854775807", 9223372036854775807, true},
-		{"", 0, false}, // the trigger of migrations before 00005
-		{"0", 0, false},
-		{"-3", 0, false},
-		{" 7", 0, false},
-		{"7 ", 0, false},
-		{"0x10", 0, false},
-		{"1e3", 0, false},
-		{"9223372036854775808", 0, false},
-		{"changed", 0, false},
-	}
-	for _, tt := range tests {
-		got, ok := parsePayload(tt.payload)
-		if got != tt.want || ok != tt.wantOK {
-			t.Errorf("parsePayload(%q) = %d, %v; want %d, %v", tt.payload, got, ok, tt.want, tt.wantOK)
-		}
-	}
-}
-
 // TestRevisionState drives the listener's events through the store and
 // checks what Revision and Watch report after each, and whether watchers
 // were woken.

@@ -84,13 +84,13 @@ Car Build is running (PostgreSQL: %s)
   REST (compat)   %[2]s/get-pecas  /calcular  /pagar  /health
   readiness       %[2]s/readyz (answered 200 before this banner)
   OpenAPI         %[2]s/openapi.json
-  gateway metrics %[2]s/metrics
-  catalog gRPC    %s   metrics http://%s/metrics
-  pricing gRPC    %s   metrics http://%s/metrics
+  gateway metrics http://%[7]s/metrics (private operations port)
+  catalog gRPC    %[3]s   metrics http://%[4]s/metrics
+  pricing gRPC    %[5]s   metrics http://%[6]s/metrics
 Try: curl -s %[2]s/v1/cars
 Ctrl-C stops everything.
 
-`, s.DatabaseSource, s.GatewayURL, a.Catalog, a.CatalogMetrics, a.Pricing, a.PricingMetrics)
+`, s.DatabaseSource, s.GatewayURL, a.Catalog, a.CatalogMetrics, a.Pricing, a.PricingMetrics, a.GatewayMetrics)
 
 	// Prometheus's local config scrapes the default ports (and listens on
 	// :9090, which the stack on the default ports may already use).
@@ -170,7 +170,7 @@ func execAgainstStack(ctx context.Context, log *slog.Logger, command string, ski
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = os.Stdout, os.Stderr, nil
 	cmd.Env = append(os.Environ(),
 		"CARBUILD_URL="+s.GatewayURL,
-		"CARBUILD_METRICS_URLS="+s.GatewayURL+"/metrics,http://"+a.CatalogMetrics+"/metrics,http://"+a.PricingMetrics+"/metrics",
+		"CARBUILD_METRICS_URLS=http://"+a.GatewayMetrics+"/metrics,http://"+a.CatalogMetrics+"/metrics,http://"+a.PricingMetrics+"/metrics",
 		"CATALOG_ADDR="+a.Catalog, "PRICING_ADDR="+a.Pricing, "DATABASE_URL="+s.DatabaseURL,
 	)
 	log.Info("running against the stack", "command", command, "gateway", s.GatewayURL, "service_logs", logs.Name())

@@ -3,7 +3,6 @@ package rest
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -13,7 +12,8 @@ import (
 )
 
 // httpMetrics are the gateway's RED metrics, labelled by route template
-// (never the raw path, so ids don't explode the series count).
+// (never the raw path, so ids don't explode the series count) and by method
+// and status code mapped to fixed sets (labels.go).
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -69,9 +69,9 @@ func (m *httpMetrics) measure(next http.Handler) http.Handler {
 		if rw.code == http.StatusNotFound && route == "/" {
 			route = OtherRoute // the storefront's catch-all did not match a file
 		}
-		code := strconv.Itoa(rw.code)
-		m.requests.WithLabelValues(r.Method, route, code).Inc()
-		m.duration.WithLabelValues(r.Method, route, code).Observe(time.Since(start).Seconds())
+		method, code := methodLabel(r.Method), codeLabel(rw.code)
+		m.requests.WithLabelValues(method, route, code).Inc()
+		m.duration.WithLabelValues(method, route, code).Observe(time.Since(start).Seconds())
 	})
 }
 
@@ -79,7 +79,7 @@ func (m *httpMetrics) measure(next http.Handler) http.Handler {
 func (m *httpMetrics) route(route string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		setRoute(r.Context(), route)
-		g := m.inFlight.WithLabelValues(r.Method, route)
+		g := m.inFlight.WithLabelValues(methodLabel(r.Method), route)
 		g.Inc()
 		defer g.Dec()
 		next.ServeHTTP(w, r)
@@ -95,7 +95,7 @@ func (m *httpMetrics) gatewayRoute(next runtime.HandlerFunc) runtime.HandlerFunc
 			route = template(p.String())
 		}
 		setRoute(r.Context(), route)
-		g := m.inFlight.WithLabelValues(r.Method, route)
+		g := m.inFlight.WithLabelValues(methodLabel(r.Method), route)
 		g.Inc()
 		defer g.Dec()
 		next(w, r, params)

@@ -1,6 +1,6 @@
 // Package rest is the gateway's HTTP surface: the grpc-gateway muxes for the
 // canonical /v1 API and the seed-compatible routes, the error mapping, the
-// operational endpoints (/healthz, /readyz, /metrics, /openapi.json), the
+// operational endpoints (/healthz, /readyz, /openapi.json), the
 // storefront, and the cross-cutting HTTP concerns (metrics, body limit, CORS,
 // security headers). It holds no business logic.
 package rest
@@ -39,14 +39,22 @@ type Options struct {
 	Catalog, Pricing *grpc.ClientConn
 	Backends         *backend.Watcher
 	Registry         *prometheus.Registry
-	MetricsHandler   http.Handler
+	// MetricsHandler, when set, is served at GET /metrics. The gateway
+	// binary leaves it nil: its metrics are on the private operations
+	// listener, not on the public port.
+	MetricsHandler http.Handler
 	// MaxBodyBytes bounds request bodies; larger ones get 413.
 	MaxBodyBytes int64
-	// CORSOrigins lists the origins allowed to call the API from a browser;
-	// "*" allows any.
+	// CORSOrigins lists the origins allowed to call the API from a browser
+	// (exact origins; "*" is refused). Empty: none, the storefront is
+	// same-origin.
 	CORSOrigins []string
 	// Cache, when set, answers the catalog's read routes from memory.
 	Cache *respcache.Cache
+	// Admission, when set, wraps the routes just inside the HTTP metrics,
+	// so the requests it refuses are counted (package edge: rate limits and
+	// load shedding).
+	Admission func(http.Handler) http.Handler
 }
 
 // compatRoutes are the earlier system's paths, served by the lenient mux.
@@ -54,6 +62,9 @@ var compatRoutes = []string{"/health", "/get-pecas", "/calcular", "/pagar"}
 
 // New builds the gateway's handler.
 func New(ctx context.Context, o Options) (http.Handler, error) {
+	if err := corsOrigins(o.CORSOrigins); err != nil {
+		return nil, err
+	}
 	m := newHTTPMetrics(o.Registry)
 
 	// v1 is strict: unknown JSON fields are a 400. The compat mux ignores them,
@@ -91,7 +102,9 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})))
-	mux.Handle("GET /metrics", m.route("/metrics", o.MetricsHandler))
+	if o.MetricsHandler != nil {
+		mux.Handle("GET /metrics", m.route("/metrics", o.MetricsHandler))
+	}
 	mux.Handle("GET /openapi.json", m.route("/openapi.json", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapi.JSON)
@@ -100,8 +113,13 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 
 	var h http.Handler = mux
 	h = validInput(h)
+	h = requireJSON(h)
+	h = noStoreOrders(h)
 	h = limitBody(o.MaxBodyBytes, h)
 	h = cors(o.CORSOrigins, h)
+	if o.Admission != nil {
+		h = o.Admission(h)
+	}
 	h = baseHeaders(h)
 	h = m.measure(h)
 	return h, nil
@@ -173,26 +191,18 @@ func baseHeaders(next http.Handler) http.Handler {
 
 // cors lets browser clients on the allowed origins call the API.
 func cors(origins []string, next http.Handler) http.Handler {
-	any := false
 	allowed := map[string]bool{}
 	for _, o := range origins {
-		o = strings.TrimSpace(o)
-		if o == "*" {
-			any = true
-		} else if o != "" {
+		if o = strings.TrimSpace(o); o != "" {
 			allowed[o] = true
 		}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
-		if origin != "" && (any || allowed[origin]) {
+		if origin != "" && allowed[origin] {
 			h := w.Header()
-			if any {
-				h.Set("Access-Control-Allow-Origin", "*")
-			} else {
-				h.Set("Access-Control-Allow-Origin", origin)
-				h.Add("Vary", "Origin")
-			}
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Add("Vary", "Origin")
 			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 				h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
 				h.Set("Access-Control-Allow-Headers", "Content-Type, Idempotency-Key, Grpc-Timeout")

@@ -135,7 +135,7 @@ func newHandler(tb testing.TB) http.Handler {
 	h, err := rest.New(context.Background(), rest.Options{
 		Catalog: conn, Pricing: conn, Backends: watcher,
 		Registry: prometheus.NewRegistry(), MetricsHandler: http.NotFoundHandler(),
-		MaxBodyBytes: 64 << 10, CORSOrigins: []string{"*"},
+		MaxBodyBytes: 64 << 10, CORSOrigins: []string{"https://shop.example"},
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -256,6 +256,7 @@ func TestInvalidInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := httptest.NewRequest(tt.method, tt.target, strings.NewReader(tt.body))
+			req.Header.Set("Content-Type", "application/json")
 			if tt.key != "" {
 				req.Header.Set("Idempotency-Key", tt.key)
 			}

@@ -6,12 +6,16 @@
 //     gateway, the local stack;
 //  2. measures POST /get-pecas in a closed loop at -conns connections against
 //     both and reports the stack's throughput as a share of the reference's;
-//  3. offers constant arrival rates (vegeta, open model) step by step, per
+//  3. offers -overload-factor (3) times the stack's closed-loop throughput,
+//     open model, for -overload-duration, and judges the overload control of
+//     issue #15: goodput, the admitted requests' P99, how fast shed requests
+//     are answered, the gateway's memory (overload-*.png plots);
+//  4. offers constant arrival rates (vegeta, open model) step by step, per
 //     series (POST /get-pecas on the reference and the stack, the mixed journey
 //     health/parts/quote/order, optionally single v1 endpoints) until the P99
 //     passes -slo-p99, the errors pass -error-budget or the generator can no
 //     longer keep up;
-//  4. samples each service's memory (VmRSS/VmHWM) throughout, optionally
+//  5. samples each service's memory (VmRSS/VmHWM) throughout, optionally
 //     captures pprof CPU and heap profiles, checks that every order the load
 //     placed was stored, and writes results/bench-<time>/ with report.md,
 //     report.json and PNG plots, judging each target of issue 5.
@@ -82,6 +86,8 @@ type config struct {
 	pprofURLs       map[string]string
 	verifyOrders    int
 	maxDuration     time.Duration
+	overloadFactor  float64
+	overloadFor     time.Duration
 	strict          bool
 	skipBuild       bool
 	serviceLogLevel string
@@ -112,9 +118,11 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&ports, "ports", "gateway=0,catalog=50051,pricing=50052", "listening port of each service process, to find its PID for memory figures (gateway=0: the target's port)")
 	fs.StringVar(&c.databaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL to count the stored orders (env DATABASE_URL); empty: count through the API only")
 	fs.BoolVar(&c.pprof, "pprof", false, "capture CPU and heap profiles of each service (needs the services started with pprof on, see loadtest/README.md)")
-	fs.StringVar(&pprofURLs, "pprof-urls", "gateway=http://127.0.0.1:8000,catalog=http://127.0.0.1:9091,pricing=http://127.0.0.1:9092", "with -target: base URL serving /debug/pprof/ per service (a started stack sets its own)")
+	fs.StringVar(&pprofURLs, "pprof-urls", "gateway=http://127.0.0.1:9093,catalog=http://127.0.0.1:9091,pricing=http://127.0.0.1:9092", "with -target: base URL serving /debug/pprof/ per service (a started stack sets its own)")
 	fs.IntVar(&c.verifyOrders, "verify-orders", 2000, "look up at most this many placed orders through GET /v1/orders/{id} (0: all)")
 	fs.DurationVar(&c.maxDuration, "max-duration", 10*time.Minute, "bound on the whole run")
+	fs.Float64Var(&c.overloadFactor, "overload-factor", 3, "overload phase: offer this many times the closed loop's throughput (0 skips the phase)")
+	fs.DurationVar(&c.overloadFor, "overload-duration", 10*time.Second, "length of the overload phase")
 	fs.BoolVar(&c.strict, "strict", false, "exit 2 when a target is not met")
 	fs.Func("service-env", "extra NAME=value for the services the bench starts (repeatable), e.g. GOMAXPROCS=1 or GOGC=400", func(v string) error {
 		if !strings.Contains(v, "=") {
@@ -217,6 +225,7 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 	b.Config["series"] = strings.Join(cfg.series, ",")
 	b.Config["request_timeout"] = cfg.timeout.String()
 	b.Config["max_inflight"] = strconv.Itoa(cfg.maxInFlight)
+	b.Config["overload"] = fmt.Sprintf("%g× the closed loop for %s", cfg.overloadFactor, cfg.overloadFor)
 	if len(cfg.serviceEnv) > 0 {
 		b.Config["service_env"] = strings.Join(cfg.serviceEnv, " ")
 	}
@@ -316,7 +325,28 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 	}
 	fmt.Fprintf(os.Stderr, "   stack / reference = %.1f %%\n", 100*b.Closed.Ratio)
 
-	// 2. Open-model series.
+	// 2. Overload: the closed loop's throughput, several times over.
+	var ov *overload
+	if cfg.overloadFactor > 0 && b.Closed.Stack != nil && ctx.Err() == nil {
+		fmt.Fprintf(os.Stderr, "== overload: %.0f× the closed loop's %.0f req/s, %s\n", cfg.overloadFactor, b.Closed.Stack.Achieved, cfg.overloadFor)
+		oclient := load.NewClient(4096, cfg.timeout)
+		if ov, err = runOverload(ctx, oclient, stackSc, b.Closed.Stack.Achieved, cfg.overloadFactor, cfg.overloadFor, sampler); err != nil {
+			b.Notes = append(b.Notes, "overload phase: "+err.Error())
+		}
+		if ov != nil {
+			fmt.Fprintf(os.Stderr, "   offered %.0f req/s: goodput %.0f req/s, admitted %d (P99 %.1f ms), shed %d (max %.2f ms), other %d\n",
+				ov.Offered, ov.Goodput, ov.Admitted, ov.AdmittedP99, ov.Shed, ov.ShedMax, ov.Other)
+			if files, err := ov.plot(dir); err != nil {
+				b.Notes = append(b.Notes, "overload plot: "+err.Error())
+			} else {
+				b.Notes = append(b.Notes, fmt.Sprintf("overload phase (issue #15): %.0f req/s offered for %s (%.0f× the closed loop's %.0f req/s); plots: %s",
+					ov.Offered, cfg.overloadFor, cfg.overloadFactor, ov.Saturation, files))
+			}
+		}
+		sleep(ctx, cfg.settle)
+	}
+
+	// 3. Open-model series.
 	for _, name := range cfg.series {
 		sc, what := seriesScenario(name, ref.URL, st.url, baskets, orders, gen)
 		s := &report.Series{Name: name, What: what}
@@ -358,7 +388,7 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 	}
 	stopProgress()
 
-	// 3. Orders: every confirmed order must be stored.
+	// 4. Orders: every confirmed order must be stored.
 	if orders.Count() > 0 {
 		fmt.Fprintf(os.Stderr, "== verifying %d orders\n", orders.Count())
 		v := orders.Verify(ctx, client, st.url, cfg.verifyOrders, 8)
@@ -377,6 +407,9 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 		}
 	}
 	b.Targets = judgeTargets(cfg, b)
+	if ov != nil {
+		b.Targets = append(b.Targets, ov.targets(cfg.overloadFactor)...)
+	}
 	b.Finished = time.Now()
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
 		b.Machine["load average at end"] = strings.Join(strings.Fields(string(la))[:3], " ")

@@ -63,7 +63,7 @@ func startStack(ctx context.Context, log *slog.Logger, cfg *config) (*stack, err
 		databaseURL: s.DatabaseURL,
 		pids:        map[string]int{},
 		pprofURLs: map[string]string{
-			"gateway": s.GatewayURL,
+			"gateway": "http://" + addrs.GatewayMetrics,
 			"catalog": "http://" + addrs.CatalogMetrics,
 			"pricing": "http://" + addrs.PricingMetrics,
 		},

@@ -26,6 +26,7 @@ import (
 	pricingpb "github.com/carbuild/carbuild/shared/gen/pricing"
 	"github.com/carbuild/carbuild/shared/grpcclient"
 	"github.com/carbuild/carbuild/shared/grpcserver"
+	"github.com/carbuild/carbuild/shared/grpctls"
 	"github.com/carbuild/carbuild/shared/logging"
 	"github.com/carbuild/carbuild/shared/metrics"
 	"github.com/carbuild/carbuild/shared/tracing"
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string) error {
 	cfg.Duration(&s.partsCacheTTL, "parts-cache-ttl", "PARTS_CACHE_TTL", 30*time.Second, "longest a cached catalog part is used; changes empty the cache at once, this bounds a missed one; 0 turns the cache off")
 	cfg.Int(&s.partsCacheMax, "parts-cache-max", "PARTS_CACHE_MAX", 100_000, "most catalog parts held in the cache")
 	cfg.Common(&s.common, "serve net/http/pprof on the metrics address")
+	cfg.GRPCReflection(&s.common)
+	cfg.GRPCTLS(&s.common, true)
 	if err := cfg.Parse(args); err != nil {
 		return err
 	}
@@ -92,7 +95,11 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer pool.Close()
 
-	conn, err := grpcclient.Dial(s.catalogAddr, grpcclient.NewMetrics(reg), grpcclient.Options{DefaultTimeout: s.catalogTimeout, Extra: tr.DialOptions()})
+	tlsDial, err := grpctls.DialOptions(s.common.GRPCTLS)
+	if err != nil {
+		return err
+	}
+	conn, err := grpcclient.Dial(s.catalogAddr, grpcclient.NewMetrics(reg), grpcclient.Options{DefaultTimeout: s.catalogTimeout, Extra: append(tr.DialOptions(), tlsDial...)})
 	if err != nil {
 		return err
 	}
@@ -114,7 +121,11 @@ func run(ctx context.Context, args []string) error {
 		store.New(pool),
 		pricing.NewMetrics(reg),
 	)
-	srv := grpcserver.New(log, reg, tr.ServerOptions()...)
+	tlsOpts, err := grpctls.ServerOptions(s.common.GRPCTLS, s.common.GRPCTLSClients)
+	if err != nil {
+		return err
+	}
+	srv := grpcserver.New(log, reg, append(tr.ServerOptions(), tlsOpts...)...)
 	pricingv1.RegisterPricingServiceServer(srv.GRPC(), server.NewV1(svc))
 	pricingpb.RegisterOrcamentoServiceServer(srv.GRPC(), server.NewCompat(svc))
 
@@ -124,6 +135,7 @@ func run(ctx context.Context, args []string) error {
 		ShutdownTimeout: s.common.ShutdownTimeout,
 		ShutdownDelay:   s.common.ShutdownDelay,
 		Pprof:           s.common.Pprof,
+		NoReflection:    !s.common.Reflection,
 		Ready:           pool.Ping,
 	})
 }
