@@ -31,8 +31,17 @@ type cacheState struct {
 	prefix  string // carbuild_gateway_cache or carbuild_pricing_parts_cache
 }
 
-func gatewayCacheAt(base string) cacheState {
-	return cacheState{metrics: base, prefix: "carbuild_gateway_cache"}
+// gatewayAt is a gateway: its public URL and its private operations URL
+// (where /metrics is).
+type gatewayAt struct{ url, metrics string }
+
+// stackGateway is the gateway of the package's stack.
+func stackGateway() gatewayAt {
+	return gatewayAt{url: sys.GatewayURL, metrics: "http://" + sys.Addrs.GatewayMetrics}
+}
+
+func (g gatewayAt) cache() cacheState {
+	return cacheState{metrics: g.metrics, prefix: "carbuild_gateway_cache"}
 }
 
 func pricingCacheAt(metricsBase string) cacheState {

@@ -32,7 +32,7 @@ var seedByName = []struct {
 func TestCompatPartsOrder(t *testing.T) {
 	t.Parallel()
 	compat := catalogopb.NewCatalogoServiceClient(dial(t, sys.Addrs.Catalog))
-	cache := gatewayCacheAt(sys.GatewayURL)
+	cache := stackGateway().cache()
 	cache.waitLive(t)
 	for _, car := range seedByName {
 		t.Run(car.modelo, func(t *testing.T) {

@@ -91,10 +91,11 @@ var cacheReads = []cacheRead{
 // gateway at base with no watch event between them, the second is a hit with
 // the first one's answer; both must answer 200 (and, when price is not
 // negative, part 6 at price).
-func repeatReadHits(t *testing.T, base string, rd cacheRead, price int64) {
+func repeatReadHits(t *testing.T, gw gatewayAt, rd cacheRead, price int64) {
 	t.Helper()
+	base := gw.url
 	var first, second response
-	gatewayCacheAt(base).quiet(t, func() {
+	gw.cache().quiet(t, func() {
 		first = callAt(t, base, rd.method, rd.path, rd.body)
 		second = callAt(t, base, rd.method, rd.path, rd.body)
 	})
@@ -126,10 +127,10 @@ func repeatReadHits(t *testing.T, base string, rd cacheRead, price int64) {
 }
 
 func TestGatewayCacheHit(t *testing.T) {
-	gatewayCacheAt(sys.GatewayURL).waitLive(t)
+	stackGateway().cache().waitLive(t)
 	reads := append([]cacheRead{{name: "v1 cars", method: "GET", path: "/v1/cars"}}, cacheReads...)
 	for _, rd := range reads {
-		t.Run(rd.name, func(t *testing.T) { repeatReadHits(t, sys.GatewayURL, rd, -1) })
+		t.Run(rd.name, func(t *testing.T) { repeatReadHits(t, stackGateway(), rd, -1) })
 	}
 	// Other routes are not cached.
 	if r := call(t, "GET", "/v1/parts:batchGet?ids=1", ""); r.header.Get("X-Cache") != "" {
@@ -141,7 +142,7 @@ func TestGatewayCacheHit(t *testing.T) {
 // measures how long until each cacheable read serves the new price through
 // the gateway; once it has, the old price must never come back.
 func TestGatewayCachePriceChange(t *testing.T) {
-	priceRounds(t, sys.GatewayURL, 5, nil)
+	priceRounds(t, stackGateway(), 5, nil)
 }
 
 // capoPrice returns the current price of part capoID and a function that
@@ -174,11 +175,12 @@ func capoPrice(ctx context.Context, t *testing.T) (original int64, setPrice func
 // again. between, if set, runs before each round; when it returns a
 // function, the round calls it once the new price was served (it waits for
 // whatever between started). It logs the latencies from the commit.
-func priceRounds(t *testing.T, base string, rounds int, between func(round int) func()) {
+func priceRounds(t *testing.T, gw gatewayAt, rounds int, between func(round int) func()) {
 	t.Helper()
+	base := gw.url
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	cs := gatewayCacheAt(base)
+	cs := gw.cache()
 	cs.waitLive(t)
 	original, setPrice := capoPrice(ctx, t)
 	t.Cleanup(func() {
@@ -191,7 +193,7 @@ func priceRounds(t *testing.T, base string, rounds int, between func(round int) 
 	// Warm the cache with the current price, so that the change has
 	// something to empty: an answer is held once a repeated read is a hit.
 	for _, rd := range cacheReads {
-		repeatReadHits(t, base, rd, original)
+		repeatReadHits(t, gw, rd, original)
 	}
 
 	lat := map[string][]time.Duration{}
@@ -225,7 +227,7 @@ func priceRounds(t *testing.T, base string, rounds int, between func(round int) 
 			}
 		}
 		for _, rd := range cacheReads {
-			repeatReadHits(t, base, rd, price)
+			repeatReadHits(t, gw, rd, price)
 		}
 	}
 	for _, rd := range cacheReads {
@@ -293,21 +295,21 @@ func callAt(t *testing.T, base, method, path, body string) response {
 // moved to the other instance (the time is logged).
 func TestGatewayCacheTwoCatalogs(t *testing.T) {
 	catalogs := startTwoCatalogs(t)
-	gwAddr := freeAddr(t)
-	startExtra(t, "gateway", "GATEWAY_HTTP_ADDR="+gwAddr, "GATEWAY_METRICS_ADDR="+freeAddr(t), "PRICING_ADDR="+sys.Addrs.Pricing,
+	gwAddr, gwMetrics := freeAddr(t), freeAddr(t)
+	startExtra(t, "gateway", "GATEWAY_HTTP_ADDR="+gwAddr, "GATEWAY_METRICS_ADDR="+gwMetrics, "PRICING_ADDR="+sys.Addrs.Pricing,
 		"CATALOG_ADDR="+catalogs.target)
-	base := "http://" + gwAddr
+	gw := gatewayAt{url: "http://" + gwAddr, metrics: "http://" + gwMetrics}
 	waitListening(t, gwAddr)
 
 	holder := -1
-	priceRounds(t, base, 6, func(round int) func() {
+	priceRounds(t, gw, 6, func(round int) func() {
 		if round != 3 {
 			return nil
 		}
 		// Both instances answered reads; then the one holding the watch
 		// stream stops, and the gateway reopens it on the other.
 		var moved func()
-		holder, moved = catalogs.stopWatchHolder(t, round, "the gateway", gatewayCacheAt(base), handledReads)
+		holder, moved = catalogs.stopWatchHolder(t, round, "the gateway", gw.cache(), handledReads)
 		return moved
 	})
 	catalogs.checkStreamMoved(t, holder)

@@ -310,6 +310,7 @@ func runREADMEBlock(t *testing.T, root, bin string, n int, block, script string,
 func readmeAddrs(gooseDB string) *strings.Replacer {
 	pairs := [][2]string{
 		{sys.Addrs.Gateway, "127.0.0.1:8000"},
+		{sys.Addrs.GatewayMetrics, "127.0.0.1:9093"},
 		{sys.Addrs.Catalog, "127.0.0.1:50051"},
 		{sys.Addrs.Pricing, "127.0.0.1:50052"},
 		{gooseDB, "$DATABASE_URL"},
