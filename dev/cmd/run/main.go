@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/carbuild/carbuild/dev/stack"
+	"github.com/carbuild/carbuild/shared/auth"
+	"github.com/carbuild/carbuild/shared/auth/devissuer"
 )
 
 func main() {
@@ -36,7 +38,7 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 	skipBuild := fs.Bool("skip-build", false, "use the binaries already in bin/")
 	prom := fs.Bool("prometheus", true, "also start Prometheus on 127.0.0.1:9090 when the prometheus binary is installed")
 	execCmd := fs.String("exec", "", "run this shell command against a throw-away stack on free ports, then stop; "+
-		"the command gets CARBUILD_URL, CARBUILD_METRICS_URLS, CATALOG_ADDR, PRICING_ADDR and DATABASE_URL")
+		"the command gets CARBUILD_URL, CARBUILD_METRICS_URLS, CATALOG_ADDR, PRICING_ADDR, DATABASE_URL and CARBUILD_ISSUER_URL (the dev issuer: GET $CARBUILD_ISSUER_URL/token?sub=...&roles=...)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -57,6 +59,10 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 		log.Info("stopped")
 	}()
 	a := s.Addrs
+	shopper, operator, err := devTokens(s)
+	if err != nil {
+		return err
+	}
 	fmt.Printf(`
 Car Build is running (PostgreSQL: %s)
   storefront      %[2]s/
@@ -66,10 +72,14 @@ Car Build is running (PostgreSQL: %s)
   gateway metrics %[2]s/metrics
   catalog gRPC    %s   metrics http://%s/metrics
   pricing gRPC    %s   metrics http://%s/metrics
+  dev issuer      %s   (tokens: %[7]s/token?sub=<name>&roles=shopper[,operator])
 Try: curl -s %[2]s/v1/cars
+Tokens valid for 12 h (docs/security.md):
+  shopper  (sub alice): export TOKEN=%s
+  operator (sub olga):  export OPERATOR_TOKEN=%s
 Ctrl-C stops everything.
 
-`, s.DatabaseSource, s.GatewayURL, a.Catalog, a.CatalogMetrics, a.Pricing, a.PricingMetrics)
+`, s.DatabaseSource, s.GatewayURL, a.Catalog, a.CatalogMetrics, a.Pricing, a.PricingMetrics, s.Issuer.URL(), shopper, operator)
 
 	if *prom {
 		if stopProm := startPrometheus(log); stopProm != nil {
@@ -86,6 +96,16 @@ Ctrl-C stops everything.
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// devTokens signs the tokens printed at start: a shopper ("alice") and an
+// operator ("olga"), so the curl and grpcurl examples work at once.
+func devTokens(s *stack.Stack) (shopper, operator string, err error) {
+	if shopper, err = s.Issuer.Token(devissuer.Claims{Subject: "alice", Roles: []string{auth.RoleShopper}, TTL: 12 * time.Hour}); err != nil {
+		return "", "", err
+	}
+	operator, err = s.Issuer.Token(devissuer.Claims{Subject: "olga", Roles: []string{auth.RoleShopper, auth.RoleOperator}, TTL: 12 * time.Hour})
+	return shopper, operator, err
 }
 
 // startPrometheus runs observability/prometheus/run-local.sh when present;
@@ -147,6 +167,7 @@ func execAgainstStack(ctx context.Context, log *slog.Logger, command string, ski
 		"CARBUILD_URL="+s.GatewayURL,
 		"CARBUILD_METRICS_URLS="+s.GatewayURL+"/metrics,http://"+a.CatalogMetrics+"/metrics,http://"+a.PricingMetrics+"/metrics",
 		"CATALOG_ADDR="+a.Catalog, "PRICING_ADDR="+a.Pricing, "DATABASE_URL="+s.DatabaseURL,
+		"CARBUILD_ISSUER_URL="+s.Issuer.URL(),
 	)
 	log.Info("running against the stack", "command", command, "gateway", s.GatewayURL, "service_logs", logs.Name())
 	if err := cmd.Run(); err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/carbuild/carbuild/gateway/internal/backend"
 	"github.com/carbuild/carbuild/gateway/internal/respcache"
 	"github.com/carbuild/carbuild/gateway/internal/rest"
+	"github.com/carbuild/carbuild/shared/auth"
 	"github.com/carbuild/carbuild/shared/buildinfo"
 	"github.com/carbuild/carbuild/shared/catalogrev"
 	"github.com/carbuild/carbuild/shared/config"
@@ -37,6 +38,7 @@ type settings struct {
 	httpAddr, catalogAddr, pricingAddr, corsOrigins string
 	backendTimeout, healthInterval, cacheTTL        time.Duration
 	maxBodyBytes, cacheMaxBytes                     int
+	auth                                            auth.Settings
 }
 
 func main() {
@@ -64,6 +66,7 @@ func run(ctx context.Context, args []string) error {
 	cfg.Int(&s.cacheMaxBytes, "cache-max-bytes", "GATEWAY_CACHE_MAX_BYTES", 8<<20, "memory bound of the cache of catalog answers (GET /v1/cars, GET /v1/cars/{car_id}/parts, POST /get-pecas)")
 	cfg.Duration(&s.cacheTTL, "cache-ttl", "GATEWAY_CACHE_TTL", 30*time.Second, "longest a cached catalog answer is served; changes empty the cache at once, this bounds a missed one; 0 turns the cache off")
 	cfg.String(&s.corsOrigins, "cors-origins", "CORS_ORIGINS", "*", "comma-separated origins allowed by CORS; * allows any")
+	s.auth.Register(cfg)
 	cfg.Common(&s.common, "serve net/http/pprof under /debug/pprof/")
 	if err := cfg.Parse(args); err != nil {
 		return err
@@ -76,6 +79,13 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	log.Info("starting", "version", buildinfo.Version, "commit", buildinfo.Commit, "config", cfg)
+	verifier, err := auth.NewVerifier(s.auth.Config())
+	if err != nil {
+		return err
+	}
+	if !verifier.Enabled() {
+		log.Warn("AUTH_ISSUER is not set: every caller is anonymous and bearer tokens are refused")
+	}
 
 	tr, err := tracing.Setup(ctx, "gateway", log)
 	if err != nil {
@@ -128,6 +138,7 @@ func run(ctx context.Context, args []string) error {
 		MaxBodyBytes:   int64(s.maxBodyBytes),
 		CORSOrigins:    strings.Split(s.corsOrigins, ","),
 		Cache:          cache,
+		Verifier:       verifier,
 	})
 	if err != nil {
 		return err

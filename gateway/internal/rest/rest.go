@@ -25,6 +25,7 @@ import (
 	"github.com/carbuild/carbuild/gateway/internal/backend"
 	"github.com/carbuild/carbuild/gateway/internal/respcache"
 	"github.com/carbuild/carbuild/gateway/web"
+	"github.com/carbuild/carbuild/shared/auth"
 	"github.com/carbuild/carbuild/shared/catalogrev"
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 	gatewayv1 "github.com/carbuild/carbuild/shared/gen/carbuild/gateway/v1"
@@ -47,6 +48,9 @@ type Options struct {
 	CORSOrigins []string
 	// Cache, when set, answers the catalog's read routes from memory.
 	Cache *respcache.Cache
+	// Verifier checks bearer tokens (nil: authentication off, a token is
+	// refused with 401).
+	Verifier *auth.Verifier
 }
 
 // compatRoutes are the earlier system's paths, served by the lenient mux.
@@ -100,6 +104,7 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 
 	var h http.Handler = mux
 	h = validInput(h)
+	h = authenticate(o.Verifier, h)
 	h = limitBody(o.MaxBodyBytes, h)
 	h = cors(o.CORSOrigins, h)
 	h = baseHeaders(h)
@@ -127,11 +132,18 @@ func muxOptions(m *httpMetrics, cache *respcache.Cache, compat bool) []runtime.S
 	}
 }
 
-// incomingHeaders forwards only what the backends use: Idempotency-Key.
-// (grpc-gateway forwards its own Grpc-Timeout handling regardless.)
+// incomingHeaders forwards only what the backends use: Idempotency-Key,
+// Authorization (the bearer token, verified again by the backends) and
+// Order-Receipt. (grpc-gateway forwards its own Grpc-Timeout handling
+// regardless.)
 func incomingHeaders(key string) (string, bool) {
-	if textproto.CanonicalMIMEHeaderKey(key) == "Idempotency-Key" {
+	switch textproto.CanonicalMIMEHeaderKey(key) {
+	case "Idempotency-Key":
 		return "idempotency-key", true
+	case "Authorization":
+		return auth.MetadataKey, true
+	case HeaderReceipt:
+		return "order-receipt", true
 	}
 	return "", false
 }
@@ -147,6 +159,8 @@ func outgoingHeaders(key string) (string, bool) {
 		return respcache.HeaderRevision, true
 	case "content-type":
 		return "", false
+	case "order-receipt":
+		return HeaderReceipt, true
 	}
 	return runtime.MetadataHeaderPrefix + key, true
 }
