@@ -19,7 +19,7 @@ const HeaderReceipt = "Order-Receipt"
 // called: a request without Authorization goes on anonymous; one whose token
 // does not verify (expired, wrong audience or issuer, bad signature, not a
 // bearer token) is answered 401 here. The Authorization header itself is
-// forwarded to the backends (incomingHeaders), which verify it again: the
+// forwarded to the backends (grpc-gateway always does), which verify it again: the
 // gateway adds nothing a backend would have to trust.
 func authenticate(v *auth.Verifier, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -132,16 +132,13 @@ func muxOptions(m *httpMetrics, cache *respcache.Cache, compat bool) []runtime.S
 	}
 }
 
-// incomingHeaders forwards only what the backends use: Idempotency-Key,
-// Authorization (the bearer token, verified again by the backends) and
-// Order-Receipt. (grpc-gateway forwards its own Grpc-Timeout handling
-// regardless.)
+// incomingHeaders forwards only what the backends use: Idempotency-Key and
+// Order-Receipt. (grpc-gateway forwards Authorization, the bearer token the
+// backends verify again, and its own Grpc-Timeout handling regardless.)
 func incomingHeaders(key string) (string, bool) {
 	switch textproto.CanonicalMIMEHeaderKey(key) {
 	case "Idempotency-Key":
 		return "idempotency-key", true
-	case "Authorization":
-		return auth.MetadataKey, true
 	case HeaderReceipt:
 		return "order-receipt", true
 	}

@@ -38,6 +38,7 @@ type settings struct {
 	catalogTimeout, partsCacheTTL                   time.Duration
 	dbMaxConns, partsCacheMax                       int
 	auth                                            auth.Settings
+	anonymousOrders                                 bool
 }
 
 func main() {
@@ -65,6 +66,7 @@ func run(ctx context.Context, args []string) error {
 	cfg.Duration(&s.partsCacheTTL, "parts-cache-ttl", "PARTS_CACHE_TTL", 30*time.Second, "longest a cached catalog part is used; changes empty the cache at once, this bounds a missed one; 0 turns the cache off")
 	cfg.Int(&s.partsCacheMax, "parts-cache-max", "PARTS_CACHE_MAX", 100_000, "most catalog parts held in the cache")
 	s.auth.Register(cfg)
+	cfg.Bool(&s.anonymousOrders, "anonymous-orders", "ANONYMOUS_ORDERS", true, "accept orders without a bearer token (read back with their receipt token); false: only signed-in customers order")
 	cfg.Common(&s.common, "serve net/http/pprof on the metrics address")
 	if err := cfg.Parse(args); err != nil {
 		return err
@@ -127,6 +129,9 @@ func run(ctx context.Context, args []string) error {
 		store.New(pool),
 		pricing.NewMetrics(reg),
 	)
+	if !s.anonymousOrders {
+		svc.RefuseAnonymousOrders()
+	}
 	srv := grpcserver.New(log, reg, append(tr.ServerOptions(), auth.ServerOptions(verifier)...)...)
 	pricingv1.RegisterPricingServiceServer(srv.GRPC(), server.NewV1(svc))
 	pricingpb.RegisterOrcamentoServiceServer(srv.GRPC(), server.NewCompat(svc))
