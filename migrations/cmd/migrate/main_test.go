@@ -147,12 +147,12 @@ func TestRun(t *testing.T) {
 		wantTables int
 	}{
 		{args: []string{"version"}, wantOut: "0\n"},
-		{args: nil, wantLogs: []string{`"msg":"migration applied"`, `"file":"00005_catalog_revision.sql"`}, wantTables: 5},
-		{args: []string{"up"}, wantTables: 5}, // nothing pending is fine
+		{args: nil, wantLogs: []string{`"msg":"migration applied"`, `"file":"00006_order_owner.sql"`}, wantTables: 6},
+		{args: []string{"up"}, wantTables: 6}, // nothing pending is fine
+		{args: []string{"version"}, wantOut: "6\n", wantTables: 6},
+		{args: []string{"status"}, wantOut: "00006_order_owner.sql", wantTables: 6},
+		{args: []string{"down"}, wantLogs: []string{`"msg":"migration rolled back"`}, wantTables: 5},
 		{args: []string{"version"}, wantOut: "5\n", wantTables: 5},
-		{args: []string{"status"}, wantOut: "00005_catalog_revision.sql", wantTables: 5},
-		{args: []string{"down"}, wantLogs: []string{`"msg":"migration rolled back"`}, wantTables: 4},
-		{args: []string{"version"}, wantOut: "4\n", wantTables: 4},
 		{args: []string{"down-to", "0"}},
 		{args: []string{"version"}, wantOut: "0\n"},
 	}
