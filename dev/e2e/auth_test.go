@@ -73,7 +73,22 @@ func as(t *testing.T, caller string, extra ...string) []string {
 	if caller == noToken {
 		return extra
 	}
-	return append([]string{"Authorization", "Bearer " + tokens(t)[caller]}, extra...)
+	tok, ok := tokens(t)[caller]
+	if !ok {
+		tok = caller // a token itself (see bearer)
+	}
+	return append([]string{"Authorization", "Bearer " + tok}, extra...)
+}
+
+// freshShopper signs a shopper token for a subject no other test (or
+// earlier run in this process) uses, so its order list is the test's alone.
+func freshShopper(t *testing.T, name string) string {
+	t.Helper()
+	tok, err := sys.Issuer.Token(devissuer.Claims{Subject: newKey(name), Roles: []string{auth.RoleShopper}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 var keySeq struct {
@@ -253,6 +268,8 @@ func TestAuthorizationTableGRPC(t *testing.T) {
 // A's orders, and anonymous callers only their own by receipt.
 func TestBOLA(t *testing.T) {
 	t.Parallel()
+	// Own subjects: the table test places orders as shopperB concurrently.
+	shopperA, shopperB := freshShopper(t, "bola-a"), freshShopper(t, "bola-b")
 	key := newKey("bola-shared")
 	aID, _ := placeOrder(t, shopperA, key)
 
