@@ -1,6 +1,7 @@
 // Command run starts Car Build locally (`make run`): PostgreSQL (DATABASE_URL,
 // else a local server on 127.0.0.1:5432, else a private throw-away one),
-// migrations, then catalog, pricing and gateway, with every log line on the
+// migrations, a local OIDC issuer (tokens for a shopper and an operator are
+// printed), then catalog, pricing and gateway, with every log line on the
 // terminal. Ctrl-C stops everything, gateway first.
 package main
 
