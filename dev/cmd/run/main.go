@@ -76,8 +76,8 @@ Car Build is running (PostgreSQL: %s)
   dev issuer      %s   (tokens: %[7]s/token?sub=<name>&roles=shopper[,operator])
 Try: curl -s %[2]s/v1/cars
 Tokens valid for 12 h (docs/security.md):
-  shopper  (sub alice): export TOKEN=%s
-  operator (sub olga):  export OPERATOR_TOKEN=%s
+  shopper  (sub alice): export TOKEN=%[8]s
+  operator (sub olga):  export OPERATOR_TOKEN=%[9]s
 Ctrl-C stops everything.
 
 `, s.DatabaseSource, s.GatewayURL, a.Catalog, a.CatalogMetrics, a.Pricing, a.PricingMetrics, s.Issuer.URL(), shopper, operator)
