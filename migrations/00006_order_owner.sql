@@ -11,6 +11,13 @@
 --     its order). The tokens themselves are never stored.
 -- Orders placed before this migration have no owner and no receipt: nobody
 -- can read them through the API any more (they stay in the database).
+--
+-- Down keeps ownership instead of dropping it: the global unique key comes
+-- back, so each customer's key is stored as key || U+001F || customer (a
+-- valid key is printable ASCII, so the separator cannot be in it), and Up
+-- splits such keys again. A down/up cycle therefore keeps every customer's
+-- orders and keys; only anonymous orders' receipts are lost (fail closed:
+-- those orders are then unreadable through the API).
 
 -- +goose Up
 ALTER TABLE orders.orders
@@ -22,6 +29,12 @@ ALTER TABLE orders.orders DROP CONSTRAINT orders_idempotency_key_key;
 -- constraint would not do.
 CREATE UNIQUE INDEX orders_customer_idempotency_key
     ON orders.orders ((coalesce(customer_id, '')), idempotency_key);
+
+-- Orders a Down of this migration folded (see above) get their customer back.
+UPDATE orders.orders
+SET customer_id = substr(idempotency_key, strpos(idempotency_key, chr(31)) + 1),
+    idempotency_key = substr(idempotency_key, 1, strpos(idempotency_key, chr(31)) - 1)
+WHERE strpos(idempotency_key, chr(31)) > 0;
 
 -- GET /v1/orders: a customer's orders, newest first, by keyset pages.
 CREATE INDEX orders_customer_created_idx
@@ -43,7 +56,6 @@ GRANT SELECT, INSERT ON orders.order_receipts TO carbuild_orders_writer;
 DROP TABLE orders.order_receipts;
 DROP INDEX orders.orders_customer_created_idx;
 DROP INDEX orders.orders_customer_idempotency_key;
--- Keys unique per customer may repeat across customers; the global
--- constraint can only come back when they do not.
+UPDATE orders.orders SET idempotency_key = idempotency_key || chr(31) || customer_id WHERE customer_id IS NOT NULL;
 ALTER TABLE orders.orders ADD CONSTRAINT orders_idempotency_key_key UNIQUE (idempotency_key);
 ALTER TABLE orders.orders DROP COLUMN customer_id;
