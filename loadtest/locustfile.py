@@ -11,6 +11,12 @@ Either API surface can be driven (option --api or env CARBUILD_API):
           POST /v1/orders (idempotency key, expected total)
   compat  GET /health, POST /get-pecas, POST /calcular, POST /pagar
 
+Identity: with --issuer (env CARBUILD_ISSUER_URL, which `make run -exec` and
+the smoke run set to the dev issuer) every simulated user fetches its own
+shopper token (subject locust-<uuid>) from the issuer's /token endpoint and
+sends it as a bearer token, so its v1 orders are its own; without it users are
+anonymous and read their orders back with the receipt token.
+
 Every response's content is checked, not only its status: parts belong to the
 car and have prices; a quote's lines, subtotal, shipping and total are
 recomputed here from the listed prices and the business rules; an order must
@@ -30,6 +36,8 @@ import json
 import os
 import random
 import re
+import urllib.parse
+import urllib.request
 import uuid
 from datetime import datetime
 
@@ -83,12 +91,25 @@ def _add_options(parser):
         help="share of v1 orders re-sent with the same idempotency key (must return the same order)",
     )
     parser.add_argument(
+        "--issuer",
+        default="",
+        env_var="CARBUILD_ISSUER_URL",
+        help="dev issuer URL: each user gets a shopper token from <issuer>/token (empty: anonymous users)",
+    )
+    parser.add_argument(
         "--negative-share",
         type=float,
         default=0.0,
         env_var="CARBUILD_NEGATIVE_SHARE",
         help="share of quotes sent with two chassis (must be refused with 400)",
     )
+
+
+def fetch_token(issuer, subject):
+    """A shopper token for subject from the dev issuer's /token endpoint."""
+    query = urllib.parse.urlencode({"sub": subject, "roles": "shopper"})
+    with urllib.request.urlopen(f"{issuer.rstrip('/')}/token?{query}", timeout=10) as resp:
+        return resp.read().decode().strip()
 
 
 class CheckError(Exception):
@@ -203,10 +224,16 @@ class Shopper(FastHttpUser if _CLIENT == "fast" else HttpUser):
         self.retry_share = getattr(options, "retry_share", 0.05) if options else 0.05
         self.negative_share = getattr(options, "negative_share", 0.0) if options else 0.0
         self.cars = []
+        self.auth = {}
+        issuer = getattr(options, "issuer", "") if options else ""
+        if issuer:
+            self.auth = {"Authorization": "Bearer " + fetch_token(issuer, f"locust-{uuid.uuid4()}")}
         if self.api == "v1":
             self.v1_browse()
 
     def checked(self, method, path, name=None, **kwargs):
+        if self.auth:
+            kwargs["headers"] = {**self.auth, **kwargs.get("headers", {})}
         return _Checked(self.client, method, path, name or path, **kwargs)
 
     # ---- tasks (the weights are the earlier experiments') -------------------
@@ -343,6 +370,7 @@ class Shopper(FastHttpUser if _CLIENT == "fast" else HttpUser):
         body = {"idempotencyKey": key, "items": items, "expectedTotal": quote["total"]}
         basket = [({"id": l["partId"], "name": l["name"], "price": l["unitPrice"]}, l["quantity"]) for l in quote["lines"]]
         order_id = None
+        receipt = ""
         with self.checked("POST", "/v1/orders", json=body) as r:
             status(r, 200)
             order = json_body(r)
@@ -352,7 +380,17 @@ class Shopper(FastHttpUser if _CLIENT == "fast" else HttpUser):
             self.v1_check_priced(order, basket, "order")
             expect(money(order.get("total"), "total") == money(quote["total"], "quoted total"), "order total differs from the quote")
             expect(_rfc3339(order.get("createTime")), f"createTime {order.get('createTime')!r} is not RFC 3339")
+            receipt = order.get("receiptToken", "")
+            if self.auth:
+                expect(not receipt, "a signed-in customer's order came with a receipt token")
+            else:
+                expect(len(receipt) >= 43, f"anonymous order without a receipt token: {receipt!r}")
         if order_id and random.random() < self.retry_share:
+            # Read it back: the owner (token) or the receipt holder sees it.
+            headers = {} if self.auth else {"Order-Receipt": receipt}
+            with self.checked("GET", f"/v1/orders/{order_id}", name="/v1/orders/{id}", headers=headers) as r:
+                status(r, 200)
+                expect(json_body(r).get("id") == order_id, "read back another order")
             with self.checked("POST", "/v1/orders", name="/v1/orders (same key)", json=body) as r:
                 status(r, 200)
                 again = json_body(r).get("id")

@@ -112,7 +112,11 @@ var (
 	// stateRevoked takes EXECUTE on the SECURITY DEFINER trigger function
 	// from PUBLIC (a privilege, not visible in dbState).
 	stateRevoked = dbState{Version: 6, Schemas: stateRevision.Schemas, Tables: stateRevision.Tables, Parts: 20, Cars: 3}
-	stateLatest  = stateRevoked
+	// stateOwner adds orders.customer_id, per-customer idempotency keys and
+	// orders.order_receipts.
+	stateOwner = dbState{Version: 7, Schemas: stateSeeded.Schemas,
+		Tables: []string{"catalog.cars", "catalog.parts", "catalog.revision", "orders.order_lines", "orders.order_receipts", "orders.orders"}, Parts: 20, Cars: 3}
+	stateLatest = stateOwner
 )
 
 // TestUpDownUp applies every migration, rolls them back one at a time to
@@ -131,7 +135,7 @@ func TestUpDownUp(t *testing.T) {
 	if diff := cmp.Diff(stateLatest, readState(t, ctx, db)); diff != "" {
 		t.Fatalf("after up (-want +got):\n%s", diff)
 	}
-	for _, want := range []dbState{stateRevision, stateRoles, stateSeeded, stateOrders, stateCatalog, stateEmpty} {
+	for _, want := range []dbState{stateRevoked, stateRevision, stateRoles, stateSeeded, stateOrders, stateCatalog, stateEmpty} {
 		if err := migrations.Down(ctx, db); err != nil {
 			t.Fatal(err)
 		}
@@ -406,7 +410,24 @@ func TestConstraints(t *testing.T) {
 				subtotal_minor, shipping_minor, total_minor)
 				VALUES (gen_random_uuid(), 'key-1', '\x02', 'CONFIRMED', 'BRL', 0, 0, 0)`,
 			wantCode:       "23505",
-			wantConstraint: "orders_idempotency_key_key",
+			wantConstraint: "orders_customer_idempotency_key",
+		},
+		{
+			name:  "duplicate idempotency key of one customer",
+			setup: []string{strings.Replace(strings.Replace(validOrder, "(id, ", "(customer_id, id, ", 1), "VALUES (", "VALUES ('alice', ", 1)},
+			stmt: `INSERT INTO orders.orders (customer_id, id, idempotency_key, request_hash, status, currency,
+				subtotal_minor, shipping_minor, total_minor)
+				VALUES ('alice', gen_random_uuid(), 'key-1', '\x02', 'CONFIRMED', 'BRL', 0, 0, 0)`,
+			wantCode:       "23505",
+			wantConstraint: "orders_customer_idempotency_key",
+		},
+		{
+			name: "blank customer",
+			stmt: `INSERT INTO orders.orders (customer_id, id, idempotency_key, request_hash, status, currency,
+				subtotal_minor, shipping_minor, total_minor)
+				VALUES (' ', gen_random_uuid(), 'key-9', '\x02', 'CONFIRMED', 'BRL', 0, 0, 0)`,
+			wantCode:       "23514",
+			wantConstraint: "orders_customer_id_not_blank",
 		},
 		{
 			name: "unknown status",
@@ -582,7 +603,7 @@ func TestCatalogChangedNotify(t *testing.T) {
 			"RELEASE SAVEPOINT a",
 			"UPDATE catalog.parts SET price_minor = price_minor + 1 WHERE id = 9",
 		}, wantNotify: true},
-		{name: "truncate orders then parts", stmts: []string{"TRUNCATE orders.order_lines, orders.orders", "TRUNCATE catalog.parts"}, wantNotify: true},
+		{name: "truncate orders then parts", stmts: []string{"TRUNCATE orders.order_receipts, orders.order_lines, orders.orders", "TRUNCATE catalog.parts"}, wantNotify: true},
 	}
 	want := revision()
 	for _, tt := range tests {

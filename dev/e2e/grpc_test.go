@@ -112,11 +112,13 @@ func TestPricingGRPC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := v1.GetOrder(ctx, &pricingv1.GetOrderRequest{OrderId: order.GetId()})
+	// Anonymous: read back with the receipt, which only PlaceOrder answers.
+	rctx := metadata.AppendToOutgoingContext(ctx, "order-receipt", order.GetReceiptToken())
+	got, err := v1.GetOrder(rctx, &pricingv1.GetOrderRequest{OrderId: order.GetId()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(order, got, protocmp.Transform()); diff != "" {
+	if diff := cmp.Diff(order, got, protocmp.Transform(), protocmp.IgnoreFields(&pricingv1.Order{}, "receipt_token")); diff != "" {
 		t.Errorf("GetOrder differs from PlaceOrder (-placed +got):\n%s", diff)
 	}
 	_, err = v1.PlaceOrder(ctx, &pricingv1.PlaceOrderRequest{IdempotencyKey: "e2e-grpc-order-2", Items: []*pricingv1.LineItem{{PartId: "13", Quantity: 3}},

@@ -213,6 +213,7 @@ func TestREADMEExamples(t *testing.T) {
 		"127.0.0.1:9093", sys.Addrs.GatewayMetrics,
 		"127.0.0.1:50051", sys.Addrs.Catalog,
 		"127.0.0.1:50052", sys.Addrs.Pricing,
+		"127.0.0.1:8010", sys.Addrs.Issuer,
 		"postgres://postgres@127.0.0.1:5432/carbuild?sslmode=disable", gooseDB,
 	)
 	toREADME := readmeAddrs(gooseDB)

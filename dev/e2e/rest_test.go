@@ -288,7 +288,8 @@ func TestV1OrderIsIdempotent(t *testing.T) {
 	if conflict.status != 409 {
 		t.Errorf("key reused with another body = %d %s, want 409", conflict.status, conflict.body)
 	}
-	got := call(t, "GET", "/v1/orders/"+order["id"].(string), "")
+	// Anonymous: the order reads back only with the receipt token of its answer.
+	got := call(t, "GET", "/v1/orders/"+order["id"].(string), "", "Order-Receipt", order["receiptToken"].(string))
 	if got.status != 200 || got.json(t)["id"] != order["id"] || len(got.json(t)["lines"].([]any)) != 2 {
 		t.Errorf("get order = %d %s", got.status, got.body)
 	}

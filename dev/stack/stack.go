@@ -1,5 +1,6 @@
 // Package stack builds and runs Car Build locally: it finds or starts
-// PostgreSQL (package pgboot), migrates a database, builds the catalog,
+// PostgreSQL (package pgboot), migrates a database, starts a local OIDC
+// issuer (package devissuer) that every service trusts, builds the catalog,
 // pricing and gateway binaries and starts them as real processes on
 // loopback, then waits until the gateway reports ready. The run command, the
 // end-to-end tests and the benchmark harness all start the system through it.
@@ -26,6 +27,7 @@ import (
 
 	"github.com/carbuild/carbuild/migrations"
 	"github.com/carbuild/carbuild/migrations/pgboot"
+	"github.com/carbuild/carbuild/shared/auth/devissuer"
 )
 
 // Services in start order; they stop in reverse.
@@ -39,6 +41,8 @@ type Addrs struct {
 	CatalogMetrics string
 	Pricing        string // gRPC
 	PricingMetrics string
+	// Issuer is the local OIDC issuer (HTTP) whose tokens the services accept.
+	Issuer string
 }
 
 // DefaultAddrs are the earlier system's ports, kept so its clients and Prometheus config work (docs/architecture.md).
@@ -50,13 +54,14 @@ func DefaultAddrs() Addrs {
 		CatalogMetrics: "127.0.0.1:9091",
 		Pricing:        "127.0.0.1:50052",
 		PricingMetrics: "127.0.0.1:9092",
+		Issuer:         "127.0.0.1:8010",
 	}
 }
 
 // FreeAddrs picks free loopback ports for every service, for tests that run
 // beside a stack already on the default ports.
 func FreeAddrs() (Addrs, error) {
-	var ports [6]string
+	var ports [7]string
 	for i := range ports {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -65,7 +70,7 @@ func FreeAddrs() (Addrs, error) {
 		ports[i] = l.Addr().String()
 		defer l.Close()
 	}
-	return Addrs{Gateway: ports[0], Catalog: ports[1], CatalogMetrics: ports[2], Pricing: ports[3], PricingMetrics: ports[4], GatewayMetrics: ports[5]}, nil
+	return Addrs{Gateway: ports[0], Catalog: ports[1], CatalogMetrics: ports[2], Pricing: ports[3], PricingMetrics: ports[4], GatewayMetrics: ports[5], Issuer: ports[6]}, nil
 }
 
 // Config says how to start the stack.
@@ -105,6 +110,9 @@ type Stack struct {
 	DatabaseURL string
 	// DatabaseSource says where PostgreSQL came from.
 	DatabaseSource string
+	// Issuer is the local development issuer every service trusts (its URL
+	// is AUTH_ISSUER); tests mint tokens with it.
+	Issuer *devissuer.Issuer
 
 	cfg     Config
 	server  *pgboot.Server
@@ -176,6 +184,10 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err := s.database(ctx); err != nil {
 		return nil, err
 	}
+	if s.Issuer, err = devissuer.Start(cfg.Addrs.Issuer, devissuer.DefaultAudience); err != nil {
+		return nil, err
+	}
+	cfg.Log.Info("dev issuer", "url", s.Issuer.URL())
 	for _, name := range Services {
 		if err := s.start(name); err != nil {
 			return nil, err
@@ -281,7 +293,8 @@ func (s *Stack) database(ctx context.Context) error {
 
 func (s *Stack) env(name string) []string {
 	a := s.Addrs
-	env := append(os.Environ(), "DATABASE_URL="+s.DatabaseURL, "LOG_FORMAT=text")
+	env := append(os.Environ(), "DATABASE_URL="+s.DatabaseURL, "LOG_FORMAT=text",
+		"AUTH_ISSUER="+s.Issuer.URL(), "AUTH_AUDIENCE="+s.Issuer.Audience())
 	switch name {
 	case "catalog":
 		env = append(env, "CATALOG_GRPC_ADDR="+a.Catalog, "CATALOG_METRICS_ADDR="+a.CatalogMetrics)
@@ -419,6 +432,9 @@ func (s *Stack) Stop() error {
 		if err := s.StopService(name, 20*time.Second); err != nil {
 			errs = append(errs, fmt.Errorf("stop %s: %w", name, err))
 		}
+	}
+	if s.Issuer != nil {
+		_ = s.Issuer.Close()
 	}
 	if s.server != nil {
 		if s.dropDB != "" {

@@ -18,6 +18,7 @@ import (
 	"github.com/carbuild/carbuild/catalog/internal/catalog"
 	"github.com/carbuild/carbuild/catalog/internal/server"
 	"github.com/carbuild/carbuild/catalog/internal/store"
+	"github.com/carbuild/carbuild/shared/auth"
 	"github.com/carbuild/carbuild/shared/buildinfo"
 	"github.com/carbuild/carbuild/shared/config"
 	"github.com/carbuild/carbuild/shared/database"
@@ -36,6 +37,7 @@ type settings struct {
 	dbMaxConns, cacheMaxParts          int
 	cacheTTL                           time.Duration
 	cache                              bool
+	auth                               auth.Settings
 }
 
 func main() {
@@ -61,6 +63,7 @@ func run(ctx context.Context, args []string) error {
 	cfg.Bool(&s.cache, "cache", "CATALOG_CACHE", true, "keep the catalog in memory, emptied on every catalog_changed notification")
 	cfg.Duration(&s.cacheTTL, "cache-ttl", "CATALOG_CACHE_TTL", 30*time.Second, "longest a cached entry is served (a bound even if a notification were lost)")
 	cfg.Int(&s.cacheMaxParts, "cache-max-parts", "CATALOG_CACHE_MAX_PARTS", 50000, "most parts held in the cache")
+	s.auth.Register(cfg)
 	cfg.Common(&s.common, "serve net/http/pprof on the metrics address")
 	cfg.GRPCReflection(&s.common)
 	cfg.GRPCTLS(&s.common, true)
@@ -75,6 +78,16 @@ func run(ctx context.Context, args []string) error {
 		return errors.New("DATABASE_URL (or -database-url) is required")
 	}
 	log.Info("starting", "version", buildinfo.Version, "commit", buildinfo.Commit, "config", cfg)
+	// The same token the gateway verified is verified again here, so a caller
+	// that reaches this service directly gets no more than through the
+	// gateway.
+	verifier, err := auth.NewVerifier(s.auth.Config())
+	if err != nil {
+		return err
+	}
+	if !verifier.Enabled() {
+		log.Warn("AUTH_ISSUER is not set: every caller is anonymous and bearer tokens are refused")
+	}
 
 	tr, err := tracing.Setup(ctx, "catalog", log)
 	if err != nil {
@@ -114,7 +127,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := grpcserver.New(log, reg, append(tr.ServerOptions(), tlsOpts...)...)
+	srv := grpcserver.New(log, reg, append(append(tr.ServerOptions(), tlsOpts...), auth.ServerOptions(verifier)...)...)
 	catalogv1.RegisterCatalogServiceServer(srv.GRPC(), server.NewV1(svc, revs, srv.Draining()))
 	catalogopb.RegisterCatalogoServiceServer(srv.GRPC(), server.NewCompat(svc, revs))
 

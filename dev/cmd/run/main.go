@@ -1,6 +1,7 @@
 // Command run starts Car Build locally (`make run`): PostgreSQL (DATABASE_URL,
 // else a local server on 127.0.0.1:5432, else a private throw-away one),
-// migrations, then catalog, pricing and gateway, with every log line on the
+// migrations, a local OIDC issuer (tokens for a shopper and an operator are
+// printed), then catalog, pricing and gateway, with every log line on the
 // terminal. Ctrl-C stops everything, gateway first.
 package main
 
@@ -19,6 +20,8 @@ import (
 	"time"
 
 	"github.com/carbuild/carbuild/dev/stack"
+	"github.com/carbuild/carbuild/shared/auth"
+	"github.com/carbuild/carbuild/shared/auth/devissuer"
 )
 
 func main() {
@@ -42,7 +45,7 @@ func run(ctx context.Context, log *slog.Logger, args []string, stdout io.Writer)
 	readyTimeout := fs.Duration("ready-timeout", 60*time.Second, "longest wait for the gateway's /readyz to answer 200 before giving up")
 	prom := fs.Bool("prometheus", true, "also start Prometheus on 127.0.0.1:9090 when the prometheus binary is installed")
 	execCmd := fs.String("exec", "", "run this shell command against a throw-away stack on free ports, then stop; "+
-		"the command gets CARBUILD_URL, CARBUILD_METRICS_URLS, CATALOG_ADDR, PRICING_ADDR and DATABASE_URL")
+		"the command gets CARBUILD_URL, CARBUILD_METRICS_URLS, CATALOG_ADDR, PRICING_ADDR, DATABASE_URL and CARBUILD_ISSUER_URL (the dev issuer: GET $CARBUILD_ISSUER_URL/token?sub=...&roles=...)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -77,6 +80,10 @@ func run(ctx context.Context, log *slog.Logger, args []string, stdout io.Writer)
 		log.Info("stopped")
 	}()
 	a := s.Addrs
+	shopper, operator, err := devTokens(s)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, `
 Car Build is running (PostgreSQL: %s)
   storefront      %[2]s/
@@ -87,10 +94,14 @@ Car Build is running (PostgreSQL: %s)
   gateway metrics http://%[7]s/metrics (private operations port)
   catalog gRPC    %[3]s   metrics http://%[4]s/metrics
   pricing gRPC    %[5]s   metrics http://%[6]s/metrics
+  dev issuer      %[8]s   (tokens: %[8]s/token?sub=<name>&roles=shopper[,operator])
 Try: curl -s %[2]s/v1/cars
+Tokens valid for 12 h (docs/security.md):
+  shopper  (sub alice): export TOKEN=%[9]s
+  operator (sub olga):  export OPERATOR_TOKEN=%[10]s
 Ctrl-C stops everything.
 
-`, s.DatabaseSource, s.GatewayURL, a.Catalog, a.CatalogMetrics, a.Pricing, a.PricingMetrics, a.GatewayMetrics)
+`, s.DatabaseSource, s.GatewayURL, a.Catalog, a.CatalogMetrics, a.Pricing, a.PricingMetrics, a.GatewayMetrics, s.Issuer.URL(), shopper, operator)
 
 	// Prometheus's local config scrapes the default ports (and listens on
 	// :9090, which the stack on the default ports may already use).
@@ -111,6 +122,16 @@ Ctrl-C stops everything.
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// devTokens signs the tokens printed at start: a shopper ("alice") and an
+// operator ("olga"), so the curl and grpcurl examples work at once.
+func devTokens(s *stack.Stack) (shopper, operator string, err error) {
+	if shopper, err = s.Issuer.Token(devissuer.Claims{Subject: "alice", Roles: []string{auth.RoleShopper}, TTL: 12 * time.Hour}); err != nil {
+		return "", "", err
+	}
+	operator, err = s.Issuer.Token(devissuer.Claims{Subject: "olga", Roles: []string{auth.RoleShopper, auth.RoleOperator}, TTL: 12 * time.Hour})
+	return shopper, operator, err
 }
 
 // startPrometheus runs observability/prometheus/run-local.sh when present;
@@ -172,6 +193,7 @@ func execAgainstStack(ctx context.Context, log *slog.Logger, command string, ski
 		"CARBUILD_URL="+s.GatewayURL,
 		"CARBUILD_METRICS_URLS=http://"+a.GatewayMetrics+"/metrics,http://"+a.CatalogMetrics+"/metrics,http://"+a.PricingMetrics+"/metrics",
 		"CATALOG_ADDR="+a.Catalog, "PRICING_ADDR="+a.Pricing, "DATABASE_URL="+s.DatabaseURL,
+		"CARBUILD_ISSUER_URL="+s.Issuer.URL(),
 	)
 	log.Info("running against the stack", "command", command, "gateway", s.GatewayURL, "service_logs", logs.Name())
 	if err := cmd.Run(); err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/carbuild/carbuild/gateway/internal/edge"
 	"github.com/carbuild/carbuild/gateway/internal/respcache"
 	"github.com/carbuild/carbuild/gateway/internal/rest"
+	"github.com/carbuild/carbuild/shared/auth"
 	"github.com/carbuild/carbuild/shared/buildinfo"
 	"github.com/carbuild/carbuild/shared/catalogrev"
 	"github.com/carbuild/carbuild/shared/config"
@@ -41,6 +42,7 @@ type settings struct {
 	backendTimeout, healthInterval, cacheTTL        time.Duration
 	maxBodyBytes, cacheMaxBytes                     int
 	edge                                            edgeSettings
+	auth                                            auth.Settings
 }
 
 func main() {
@@ -70,6 +72,7 @@ func run(ctx context.Context, args []string) error {
 	cfg.Duration(&s.cacheTTL, "cache-ttl", "GATEWAY_CACHE_TTL", 30*time.Second, "longest a cached catalog answer is served; changes empty the cache at once, this bounds a missed one; 0 turns the cache off")
 	cfg.String(&s.corsOrigins, "cors-origins", "CORS_ORIGINS", "", "comma-separated browser origins (scheme://host[:port]) allowed by CORS; empty: none (the storefront is same-origin)")
 	s.edge.define(cfg)
+	s.auth.Register(cfg)
 	cfg.GRPCTLS(&s.common, false)
 	cfg.Common(&s.common, "serve net/http/pprof under /debug/pprof/ on the metrics address")
 	if err := cfg.Parse(args); err != nil {
@@ -83,6 +86,13 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	log.Info("starting", "version", buildinfo.Version, "commit", buildinfo.Commit, "config", cfg)
+	verifier, err := auth.NewVerifier(s.auth.Config())
+	if err != nil {
+		return err
+	}
+	if !verifier.Enabled() {
+		log.Warn("AUTH_ISSUER is not set: every caller is anonymous and bearer tokens are refused")
+	}
 
 	tr, err := tracing.Setup(ctx, "gateway", log)
 	if err != nil {
@@ -135,6 +145,7 @@ func run(ctx context.Context, args []string) error {
 		CORSOrigins:  strings.Split(s.corsOrigins, ","),
 		Cache:        cache,
 		Admission:    edge.New(reg, s.edge.options()).Wrap,
+		Verifier:     verifier,
 	})
 	if err != nil {
 		return err

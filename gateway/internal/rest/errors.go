@@ -60,6 +60,9 @@ func errorHandler(compat bool) runtime.ErrorHandlerFunc {
 			msg = "request canceled"
 		case codes.InvalidArgument:
 			msg = queryParamMessage(msg)
+		case codes.Unauthenticated:
+			// RFC 6750: a 401 names the scheme that would succeed.
+			w.Header().Set("WWW-Authenticate", "Bearer")
 		}
 		writeError(w, runtime.HTTPStatusFromCode(st.Code()), statusName(st.Code()), msg, compat)
 	}

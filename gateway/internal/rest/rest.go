@@ -25,6 +25,7 @@ import (
 	"github.com/carbuild/carbuild/gateway/internal/backend"
 	"github.com/carbuild/carbuild/gateway/internal/respcache"
 	"github.com/carbuild/carbuild/gateway/web"
+	"github.com/carbuild/carbuild/shared/auth"
 	"github.com/carbuild/carbuild/shared/catalogrev"
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 	gatewayv1 "github.com/carbuild/carbuild/shared/gen/carbuild/gateway/v1"
@@ -55,6 +56,9 @@ type Options struct {
 	// so the requests it refuses are counted (package edge: rate limits and
 	// load shedding).
 	Admission func(http.Handler) http.Handler
+	// Verifier checks bearer tokens (nil: authentication off, a token is
+	// refused with 401).
+	Verifier *auth.Verifier
 }
 
 // compatRoutes are the earlier system's paths, served by the lenient mux.
@@ -115,6 +119,7 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 	h = validInput(h)
 	h = requireJSON(h)
 	h = noStoreOrders(h)
+	h = authenticate(o.Verifier, h)
 	h = limitBody(o.MaxBodyBytes, h)
 	h = cors(o.CORSOrigins, h)
 	if o.Admission != nil {
@@ -145,13 +150,17 @@ func muxOptions(m *httpMetrics, cache *respcache.Cache, compat bool) []runtime.S
 	}
 }
 
-// incomingHeaders forwards only Idempotency-Key: POST /v1/orders takes it
-// into the request (headerKeyPricing), POST /pagar's backend reads it from
-// the metadata. (grpc-gateway forwards its own Grpc-Timeout handling
-// regardless.)
+// incomingHeaders forwards only what the backends use: Idempotency-Key
+// (POST /v1/orders takes it into the request, headerKeyPricing; POST /pagar's
+// backend reads it from the metadata) and Order-Receipt. (grpc-gateway
+// forwards Authorization, the bearer token the backends verify again, and
+// its own Grpc-Timeout handling regardless.)
 func incomingHeaders(key string) (string, bool) {
-	if textproto.CanonicalMIMEHeaderKey(key) == "Idempotency-Key" {
+	switch textproto.CanonicalMIMEHeaderKey(key) {
+	case "Idempotency-Key":
 		return idempotencyHeader, true
+	case HeaderReceipt:
+		return "order-receipt", true
 	}
 	return "", false
 }
@@ -167,6 +176,8 @@ func outgoingHeaders(key string) (string, bool) {
 		return respcache.HeaderRevision, true
 	case "content-type":
 		return "", false
+	case "order-receipt":
+		return HeaderReceipt, true
 	}
 	return runtime.MetadataHeaderPrefix + key, true
 }
@@ -203,9 +214,10 @@ func cors(origins []string, next http.Handler) http.Handler {
 			h := w.Header()
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Add("Vary", "Origin")
+			h.Set("Access-Control-Expose-Headers", HeaderReceipt)
 			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 				h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-				h.Set("Access-Control-Allow-Headers", "Content-Type, Idempotency-Key, Grpc-Timeout")
+				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key, "+HeaderReceipt+", Grpc-Timeout")
 				h.Set("Access-Control-Max-Age", "600")
 				w.WriteHeader(http.StatusNoContent)
 				return

@@ -48,10 +48,10 @@ const minor = (money) => BigInt(money?.minorUnits ?? '0');
 
 // ---------------------------------------------------------------- API helpers
 
-async function api(method, urlPath, body) {
+async function api(method, urlPath, body, headers = {}) {
   const res = await fetch(BASE + urlPath, {
     method,
-    headers: body ? { 'Content-Type': 'application/json' } : {},
+    headers: body ? { 'Content-Type': 'application/json', ...headers } : headers,
     body: body ? JSON.stringify(body) : undefined,
     signal: AbortSignal.timeout(TIMEOUT_MS),
   });
@@ -306,8 +306,12 @@ describe('storefront: buy a chassis and two headlights for a Civic', () => {
     await audit(page, 'the confirmation');
   });
 
-  step('the order exists in the API with the same total', async () => {
-    const order = await api('GET', `/v1/orders/${encodeURIComponent(orderId)}`);
+  step('the order exists in the API with the same total, readable only with its receipt', async () => {
+    const receipt = await page.evaluate((id) => localStorage.getItem(`carbuild.receipt.${id}`), orderId);
+    assert.match(receipt ?? '', /^[A-Za-z0-9_-]{43}$/, 'the page kept the receipt token of its anonymous order');
+    const without = await fetch(`${BASE}/v1/orders/${encodeURIComponent(orderId)}`, { signal: AbortSignal.timeout(TIMEOUT_MS) });
+    assert.equal(without.status, 404, 'an anonymous order is not readable without its receipt');
+    const order = await api('GET', `/v1/orders/${encodeURIComponent(orderId)}`, undefined, { 'Order-Receipt': receipt });
     assert.equal(order.id, orderId);
     assert.equal(order.status, 'ORDER_STATUS_CONFIRMED');
     assert.equal(minor(order.subtotal), want.subtotal);

@@ -118,11 +118,11 @@ class ApiError extends Error {
   }
 }
 
-async function api(method, path, body, signal) {
+async function api(method, path, body, signal, headers) {
   const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
   const init = {
     method,
-    headers: { Accept: 'application/json' },
+    headers: { Accept: 'application/json', ...headers },
     cache: 'no-store',
     signal: signal && AbortSignal.any ? AbortSignal.any([signal, timeout]) : signal ?? timeout,
   };
@@ -676,6 +676,8 @@ async function placeOrder() {
   }
   state.placing = false;
   $('checkout').removeAttribute('aria-busy');
+  if (order.receiptToken) saveReceipt(order.id, order.receiptToken);
+  delete order.receiptToken;
   state.order = order;
   state.attempt = null;
   state.qty = new Map();
@@ -689,11 +691,35 @@ async function placeOrder() {
   await readBackOrder(order.id);
 }
 
+// The shop orders anonymously: the server answers each order with a receipt
+// token, the only thing that reads it back (sent as the Order-Receipt
+// header). It is kept in this browser's localStorage under the order id, so
+// the #pedido/<id> link reopens the order here and nowhere else.
+const RECEIPT_PREFIX = 'carbuild.receipt.';
+
+function saveReceipt(id, token) {
+  try {
+    localStorage.setItem(RECEIPT_PREFIX + id, token);
+  } catch {
+    // Storage off (private mode, quota): the confirmation still shows now.
+  }
+}
+
+function loadReceipt(id) {
+  try {
+    return localStorage.getItem(RECEIPT_PREFIX + id);
+  } catch {
+    return null;
+  }
+}
+
 /** readBackOrder shows the order as stored, read back from GET /v1/orders/{id}. */
 async function readBackOrder(id) {
   clearError('done-error');
   try {
-    const stored = await api('GET', `/v1/orders/${encodeURIComponent(id)}`);
+    const receipt = loadReceipt(id);
+    const stored = await api('GET', `/v1/orders/${encodeURIComponent(id)}`, undefined, undefined,
+      receipt ? { 'Order-Receipt': receipt } : undefined);
     state.order = stored;
     renderOrder(stored, 'server');
   } catch (err) {

@@ -181,6 +181,8 @@ type v1Priced struct {
 	Total        Money    `json:"total"`
 	FreeShipping bool     `json:"freeShipping"`
 	CreateTime   string   `json:"createTime"`
+	// ReceiptToken answers an anonymous order: GET /v1/orders/{id} needs it.
+	ReceiptToken string `json:"receiptToken"`
 }
 
 // Basket is a basket of seed parts with its totals by the rules and, once
@@ -311,18 +313,20 @@ type Orders struct {
 	mu        sync.Mutex
 	ids       []string
 	totals    map[string]int64
+	receipts  map[string]string // the load orders anonymously: read back by receipt
 	seq       atomic.Int64
 }
 
 // NewOrders returns an order log whose idempotency keys start with prefix.
 func NewOrders(prefix string) *Orders {
-	return &Orders{KeyPrefix: prefix, totals: map[string]int64{}}
+	return &Orders{KeyPrefix: prefix, totals: map[string]int64{}, receipts: map[string]string{}}
 }
 
-func (o *Orders) add(id string, total int64) {
+func (o *Orders) add(id string, total int64, receipt string) {
 	o.mu.Lock()
 	o.ids = append(o.ids, id)
 	o.totals[id] = total
+	o.receipts[id] = receipt
 	o.mu.Unlock()
 }
 
@@ -453,7 +457,7 @@ func mixedCheck(baskets []*Basket, orders *Orders) func(kind string, r *vegeta.R
 			if err := checkPriced(&o, b); err != nil {
 				return fmt.Errorf("order: %w", err)
 			}
-			orders.add(o.ID, b.Want.Total)
+			orders.add(o.ID, b.Want.Total, o.ReceiptToken)
 		case KindGetPecas:
 			return checkPecas(r.Body, "civic")
 		}
@@ -562,6 +566,9 @@ func (o *Orders) lookup(ctx context.Context, client *http.Client, base, id strin
 	if err != nil {
 		return false
 	}
+	o.mu.Lock()
+	req.Header.Set("Order-Receipt", o.receipts[id])
+	o.mu.Unlock()
 	resp, err := client.Do(req)
 	if err != nil {
 		return false

@@ -17,6 +17,7 @@ import (
 	"github.com/carbuild/carbuild/pricing/internal/pricing"
 	"github.com/carbuild/carbuild/pricing/internal/server"
 	"github.com/carbuild/carbuild/pricing/internal/store"
+	"github.com/carbuild/carbuild/shared/auth"
 	"github.com/carbuild/carbuild/shared/buildinfo"
 	"github.com/carbuild/carbuild/shared/catalogrev"
 	"github.com/carbuild/carbuild/shared/config"
@@ -37,6 +38,8 @@ type settings struct {
 	grpcAddr, metricsAddr, databaseURL, catalogAddr string
 	catalogTimeout, partsCacheTTL                   time.Duration
 	dbMaxConns, partsCacheMax                       int
+	auth                                            auth.Settings
+	anonymousOrders                                 bool
 }
 
 func main() {
@@ -63,6 +66,8 @@ func run(ctx context.Context, args []string) error {
 	cfg.Duration(&s.catalogTimeout, "catalog-timeout", "CATALOG_TIMEOUT", 2*time.Second, "deadline of each call to the catalog")
 	cfg.Duration(&s.partsCacheTTL, "parts-cache-ttl", "PARTS_CACHE_TTL", 30*time.Second, "longest a cached catalog part is used; changes empty the cache at once, this bounds a missed one; 0 turns the cache off")
 	cfg.Int(&s.partsCacheMax, "parts-cache-max", "PARTS_CACHE_MAX", 100_000, "most catalog parts held in the cache")
+	s.auth.Register(cfg)
+	cfg.Bool(&s.anonymousOrders, "anonymous-orders", "ANONYMOUS_ORDERS", true, "accept orders without a bearer token (read back with their receipt token); false: only signed-in customers order")
 	cfg.Common(&s.common, "serve net/http/pprof on the metrics address")
 	cfg.GRPCReflection(&s.common)
 	cfg.GRPCTLS(&s.common, true)
@@ -77,6 +82,16 @@ func run(ctx context.Context, args []string) error {
 		return errors.New("DATABASE_URL (or -database-url) is required")
 	}
 	log.Info("starting", "version", buildinfo.Version, "commit", buildinfo.Commit, "config", cfg)
+	// The same token the gateway verified is verified again here, so a caller
+	// that reaches this service directly gets no more than through the
+	// gateway.
+	verifier, err := auth.NewVerifier(s.auth.Config())
+	if err != nil {
+		return err
+	}
+	if !verifier.Enabled() {
+		log.Warn("AUTH_ISSUER is not set: every caller is anonymous and bearer tokens are refused")
+	}
 
 	tr, err := tracing.Setup(ctx, "pricing", log)
 	if err != nil {
@@ -121,11 +136,14 @@ func run(ctx context.Context, args []string) error {
 		store.New(pool),
 		pricing.NewMetrics(reg),
 	)
+	if !s.anonymousOrders {
+		svc.RefuseAnonymousOrders()
+	}
 	tlsOpts, err := grpctls.ServerOptions(s.common.GRPCTLS, s.common.GRPCTLSClients)
 	if err != nil {
 		return err
 	}
-	srv := grpcserver.New(log, reg, append(tr.ServerOptions(), tlsOpts...)...)
+	srv := grpcserver.New(log, reg, append(append(tr.ServerOptions(), tlsOpts...), auth.ServerOptions(verifier)...)...)
 	pricingv1.RegisterPricingServiceServer(srv.GRPC(), server.NewV1(svc))
 	pricingpb.RegisterOrcamentoServiceServer(srv.GRPC(), server.NewCompat(svc))
 

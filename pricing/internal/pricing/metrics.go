@@ -64,7 +64,7 @@ func (m *Metrics) ordered(o Order, replayed bool, err error) {
 		m.orders.WithLabelValues("price_changed").Inc()
 	case errors.Is(err, ErrConflict):
 		m.orders.WithLabelValues("conflict").Inc()
-	case errors.Is(err, ErrInvalid), errors.Is(err, ErrNotFound):
+	case errors.Is(err, ErrInvalid), errors.Is(err, ErrNotFound), errors.Is(err, ErrUnauthenticated):
 		m.orders.WithLabelValues("invalid").Inc()
 	default:
 		m.orders.WithLabelValues("error").Inc()

@@ -1,7 +1,9 @@
 // Package pricing quotes baskets and places orders. It never trusts a price
 // from a client: every price comes from the catalog by part id, and every
-// total is recomputed with the rules of package quote. Orders are idempotent
-// by key.
+// total is recomputed with the rules of package quote. Orders belong to the
+// customer who placed them (the verified token subject) and are idempotent by
+// key within that customer; an anonymous order is read back only with the
+// receipt token handed out when it was placed.
 package pricing
 
 import (
@@ -25,6 +27,8 @@ var (
 	ErrPriceChanged = errors.New("total changed")
 	ErrConflict     = errors.New("idempotency key reused with a different order")
 	ErrUnavailable  = errors.New("dependency unavailable")
+	// ErrUnauthenticated: the operation needs a verified caller.
+	ErrUnauthenticated = errors.New("unauthenticated")
 )
 
 // StatusConfirmed is the status of a placed order.
@@ -44,37 +48,63 @@ type Catalog interface {
 
 // Order is a stored order.
 type Order struct {
-	ID        string
-	Status    string
+	ID     string
+	Status string
+	// Customer is the subject that placed it; empty for an anonymous order.
+	Customer  string
 	Quote     quote.Quote
 	CreatedAt time.Time
+	// ReceiptToken is set only on an anonymous order just placed (or
+	// replayed): the secret that reads it back. Only its hash is stored.
+	ReceiptToken string
+}
+
+// Cursor is a position in a customer's orders, newest first: the next page
+// starts after the order created at CreatedAt with id ID.
+type Cursor struct {
+	CreatedAt time.Time
+	ID        string
 }
 
 // Store keeps orders.
 type Store interface {
-	// OrderByKey returns the order placed with key and the hash of its
-	// request; ErrNotFound when none.
-	OrderByKey(ctx context.Context, key string) (Order, []byte, error)
-	// SaveOrder stores o under key in one transaction. When key is already
-	// taken (a concurrent retry won), it returns the stored order, its request
-	// hash and created=false.
-	SaveOrder(ctx context.Context, o Order, key string, hash []byte) (saved Order, savedHash []byte, created bool, err error)
-	// Order returns an order by id; ErrNotFound when none.
-	Order(ctx context.Context, id string) (Order, error)
+	// OrderByKey returns the order customer ("" for anonymous) placed with
+	// key and the hash of its request; ErrNotFound when none.
+	OrderByKey(ctx context.Context, customer, key string) (Order, []byte, error)
+	// SaveOrder stores o under (o.Customer, key) in one transaction, with
+	// receiptHash (nil for a customer's order). When the key is already taken
+	// (a concurrent retry won), it writes nothing and returns the stored
+	// order, its request hash and created=false.
+	SaveOrder(ctx context.Context, o Order, key string, hash, receiptHash []byte) (saved Order, savedHash []byte, created bool, err error)
+	// AddReceipt adds another receipt hash to an anonymous order.
+	AddReceipt(ctx context.Context, orderID string, receiptHash []byte) error
+	// OrderFor returns order id if customer placed it (customer not empty)
+	// or receiptHash is one of its receipts; ErrNotFound otherwise, the same
+	// as for an id that does not exist.
+	OrderFor(ctx context.Context, id, customer string, receiptHash []byte) (Order, error)
+	// Orders returns up to limit orders of customer, newest first, after the
+	// cursor (nil: from the newest).
+	Orders(ctx context.Context, customer string, after *Cursor, limit int) ([]Order, error)
 }
 
 // Service quotes and places orders.
 type Service struct {
-	catalog Catalog
-	store   Store
-	metrics *Metrics
-	now     func() time.Time
+	catalog   Catalog
+	store     Store
+	metrics   *Metrics
+	now       func() time.Time
+	anonymous bool
 }
 
-// NewService returns a Service; m may be nil.
+// NewService returns a Service; m may be nil. Anonymous orders are allowed
+// until RefuseAnonymousOrders.
 func NewService(c Catalog, s Store, m *Metrics) *Service {
-	return &Service{catalog: c, store: s, metrics: m, now: time.Now}
+	return &Service{catalog: c, store: s, metrics: m, now: time.Now, anonymous: true}
 }
+
+// RefuseAnonymousOrders makes PlaceOrder without a customer fail with
+// ErrUnauthenticated (ANONYMOUS_ORDERS=false).
+func (s *Service) RefuseAnonymousOrders() { s.anonymous = false }
 
 // Quote prices a basket. An empty basket quotes to zero.
 func (s *Service) Quote(ctx context.Context, items []quote.Item) (quote.Quote, error) {
@@ -108,6 +138,8 @@ func (s *Service) quote(ctx context.Context, items []quote.Item) (quote.Quote, e
 
 // PlaceOrderRequest asks to place an order.
 type PlaceOrderRequest struct {
+	// Customer is the verified subject placing the order; empty: anonymous.
+	Customer       string
 	IdempotencyKey string
 	Items          []quote.Item
 	// ExpectedTotal is the total the client was quoted, in minor units of
@@ -120,6 +152,9 @@ type PlaceOrderRequest struct {
 // same key and the same request (replayed=true).
 func (s *Service) PlaceOrder(ctx context.Context, r PlaceOrderRequest) (o Order, replayed bool, err error) {
 	defer func() { s.metrics.ordered(o, replayed, err) }()
+	if r.Customer == "" && !s.anonymous {
+		return Order{}, false, fmt.Errorf("%w: this server takes orders only from signed-in customers; send a bearer token", ErrUnauthenticated)
+	}
 	if err := validKey(r.IdempotencyKey); err != nil {
 		return Order{}, false, err
 	}
@@ -145,23 +180,31 @@ func (s *Service) PlaceOrder(ctx context.Context, r PlaceOrderRequest) (o Order,
 			return Order{}, false, err
 		}
 		// PostgreSQL keeps microseconds; the answer must equal what is stored.
-		order := Order{ID: id, Status: StatusConfirmed, Quote: q, CreatedAt: s.now().UTC().Truncate(time.Microsecond)}
-		saved, savedHash, created, err := s.store.SaveOrder(ctx, order, r.IdempotencyKey, hash)
+		order := Order{ID: id, Status: StatusConfirmed, Customer: r.Customer, Quote: q, CreatedAt: s.now().UTC().Truncate(time.Microsecond)}
+		var receipt string
+		var receiptHash []byte
+		if r.Customer == "" {
+			if receipt, receiptHash, err = newReceipt(); err != nil {
+				return Order{}, false, err
+			}
+		}
+		saved, savedHash, created, err := s.store.SaveOrder(ctx, order, r.IdempotencyKey, hash, receiptHash)
 		if err != nil {
 			return Order{}, false, err
 		}
 		if !created {
-			return replay(saved, savedHash, hash)
+			return s.replay(ctx, saved, savedHash, hash)
 		}
+		saved.ReceiptToken = receipt
 		return saved, false, nil
 	}
 
 	// The basket can't be priced now, or its total changed: a retry of an
 	// order placed earlier still returns that order.
-	prev, prevHash, err := s.store.OrderByKey(ctx, r.IdempotencyKey)
+	prev, prevHash, err := s.store.OrderByKey(ctx, r.Customer, r.IdempotencyKey)
 	switch {
 	case err == nil:
-		return replay(prev, prevHash, hash)
+		return s.replay(ctx, prev, prevHash, hash)
 	case !errors.Is(err, ErrNotFound):
 		return Order{}, false, err
 	case quoteErr != nil:
@@ -171,17 +214,79 @@ func (s *Service) PlaceOrder(ctx context.Context, r PlaceOrderRequest) (o Order,
 		ErrPriceChanged, money.Format(r.ExpectedTotal), money.Format(q.Total))
 }
 
-// GetOrder returns a stored order.
-func (s *Service) GetOrder(ctx context.Context, id string) (Order, error) {
+// GetOrder returns order id to customer (the verified subject, empty when
+// anonymous) if it placed it, or to anyone holding one of its receipt
+// tokens. Every other case is ErrNotFound, indistinguishable from an id that
+// does not exist.
+func (s *Service) GetOrder(ctx context.Context, id, customer, receipt string) (Order, error) {
 	if !validOrderID(id) {
 		return Order{}, fmt.Errorf("%w: order id %q is not a valid order id", ErrInvalid, truncate(id, 40))
 	}
-	return s.store.Order(ctx, id)
+	var receiptHash []byte
+	if receipt != "" && len(receipt) <= maxReceiptLength {
+		receiptHash = hashReceipt(receipt)
+	}
+	if customer == "" && receiptHash == nil {
+		return Order{}, fmt.Errorf("%w: order", ErrNotFound)
+	}
+	return s.store.OrderFor(ctx, id, customer, receiptHash)
 }
 
-func replay(prev Order, prevHash, hash []byte) (Order, bool, error) {
+// Page sizes of ListOrders.
+const (
+	DefaultPageSize = 20
+	MaxPageSize     = 100
+)
+
+// ListOrders returns a page of customer's orders, newest first, and the
+// token of the next page ("" after the last).
+func (s *Service) ListOrders(ctx context.Context, customer string, pageSize int, pageToken string) ([]Order, string, error) {
+	if customer == "" {
+		return nil, "", fmt.Errorf("%w: listing orders needs a bearer token", ErrUnauthenticated)
+	}
+	switch {
+	case pageSize < 0 || pageSize > MaxPageSize:
+		return nil, "", fmt.Errorf("%w: page size must be 0-%d, got %d", ErrInvalid, MaxPageSize, pageSize)
+	case pageSize == 0:
+		pageSize = DefaultPageSize
+	}
+	var after *Cursor
+	if pageToken != "" {
+		c, err := decodeCursor(pageToken)
+		if err != nil {
+			return nil, "", err
+		}
+		after = &c
+	}
+	// One more than asked tells whether there is a next page.
+	orders, err := s.store.Orders(ctx, customer, after, pageSize+1)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(orders) <= pageSize {
+		return orders, "", nil
+	}
+	orders = orders[:pageSize]
+	last := orders[len(orders)-1]
+	return orders, encodeCursor(Cursor{CreatedAt: last.CreatedAt, ID: last.ID}), nil
+}
+
+// replay answers a retry: the same order for the same request, a conflict
+// that names no order for a different one. An anonymous order gets a fresh
+// receipt, so a client whose first answer was lost can still read it.
+func (s *Service) replay(ctx context.Context, prev Order, prevHash, hash []byte) (Order, bool, error) {
 	if !bytes.Equal(prevHash, hash) {
-		return Order{}, false, fmt.Errorf("%w: the key was first used for order %s", ErrConflict, prev.ID)
+		return Order{}, false, fmt.Errorf("%w: this idempotency key was already used for a different order request; use a new key", ErrConflict)
+	}
+	if prev.Customer == "" {
+		receipt, receiptHash, err := newReceipt()
+		if err != nil {
+			return Order{}, false, err
+		}
+		if err := s.store.AddReceipt(ctx, prev.ID, receiptHash); err != nil {
+			return Order{}, false, err
+		}
+		prev.ReceiptToken = receipt
 	}
 	return prev, true, nil
 }

@@ -91,7 +91,7 @@ func TestPlaceOrderStoresAndReplays(t *testing.T) {
 	if err != nil || !replayed || again.ID != first.ID {
 		t.Fatalf("retry = %s replayed %v err %v; want order %s replayed", again.ID, replayed, err, first.ID)
 	}
-	got, err := svc.GetOrder(ctx, first.ID)
+	got, err := svc.GetOrder(ctx, first.ID, "", first.ReceiptToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,10 +221,10 @@ func TestQuoteAndGetOrderErrors(t *testing.T) {
 	if _, err := svc.Quote(ctx, []quote.Item{{PartID: 10, Quantity: 100}}); !errors.Is(err, pricing.ErrInvalid) {
 		t.Errorf("quantity 100: err %v, want ErrInvalid", err)
 	}
-	if _, err := svc.GetOrder(ctx, "not-a-uuid"); !errors.Is(err, pricing.ErrInvalid) {
+	if _, err := svc.GetOrder(ctx, "not-a-uuid", "alice", ""); !errors.Is(err, pricing.ErrInvalid) {
 		t.Errorf("GetOrder(bad id) err %v, want ErrInvalid", err)
 	}
-	if _, err := svc.GetOrder(ctx, "00000000-0000-4000-8000-000000000000"); !errors.Is(err, pricing.ErrNotFound) {
+	if _, err := svc.GetOrder(ctx, "00000000-0000-4000-8000-000000000000", "alice", ""); !errors.Is(err, pricing.ErrNotFound) {
 		t.Errorf("GetOrder(unknown) err %v, want ErrNotFound", err)
 	}
 }

@@ -16,3 +16,11 @@ func idempotencyKeyFromMetadata(ctx context.Context) string {
 	}
 	return ""
 }
+
+// metadataValue returns the first value of key in the incoming metadata.
+func metadataValue(ctx context.Context, key string) string {
+	if v := metadata.ValueFromIncomingContext(ctx, key); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}

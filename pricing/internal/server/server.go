@@ -13,13 +13,16 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/carbuild/carbuild/pricing/internal/money"
 	"github.com/carbuild/carbuild/pricing/internal/pricing"
 	"github.com/carbuild/carbuild/pricing/internal/quote"
+	"github.com/carbuild/carbuild/shared/auth"
 	moneyv1 "github.com/carbuild/carbuild/shared/gen/carbuild/money/v1"
 	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
 	commonpb "github.com/carbuild/carbuild/shared/gen/common"
@@ -58,6 +61,7 @@ func (s *V1) PlaceOrder(ctx context.Context, req *pricingv1.PlaceOrderRequest) (
 		return nil, status.Error(codes.InvalidArgument, "expected_total is required: place the total you were quoted")
 	}
 	o, _, err := s.svc.PlaceOrder(ctx, pricing.PlaceOrderRequest{
+		Customer:       customer(ctx),
 		IdempotencyKey: req.GetIdempotencyKey(),
 		Items:          items,
 		ExpectedTotal:  req.GetExpectedTotal().GetMinorUnits(),
@@ -69,13 +73,39 @@ func (s *V1) PlaceOrder(ctx context.Context, req *pricingv1.PlaceOrderRequest) (
 	return orderToProto(o), nil
 }
 
-// GetOrder returns a stored order.
+// GetOrder returns one of the caller's orders, or an anonymous order whose
+// receipt token is in the "order-receipt" metadata.
 func (s *V1) GetOrder(ctx context.Context, req *pricingv1.GetOrderRequest) (*pricingv1.Order, error) {
-	o, err := s.svc.GetOrder(ctx, req.GetOrderId())
+	o, err := s.svc.GetOrder(ctx, req.GetOrderId(), customer(ctx), metadataValue(ctx, receiptMetadata))
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	return orderToProto(o), nil
+}
+
+// ListOrders returns the caller's orders, newest first.
+func (s *V1) ListOrders(ctx context.Context, req *pricingv1.ListOrdersRequest) (*pricingv1.ListOrdersResponse, error) {
+	orders, next, err := s.svc.ListOrders(ctx, customer(ctx), int(req.GetPageSize()), req.GetPageToken())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &pricingv1.ListOrdersResponse{Orders: make([]*pricingv1.Order, len(orders)), NextPageToken: next}
+	for i, o := range orders {
+		resp.Orders[i] = orderToProto(o)
+	}
+	return resp, nil
+}
+
+// receiptMetadata carries an anonymous order's receipt token, in both
+// directions: RealizarCompra answers it as header metadata, GetOrder reads it
+// (the gateway maps it to and from the Order-Receipt header).
+const receiptMetadata = "order-receipt"
+
+// customer is the verified subject of the call ("" when anonymous); only
+// the auth interceptor puts an identity in the context.
+func customer(ctx context.Context) string {
+	id, _ := auth.FromContext(ctx)
+	return id.Subject
 }
 
 // Compat implements the earlier system's pricing.OrcamentoService. The price
@@ -124,10 +154,15 @@ func (s *Compat) RealizarCompra(ctx context.Context, req *pricingpb.CompraReques
 		}
 	}
 	o, _, err := s.svc.PlaceOrder(ctx, pricing.PlaceOrderRequest{
-		IdempotencyKey: key, Items: items, ExpectedTotal: expected, Currency: money.BRL,
+		Customer: customer(ctx), IdempotencyKey: key, Items: items, ExpectedTotal: expected, Currency: money.BRL,
 	})
 	if err != nil {
 		return nil, toStatus(err)
+	}
+	// The earlier response has no field for it: an anonymous order's receipt
+	// travels as header metadata (the Order-Receipt HTTP header).
+	if o.ReceiptToken != "" {
+		_ = grpc.SetHeader(ctx, metadata.Pairs(receiptMetadata, o.ReceiptToken))
 	}
 	q := o.Quote
 	resp := &pricingpb.CompraResponse{
@@ -208,6 +243,8 @@ func toStatus(err error) error {
 		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, pricing.ErrConflict):
 		return status.Error(codes.AlreadyExists, err.Error())
+	case errors.Is(err, pricing.ErrUnauthenticated):
+		return status.Error(codes.Unauthenticated, reason(err, pricing.ErrUnauthenticated))
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
 	case errors.Is(err, context.Canceled):
@@ -254,13 +291,14 @@ func orderToProto(o pricing.Order) *pricingv1.Order {
 		st = pricingv1.OrderStatus_ORDER_STATUS_CONFIRMED
 	}
 	return &pricingv1.Order{
-		Id:         o.ID,
-		Status:     st,
-		Lines:      linesToProto(q.Lines, q.Currency),
-		Subtotal:   moneyToProto(q.Subtotal, q.Currency),
-		Shipping:   moneyToProto(q.Shipping, q.Currency),
-		Total:      moneyToProto(q.Total, q.Currency),
-		CreateTime: timestamppb.New(o.CreatedAt),
+		Id:           o.ID,
+		Status:       st,
+		Lines:        linesToProto(q.Lines, q.Currency),
+		Subtotal:     moneyToProto(q.Subtotal, q.Currency),
+		Shipping:     moneyToProto(q.Shipping, q.Currency),
+		Total:        moneyToProto(q.Total, q.Currency),
+		CreateTime:   timestamppb.New(o.CreatedAt),
+		ReceiptToken: o.ReceiptToken,
 	}
 }
 

@@ -59,50 +59,70 @@ func (memCatalog) Parts(_ context.Context, ids []int64) (map[int64]quote.Part, e
 }
 
 type memOrder struct {
-	o    pricing.Order
-	hash []byte
+	o        pricing.Order
+	hash     []byte
+	receipts map[string]bool
 }
 
+// memStore keeps orders in memory with the PostgreSQL store's rules: keys
+// are per customer, an order is found only by its customer or a receipt.
 type memStore struct {
 	mu    sync.Mutex
-	byKey map[string]memOrder
-	byID  map[string]memOrder
+	byKey map[string]*memOrder
+	byID  map[string]*memOrder
 }
 
 func newMemStore() *memStore {
-	return &memStore{byKey: map[string]memOrder{}, byID: map[string]memOrder{}}
+	return &memStore{byKey: map[string]*memOrder{}, byID: map[string]*memOrder{}}
 }
 
-func (s *memStore) OrderByKey(_ context.Context, key string) (pricing.Order, []byte, error) {
+func (s *memStore) OrderByKey(_ context.Context, customer, key string) (pricing.Order, []byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if o, ok := s.byKey[key]; ok {
+	if o, ok := s.byKey[customer+"\x00"+key]; ok {
 		return o.o, o.hash, nil
 	}
 	return pricing.Order{}, nil, fmt.Errorf("%w: order", pricing.ErrNotFound)
 }
 
-func (s *memStore) SaveOrder(_ context.Context, o pricing.Order, key string, hash []byte) (pricing.Order, []byte, bool, error) {
+func (s *memStore) SaveOrder(_ context.Context, o pricing.Order, key string, hash, receiptHash []byte) (pricing.Order, []byte, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if prev, ok := s.byKey[key]; ok {
+	k := o.Customer + "\x00" + key
+	if prev, ok := s.byKey[k]; ok {
 		return prev.o, prev.hash, false, nil
 	}
 	if len(s.byKey) > 10000 { // bounded memory over long fuzz runs
-		s.byKey, s.byID = map[string]memOrder{}, map[string]memOrder{}
+		s.byKey, s.byID = map[string]*memOrder{}, map[string]*memOrder{}
 	}
-	s.byKey[key] = memOrder{o, hash}
-	s.byID[o.ID] = memOrder{o, hash}
+	m := &memOrder{o: o, hash: hash, receipts: map[string]bool{}}
+	if receiptHash != nil {
+		m.receipts[string(receiptHash)] = true
+	}
+	s.byKey[k], s.byID[o.ID] = m, m
 	return o, hash, true, nil
 }
 
-func (s *memStore) Order(_ context.Context, id string) (pricing.Order, error) {
+func (s *memStore) AddReceipt(_ context.Context, id string, receiptHash []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if o, ok := s.byID[id]; ok {
+		o.receipts[string(receiptHash)] = true
+	}
+	return nil
+}
+
+func (s *memStore) OrderFor(_ context.Context, id, customer string, receiptHash []byte) (pricing.Order, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o, ok := s.byID[id]; ok && (customer != "" && o.o.Customer == customer || o.receipts[string(receiptHash)]) {
 		return o.o, nil
 	}
 	return pricing.Order{}, fmt.Errorf("%w: order", pricing.ErrNotFound)
+}
+
+func (s *memStore) Orders(context.Context, string, *pricing.Cursor, int) ([]pricing.Order, error) {
+	return nil, nil // the fuzz targets do not list
 }
 
 // clientError fails the test unless err is nil or a status a client caused.
@@ -178,8 +198,13 @@ func FuzzV1(f *testing.F) {
 			clientError(t, "PlaceOrder", err)
 			if err == nil {
 				checkQuoteProto(t, "PlaceOrder", o.GetLines(), o.GetSubtotal(), o.GetShipping(), o.GetTotal())
-				got, err := svc.GetOrder(ctx, &pricingv1.GetOrderRequest{OrderId: o.GetId()})
-				if err != nil || !proto.Equal(got, o) {
+				// Anonymous: the order is read back with its receipt, which
+				// only the answer to PlaceOrder carries.
+				rctx := metadata.NewIncomingContext(ctx, metadata.Pairs("order-receipt", o.GetReceiptToken()))
+				got, err := svc.GetOrder(rctx, &pricingv1.GetOrderRequest{OrderId: o.GetId()})
+				want := proto.CloneOf(o)
+				want.ReceiptToken = ""
+				if o.GetReceiptToken() == "" || err != nil || !proto.Equal(got, want) {
 					t.Fatalf("GetOrder(%s) = %v, %v; want the placed order", o.GetId(), got, err)
 				}
 			}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -15,34 +14,59 @@ import (
 )
 
 const (
-	// insertOrderSQL stores an order and its lines in one statement (one
-	// round trip, one implicit transaction). When the idempotency key is
-	// taken nothing is written and it returns 0 rows.
+	// insertOrderSQL stores an order, its lines and (anonymous orders) its
+	// first receipt hash in one statement (one round trip, one implicit
+	// transaction). When the customer's idempotency key is taken nothing is
+	// written and it returns 0 rows.
 	insertOrderSQL = `-- name: insert_order
 WITH o AS (
-  INSERT INTO orders.orders (id, idempotency_key, request_hash, status, currency, subtotal_minor, shipping_minor, total_minor, created_at, updated_at)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
-  ON CONFLICT (idempotency_key) DO NOTHING
+  INSERT INTO orders.orders (id, customer_id, idempotency_key, request_hash, status, currency, subtotal_minor, shipping_minor, total_minor, created_at, updated_at)
+  VALUES ($1, NULLIF($17::text, ''), $2, $3, $4, $5, $6, $7, $8, $9, $9)
+  ON CONFLICT ((coalesce(customer_id, '')), idempotency_key) DO NOTHING
   RETURNING id
 ), lines AS (
   INSERT INTO orders.order_lines (order_id, line_no, part_id, part_name, category, quantity, unit_price_minor, line_total_minor)
   SELECT o.id, l.line_no, l.part_id, l.part_name, l.category, l.quantity, l.unit_price, l.line_total
   FROM o, unnest($10::int[], $11::bigint[], $12::text[], $13::text[], $14::int[], $15::bigint[], $16::bigint[])
     AS l(line_no, part_id, part_name, category, quantity, unit_price, line_total)
+), receipt AS (
+  INSERT INTO orders.order_receipts (order_id, token_hash)
+  SELECT o.id, $18::bytea FROM o WHERE $18::bytea IS NOT NULL
 )
 SELECT id FROM o`
 
-	orderByKeySQL = `-- name: order_by_key
-SELECT id::text, status, currency, subtotal_minor, shipping_minor, total_minor, created_at, request_hash
-FROM orders.orders WHERE idempotency_key = $1`
+	orderColumns = `id::text, status, coalesce(customer_id, ''), currency, subtotal_minor, shipping_minor, total_minor, created_at, request_hash`
 
-	orderByIDSQL = `-- name: order_by_id
-SELECT id::text, status, currency, subtotal_minor, shipping_minor, total_minor, created_at, request_hash
-FROM orders.orders WHERE id = $1`
+	// orderByKeySQL: '' is the anonymous customer, as in the unique index.
+	orderByKeySQL = `-- name: order_by_key
+SELECT ` + orderColumns + `
+FROM orders.orders WHERE coalesce(customer_id, '') = $1 AND idempotency_key = $2`
+
+	// orderForSQL finds an order only for its customer or a holder of one of
+	// its receipts; customer_id is never '' (a CHECK), so an anonymous
+	// caller matches by receipt alone.
+	orderForSQL = `-- name: order_for
+SELECT ` + orderColumns + `
+FROM orders.orders o
+WHERE o.id = $1
+  AND (o.customer_id = $2
+       OR EXISTS (SELECT 1 FROM orders.order_receipts r WHERE r.order_id = o.id AND r.token_hash = $3))`
+
+	// ordersSQL pages through a customer's orders, newest first, by keyset
+	// (orders_customer_created_idx).
+	ordersSQL = `-- name: orders_of_customer
+SELECT ` + orderColumns + `
+FROM orders.orders
+WHERE customer_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT $4`
 
 	orderLinesSQL = `-- name: order_lines
-SELECT part_id, part_name, category, quantity, unit_price_minor, line_total_minor
-FROM orders.order_lines WHERE order_id = $1 ORDER BY line_no`
+SELECT order_id::text, part_id, part_name, category, quantity, unit_price_minor, line_total_minor
+FROM orders.order_lines WHERE order_id = ANY($1::uuid[]) ORDER BY order_id, line_no`
+
+	addReceiptSQL = `-- name: add_receipt
+INSERT INTO orders.order_receipts (order_id, token_hash) VALUES ($1, $2)`
 )
 
 // Store is the PostgreSQL order store.
@@ -53,9 +77,10 @@ type Store struct {
 // New returns a Store on pool.
 func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
-// SaveOrder stores an order and its lines atomically, in one statement. If
-// the key is taken, nothing is written and the stored order is returned.
-func (s *Store) SaveOrder(ctx context.Context, o pricing.Order, key string, hash []byte) (pricing.Order, []byte, bool, error) {
+// SaveOrder stores an order, its lines and its receipt hash (if any)
+// atomically, in one statement. If the customer's key is taken, nothing is
+// written and the stored order is returned.
+func (s *Store) SaveOrder(ctx context.Context, o pricing.Order, key string, hash, receiptHash []byte) (pricing.Order, []byte, bool, error) {
 	q := o.Quote
 	n := len(q.Lines)
 	lineNo, qty := make([]int32, n), make([]int32, n)
@@ -67,7 +92,7 @@ func (s *Store) SaveOrder(ctx context.Context, o pricing.Order, key string, hash
 		name[i], category[i] = l.Part.Name, l.Part.Category
 	}
 	rows, err := s.pool.Query(ctx, insertOrderSQL, o.ID, key, hash, o.Status, q.Currency, q.Subtotal, q.Shipping, q.Total, o.CreatedAt,
-		lineNo, partID, name, category, qty, unit, total)
+		lineNo, partID, name, category, qty, unit, total, o.Customer, receiptHash)
 	created := false
 	if err == nil {
 		for rows.Next() {
@@ -85,52 +110,109 @@ func (s *Store) SaveOrder(ctx context.Context, o pricing.Order, key string, hash
 	if created {
 		return o, hash, true, nil
 	}
-	saved, savedHash, err := s.OrderByKey(ctx, key)
+	saved, savedHash, err := s.OrderByKey(ctx, o.Customer, key)
 	if err != nil {
 		return pricing.Order{}, nil, false, err
 	}
 	return saved, savedHash, false, nil
 }
 
-// OrderByKey returns the order placed with an idempotency key.
-func (s *Store) OrderByKey(ctx context.Context, key string) (pricing.Order, []byte, error) {
-	return s.load(ctx, orderByKeySQL, key)
-}
-
-// Order returns an order by id.
-func (s *Store) Order(ctx context.Context, id string) (pricing.Order, error) {
-	o, _, err := s.load(ctx, orderByIDSQL, id)
-	return o, err
-}
-
-func (s *Store) load(ctx context.Context, sql string, arg string) (pricing.Order, []byte, error) {
-	var o pricing.Order
-	var hash []byte
-	q := &o.Quote
-	err := s.pool.QueryRow(ctx, sql, arg).Scan(&o.ID, &o.Status, &q.Currency, &q.Subtotal, &q.Shipping, &q.Total, &o.CreatedAt, &hash)
-	if errors.Is(err, pgx.ErrNoRows) {
+// OrderByKey returns the order customer ("" for anonymous) placed with key.
+func (s *Store) OrderByKey(ctx context.Context, customer, key string) (pricing.Order, []byte, error) {
+	orders, hashes, err := s.load(ctx, orderByKeySQL, customer, key)
+	if err != nil {
+		return pricing.Order{}, nil, err
+	}
+	if len(orders) == 0 {
 		return pricing.Order{}, nil, fmt.Errorf("%w: order", pricing.ErrNotFound)
 	}
+	return orders[0], hashes[0], nil
+}
+
+// OrderFor returns order id if customer placed it or receiptHash is one of
+// its receipts; ErrNotFound otherwise.
+func (s *Store) OrderFor(ctx context.Context, id, customer string, receiptHash []byte) (pricing.Order, error) {
+	orders, _, err := s.load(ctx, orderForSQL, id, customer, receiptHash)
 	if err != nil {
-		return pricing.Order{}, nil, fmt.Errorf("load order: %w", mapErr(err))
+		return pricing.Order{}, err
 	}
-	q.FreeShipping = q.Shipping == 0 && q.Subtotal > quote.FreeShippingAbove
-	o.CreatedAt = o.CreatedAt.UTC()
-	rows, err := s.pool.Query(ctx, orderLinesSQL, o.ID)
+	if len(orders) == 0 {
+		return pricing.Order{}, fmt.Errorf("%w: order", pricing.ErrNotFound)
+	}
+	return orders[0], nil
+}
+
+// Orders returns up to limit of customer's orders, newest first, after the
+// cursor.
+func (s *Store) Orders(ctx context.Context, customer string, after *pricing.Cursor, limit int) ([]pricing.Order, error) {
+	var at any // NULL: from the newest
+	id := "00000000-0000-0000-0000-000000000000"
+	if after != nil {
+		at, id = after.CreatedAt, after.ID
+	}
+	orders, _, err := s.load(ctx, ordersSQL, customer, at, id, limit)
+	return orders, err
+}
+
+// AddReceipt stores another receipt hash of an anonymous order.
+func (s *Store) AddReceipt(ctx context.Context, orderID string, receiptHash []byte) error {
+	if _, err := s.pool.Exec(ctx, addReceiptSQL, orderID, receiptHash); err != nil {
+		return fmt.Errorf("add receipt: %w", mapErr(err))
+	}
+	return nil
+}
+
+// load runs a query of orderColumns and loads the lines of every order found.
+func (s *Store) load(ctx context.Context, sql string, args ...any) ([]pricing.Order, [][]byte, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
-		return pricing.Order{}, nil, fmt.Errorf("load order lines: %w", mapErr(err))
+		return nil, nil, fmt.Errorf("load orders: %w", mapErr(err))
 	}
-	lines, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (quote.Line, error) {
+	var orders []pricing.Order
+	var hashes [][]byte
+	for rows.Next() {
+		var o pricing.Order
+		var hash []byte
+		q := &o.Quote
+		if err := rows.Scan(&o.ID, &o.Status, &o.Customer, &q.Currency, &q.Subtotal, &q.Shipping, &q.Total, &o.CreatedAt, &hash); err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("load orders: %w", mapErr(err))
+		}
+		q.FreeShipping = q.Shipping == 0 && q.Subtotal > quote.FreeShippingAbove
+		o.CreatedAt = o.CreatedAt.UTC()
+		orders, hashes = append(orders, o), append(hashes, hash)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("load orders: %w", mapErr(err))
+	}
+	if len(orders) == 0 {
+		return nil, nil, nil
+	}
+	ids := make([]string, len(orders))
+	index := make(map[string]int, len(orders))
+	for i, o := range orders {
+		ids[i], index[o.ID] = o.ID, i
+	}
+	rows, err = s.pool.Query(ctx, orderLinesSQL, ids)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load order lines: %w", mapErr(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
 		var l quote.Line
-		err := row.Scan(&l.Part.ID, &l.Part.Name, &l.Part.Category, &l.Quantity, &l.Part.UnitPrice, &l.LineTotal)
-		l.Part.Currency = q.Currency
-		return l, err
-	})
-	if err != nil {
-		return pricing.Order{}, nil, fmt.Errorf("load order lines: %w", mapErr(err))
+		if err := rows.Scan(&id, &l.Part.ID, &l.Part.Name, &l.Part.Category, &l.Quantity, &l.Part.UnitPrice, &l.LineTotal); err != nil {
+			return nil, nil, fmt.Errorf("load order lines: %w", mapErr(err))
+		}
+		o := &orders[index[id]]
+		l.Part.Currency = o.Quote.Currency
+		o.Quote.Lines = append(o.Quote.Lines, l)
 	}
-	q.Lines = lines
-	return o, hash, nil
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("load order lines: %w", mapErr(err))
+	}
+	return orders, hashes, nil
 }
 
 // mapErr turns connection-level failures into pricing.ErrUnavailable so the

@@ -48,7 +48,8 @@ func TestSaveOrder(t *testing.T) {
 	s := store.New(pool)
 
 	first := order(line(7, "Chassi", "chassis", 800000, 1), line(9, "Roda", "wheels", 50000, 4))
-	got, hash, created, err := s.SaveOrder(ctx, first, "key-1", []byte("hash-1"))
+	first.Customer = "alice"
+	got, hash, created, err := s.SaveOrder(ctx, first, "key-1", []byte("hash-1"), nil)
 	if err != nil || !created {
 		t.Fatalf("first SaveOrder: created %v, err %v; want created", created, err)
 	}
@@ -58,7 +59,8 @@ func TestSaveOrder(t *testing.T) {
 
 	// The same key again stores nothing and returns what was stored first.
 	second := order(line(1, "Motor", "engine", 100, 1))
-	got, hash, created, err = s.SaveOrder(ctx, second, "key-1", []byte("hash-2"))
+	second.Customer = "alice"
+	got, hash, created, err = s.SaveOrder(ctx, second, "key-1", []byte("hash-2"), nil)
 	if err != nil || created {
 		t.Fatalf("second SaveOrder: created %v, err %v; want the stored order", created, err)
 	}
@@ -68,11 +70,11 @@ func TestSaveOrder(t *testing.T) {
 	if diff := cmp.Diff(first, got); diff != "" {
 		t.Errorf("second SaveOrder returned (-first +got):\n%s", diff)
 	}
-	if _, err := s.Order(ctx, second.ID); !errors.Is(err, pricing.ErrNotFound) {
+	if _, err := s.OrderFor(ctx, second.ID, "alice", nil); !errors.Is(err, pricing.ErrNotFound) {
 		t.Errorf("Order(second) err = %v; want ErrNotFound", err)
 	}
 
-	loaded, err := s.Order(ctx, first.ID)
+	loaded, err := s.OrderFor(ctx, first.ID, "alice", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +100,7 @@ func TestSaveOrderIsAtomic(t *testing.T) {
 
 	bad := order(line(7, "Chassi", "chassis", 800000, 1), line(9, "Roda", "wheels", 50000, 4))
 	bad.Quote.Lines[1].LineTotal++ // breaks order_lines_total_is_product
-	if _, _, _, err := s.SaveOrder(ctx, bad, "key-bad", []byte("h")); err == nil {
+	if _, _, _, err := s.SaveOrder(ctx, bad, "key-bad", []byte("h"), nil); err == nil {
 		t.Fatal("SaveOrder with an inconsistent line succeeded; want an error")
 	}
 	var orders, lines int
@@ -108,7 +110,7 @@ func TestSaveOrderIsAtomic(t *testing.T) {
 	if orders != 0 || lines != 0 {
 		t.Errorf("after a failed SaveOrder: %d orders, %d lines; want none", orders, lines)
 	}
-	if _, _, err := s.OrderByKey(ctx, "key-bad"); !errors.Is(err, pricing.ErrNotFound) {
+	if _, _, err := s.OrderByKey(ctx, "", "key-bad"); !errors.Is(err, pricing.ErrNotFound) {
 		t.Errorf("OrderByKey after failure err = %v; want ErrNotFound", err)
 	}
 }

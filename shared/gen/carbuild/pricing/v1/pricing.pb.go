@@ -397,13 +397,18 @@ func (x *PlaceOrderRequest) GetExpectedTotal() *v1.Money {
 type Order struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unguessable identifier (a random UUID).
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Status        OrderStatus            `protobuf:"varint,2,opt,name=status,proto3,enum=carbuild.pricing.v1.OrderStatus" json:"status,omitempty"`
-	Lines         []*QuoteLine           `protobuf:"bytes,3,rep,name=lines,proto3" json:"lines,omitempty"`
-	Subtotal      *v1.Money              `protobuf:"bytes,4,opt,name=subtotal,proto3" json:"subtotal,omitempty"`
-	Shipping      *v1.Money              `protobuf:"bytes,5,opt,name=shipping,proto3" json:"shipping,omitempty"`
-	Total         *v1.Money              `protobuf:"bytes,6,opt,name=total,proto3" json:"total,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	Id         string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Status     OrderStatus            `protobuf:"varint,2,opt,name=status,proto3,enum=carbuild.pricing.v1.OrderStatus" json:"status,omitempty"`
+	Lines      []*QuoteLine           `protobuf:"bytes,3,rep,name=lines,proto3" json:"lines,omitempty"`
+	Subtotal   *v1.Money              `protobuf:"bytes,4,opt,name=subtotal,proto3" json:"subtotal,omitempty"`
+	Shipping   *v1.Money              `protobuf:"bytes,5,opt,name=shipping,proto3" json:"shipping,omitempty"`
+	Total      *v1.Money              `protobuf:"bytes,6,opt,name=total,proto3" json:"total,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// Only in the answer to an anonymous PlaceOrder: the secret that reads
+	// this order back (GetOrder with "order-receipt" metadata / the REST
+	// Order-Receipt header). It is stored hashed and never shown again; a
+	// retry with the same key and body answers a new one.
+	ReceiptToken  string `protobuf:"bytes,8,opt,name=receipt_token,json=receiptToken,proto3" json:"receipt_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -487,6 +492,13 @@ func (x *Order) GetCreateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Order) GetReceiptToken() string {
+	if x != nil {
+		return x.ReceiptToken
+	}
+	return ""
+}
+
 type GetOrderRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	OrderId       string                 `protobuf:"bytes,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
@@ -531,6 +543,113 @@ func (x *GetOrderRequest) GetOrderId() string {
 	return ""
 }
 
+type ListOrdersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1-100; 0 means 20.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page; empty for the first.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOrdersRequest) Reset() {
+	*x = ListOrdersRequest{}
+	mi := &file_carbuild_pricing_v1_pricing_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOrdersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOrdersRequest) ProtoMessage() {}
+
+func (x *ListOrdersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_carbuild_pricing_v1_pricing_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOrdersRequest.ProtoReflect.Descriptor instead.
+func (*ListOrdersRequest) Descriptor() ([]byte, []int) {
+	return file_carbuild_pricing_v1_pricing_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ListOrdersRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListOrdersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListOrdersResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Orders []*Order               `protobuf:"bytes,1,rep,name=orders,proto3" json:"orders,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOrdersResponse) Reset() {
+	*x = ListOrdersResponse{}
+	mi := &file_carbuild_pricing_v1_pricing_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOrdersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOrdersResponse) ProtoMessage() {}
+
+func (x *ListOrdersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_carbuild_pricing_v1_pricing_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOrdersResponse.ProtoReflect.Descriptor instead.
+func (*ListOrdersResponse) Descriptor() ([]byte, []int) {
+	return file_carbuild_pricing_v1_pricing_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListOrdersResponse) GetOrders() []*Order {
+	if x != nil {
+		return x.Orders
+	}
+	return nil
+}
+
+func (x *ListOrdersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_carbuild_pricing_v1_pricing_proto protoreflect.FileDescriptor
 
 const file_carbuild_pricing_v1_pricing_proto_rawDesc = "" +
@@ -558,7 +677,7 @@ const file_carbuild_pricing_v1_pricing_proto_rawDesc = "" +
 	"\x11PlaceOrderRequest\x12'\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x123\n" +
 	"\x05items\x18\x02 \x03(\v2\x1d.carbuild.pricing.v1.LineItemR\x05items\x12?\n" +
-	"\x0eexpected_total\x18\x03 \x01(\v2\x18.carbuild.money.v1.MoneyR\rexpectedTotal\"\xe0\x02\n" +
+	"\x0eexpected_total\x18\x03 \x01(\v2\x18.carbuild.money.v1.MoneyR\rexpectedTotal\"\x85\x03\n" +
 	"\x05Order\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x128\n" +
 	"\x06status\x18\x02 \x01(\x0e2 .carbuild.pricing.v1.OrderStatusR\x06status\x124\n" +
@@ -567,19 +686,30 @@ const file_carbuild_pricing_v1_pricing_proto_rawDesc = "" +
 	"\bshipping\x18\x05 \x01(\v2\x18.carbuild.money.v1.MoneyR\bshipping\x12.\n" +
 	"\x05total\x18\x06 \x01(\v2\x18.carbuild.money.v1.MoneyR\x05total\x12;\n" +
 	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\",\n" +
+	"createTime\x12#\n" +
+	"\rreceipt_token\x18\b \x01(\tR\freceiptToken\",\n" +
 	"\x0fGetOrderRequest\x12\x19\n" +
-	"\border_id\x18\x01 \x01(\tR\aorderId*G\n" +
+	"\border_id\x18\x01 \x01(\tR\aorderId\"O\n" +
+	"\x11ListOrdersRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"p\n" +
+	"\x12ListOrdersResponse\x122\n" +
+	"\x06orders\x18\x01 \x03(\v2\x1a.carbuild.pricing.v1.OrderR\x06orders\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*G\n" +
 	"\vOrderStatus\x12\x1c\n" +
 	"\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n" +
-	"\x16ORDER_STATUS_CONFIRMED\x10\x012\xd1\x02\n" +
+	"\x16ORDER_STATUS_CONFIRMED\x10\x012\xc4\x03\n" +
 	"\x0ePricingService\x12i\n" +
 	"\vCreateQuote\x12'.carbuild.pricing.v1.CreateQuoteRequest\x1a\x1a.carbuild.pricing.v1.Quote\"\x15\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
 	"/v1/quotes\x12g\n" +
 	"\n" +
 	"PlaceOrder\x12&.carbuild.pricing.v1.PlaceOrderRequest\x1a\x1a.carbuild.pricing.v1.Order\"\x15\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
 	"/v1/orders\x12k\n" +
-	"\bGetOrder\x12$.carbuild.pricing.v1.GetOrderRequest\x1a\x1a.carbuild.pricing.v1.Order\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/orders/{order_id}BGZEgithub.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1;pricingv1b\x06proto3"
+	"\bGetOrder\x12$.carbuild.pricing.v1.GetOrderRequest\x1a\x1a.carbuild.pricing.v1.Order\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/orders/{order_id}\x12q\n" +
+	"\n" +
+	"ListOrders\x12&.carbuild.pricing.v1.ListOrdersRequest\x1a'.carbuild.pricing.v1.ListOrdersResponse\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
+	"/v1/ordersBGZEgithub.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1;pricingv1b\x06proto3"
 
 var (
 	file_carbuild_pricing_v1_pricing_proto_rawDescOnce sync.Once
@@ -594,7 +724,7 @@ func file_carbuild_pricing_v1_pricing_proto_rawDescGZIP() []byte {
 }
 
 var file_carbuild_pricing_v1_pricing_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_carbuild_pricing_v1_pricing_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_carbuild_pricing_v1_pricing_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_carbuild_pricing_v1_pricing_proto_goTypes = []any{
 	(OrderStatus)(0),              // 0: carbuild.pricing.v1.OrderStatus
 	(*LineItem)(nil),              // 1: carbuild.pricing.v1.LineItem
@@ -604,36 +734,41 @@ var file_carbuild_pricing_v1_pricing_proto_goTypes = []any{
 	(*PlaceOrderRequest)(nil),     // 5: carbuild.pricing.v1.PlaceOrderRequest
 	(*Order)(nil),                 // 6: carbuild.pricing.v1.Order
 	(*GetOrderRequest)(nil),       // 7: carbuild.pricing.v1.GetOrderRequest
-	(*v1.Money)(nil),              // 8: carbuild.money.v1.Money
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*ListOrdersRequest)(nil),     // 8: carbuild.pricing.v1.ListOrdersRequest
+	(*ListOrdersResponse)(nil),    // 9: carbuild.pricing.v1.ListOrdersResponse
+	(*v1.Money)(nil),              // 10: carbuild.money.v1.Money
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
 }
 var file_carbuild_pricing_v1_pricing_proto_depIdxs = []int32{
-	8,  // 0: carbuild.pricing.v1.QuoteLine.unit_price:type_name -> carbuild.money.v1.Money
-	8,  // 1: carbuild.pricing.v1.QuoteLine.line_total:type_name -> carbuild.money.v1.Money
+	10, // 0: carbuild.pricing.v1.QuoteLine.unit_price:type_name -> carbuild.money.v1.Money
+	10, // 1: carbuild.pricing.v1.QuoteLine.line_total:type_name -> carbuild.money.v1.Money
 	1,  // 2: carbuild.pricing.v1.CreateQuoteRequest.items:type_name -> carbuild.pricing.v1.LineItem
 	2,  // 3: carbuild.pricing.v1.Quote.lines:type_name -> carbuild.pricing.v1.QuoteLine
-	8,  // 4: carbuild.pricing.v1.Quote.subtotal:type_name -> carbuild.money.v1.Money
-	8,  // 5: carbuild.pricing.v1.Quote.shipping:type_name -> carbuild.money.v1.Money
-	8,  // 6: carbuild.pricing.v1.Quote.total:type_name -> carbuild.money.v1.Money
+	10, // 4: carbuild.pricing.v1.Quote.subtotal:type_name -> carbuild.money.v1.Money
+	10, // 5: carbuild.pricing.v1.Quote.shipping:type_name -> carbuild.money.v1.Money
+	10, // 6: carbuild.pricing.v1.Quote.total:type_name -> carbuild.money.v1.Money
 	1,  // 7: carbuild.pricing.v1.PlaceOrderRequest.items:type_name -> carbuild.pricing.v1.LineItem
-	8,  // 8: carbuild.pricing.v1.PlaceOrderRequest.expected_total:type_name -> carbuild.money.v1.Money
+	10, // 8: carbuild.pricing.v1.PlaceOrderRequest.expected_total:type_name -> carbuild.money.v1.Money
 	0,  // 9: carbuild.pricing.v1.Order.status:type_name -> carbuild.pricing.v1.OrderStatus
 	2,  // 10: carbuild.pricing.v1.Order.lines:type_name -> carbuild.pricing.v1.QuoteLine
-	8,  // 11: carbuild.pricing.v1.Order.subtotal:type_name -> carbuild.money.v1.Money
-	8,  // 12: carbuild.pricing.v1.Order.shipping:type_name -> carbuild.money.v1.Money
-	8,  // 13: carbuild.pricing.v1.Order.total:type_name -> carbuild.money.v1.Money
-	9,  // 14: carbuild.pricing.v1.Order.create_time:type_name -> google.protobuf.Timestamp
-	3,  // 15: carbuild.pricing.v1.PricingService.CreateQuote:input_type -> carbuild.pricing.v1.CreateQuoteRequest
-	5,  // 16: carbuild.pricing.v1.PricingService.PlaceOrder:input_type -> carbuild.pricing.v1.PlaceOrderRequest
-	7,  // 17: carbuild.pricing.v1.PricingService.GetOrder:input_type -> carbuild.pricing.v1.GetOrderRequest
-	4,  // 18: carbuild.pricing.v1.PricingService.CreateQuote:output_type -> carbuild.pricing.v1.Quote
-	6,  // 19: carbuild.pricing.v1.PricingService.PlaceOrder:output_type -> carbuild.pricing.v1.Order
-	6,  // 20: carbuild.pricing.v1.PricingService.GetOrder:output_type -> carbuild.pricing.v1.Order
-	18, // [18:21] is the sub-list for method output_type
-	15, // [15:18] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	10, // 11: carbuild.pricing.v1.Order.subtotal:type_name -> carbuild.money.v1.Money
+	10, // 12: carbuild.pricing.v1.Order.shipping:type_name -> carbuild.money.v1.Money
+	10, // 13: carbuild.pricing.v1.Order.total:type_name -> carbuild.money.v1.Money
+	11, // 14: carbuild.pricing.v1.Order.create_time:type_name -> google.protobuf.Timestamp
+	6,  // 15: carbuild.pricing.v1.ListOrdersResponse.orders:type_name -> carbuild.pricing.v1.Order
+	3,  // 16: carbuild.pricing.v1.PricingService.CreateQuote:input_type -> carbuild.pricing.v1.CreateQuoteRequest
+	5,  // 17: carbuild.pricing.v1.PricingService.PlaceOrder:input_type -> carbuild.pricing.v1.PlaceOrderRequest
+	7,  // 18: carbuild.pricing.v1.PricingService.GetOrder:input_type -> carbuild.pricing.v1.GetOrderRequest
+	8,  // 19: carbuild.pricing.v1.PricingService.ListOrders:input_type -> carbuild.pricing.v1.ListOrdersRequest
+	4,  // 20: carbuild.pricing.v1.PricingService.CreateQuote:output_type -> carbuild.pricing.v1.Quote
+	6,  // 21: carbuild.pricing.v1.PricingService.PlaceOrder:output_type -> carbuild.pricing.v1.Order
+	6,  // 22: carbuild.pricing.v1.PricingService.GetOrder:output_type -> carbuild.pricing.v1.Order
+	9,  // 23: carbuild.pricing.v1.PricingService.ListOrders:output_type -> carbuild.pricing.v1.ListOrdersResponse
+	20, // [20:24] is the sub-list for method output_type
+	16, // [16:20] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_carbuild_pricing_v1_pricing_proto_init() }
@@ -647,7 +782,7 @@ func file_carbuild_pricing_v1_pricing_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_carbuild_pricing_v1_pricing_proto_rawDesc), len(file_carbuild_pricing_v1_pricing_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

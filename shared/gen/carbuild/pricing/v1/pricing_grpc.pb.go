@@ -22,6 +22,7 @@ const (
 	PricingService_CreateQuote_FullMethodName = "/carbuild.pricing.v1.PricingService/CreateQuote"
 	PricingService_PlaceOrder_FullMethodName  = "/carbuild.pricing.v1.PricingService/PlaceOrder"
 	PricingService_GetOrder_FullMethodName    = "/carbuild.pricing.v1.PricingService/GetOrder"
+	PricingService_ListOrders_FullMethodName  = "/carbuild.pricing.v1.PricingService/ListOrders"
 )
 
 // PricingServiceClient is the client API for PricingService service.
@@ -30,14 +31,29 @@ const (
 //
 // PricingService quotes baskets of parts and places orders. Prices always come
 // from the catalog; a client never sends a price.
+//
+// Identity: a call may carry "authorization: Bearer <token>" metadata (the
+// REST Authorization header). Its verified subject is the customer: orders
+// are placed for it and only its orders can be read or listed. Without a
+// token the caller is anonymous: it may quote and (unless the server refuses
+// anonymous orders) place an order, which it reads back only with the
+// order's receipt token.
 type PricingServiceClient interface {
 	// CreateQuote prices a basket: subtotal, shipping and total.
 	CreateQuote(ctx context.Context, in *CreateQuoteRequest, opts ...grpc.CallOption) (*Quote, error)
 	// PlaceOrder recomputes the quote, checks it against the expected total and
-	// stores the order. The same idempotency key always yields the same order.
+	// stores the order for the caller. The same idempotency key of the same
+	// caller always yields the same order; keys of different customers never
+	// meet.
 	PlaceOrder(ctx context.Context, in *PlaceOrderRequest, opts ...grpc.CallOption) (*Order, error)
-	// GetOrder returns a stored order.
+	// GetOrder returns one of the caller's orders, or an anonymous order
+	// whose receipt token comes in "order-receipt" metadata (the REST
+	// Order-Receipt header). Any other order is NOT_FOUND, exactly as an id
+	// that does not exist.
 	GetOrder(ctx context.Context, in *GetOrderRequest, opts ...grpc.CallOption) (*Order, error)
+	// ListOrders returns the caller's orders, newest first. It needs a token
+	// (UNAUTHENTICATED without one).
+	ListOrders(ctx context.Context, in *ListOrdersRequest, opts ...grpc.CallOption) (*ListOrdersResponse, error)
 }
 
 type pricingServiceClient struct {
@@ -78,20 +94,45 @@ func (c *pricingServiceClient) GetOrder(ctx context.Context, in *GetOrderRequest
 	return out, nil
 }
 
+func (c *pricingServiceClient) ListOrders(ctx context.Context, in *ListOrdersRequest, opts ...grpc.CallOption) (*ListOrdersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListOrdersResponse)
+	err := c.cc.Invoke(ctx, PricingService_ListOrders_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PricingServiceServer is the server API for PricingService service.
 // All implementations must embed UnimplementedPricingServiceServer
 // for forward compatibility.
 //
 // PricingService quotes baskets of parts and places orders. Prices always come
 // from the catalog; a client never sends a price.
+//
+// Identity: a call may carry "authorization: Bearer <token>" metadata (the
+// REST Authorization header). Its verified subject is the customer: orders
+// are placed for it and only its orders can be read or listed. Without a
+// token the caller is anonymous: it may quote and (unless the server refuses
+// anonymous orders) place an order, which it reads back only with the
+// order's receipt token.
 type PricingServiceServer interface {
 	// CreateQuote prices a basket: subtotal, shipping and total.
 	CreateQuote(context.Context, *CreateQuoteRequest) (*Quote, error)
 	// PlaceOrder recomputes the quote, checks it against the expected total and
-	// stores the order. The same idempotency key always yields the same order.
+	// stores the order for the caller. The same idempotency key of the same
+	// caller always yields the same order; keys of different customers never
+	// meet.
 	PlaceOrder(context.Context, *PlaceOrderRequest) (*Order, error)
-	// GetOrder returns a stored order.
+	// GetOrder returns one of the caller's orders, or an anonymous order
+	// whose receipt token comes in "order-receipt" metadata (the REST
+	// Order-Receipt header). Any other order is NOT_FOUND, exactly as an id
+	// that does not exist.
 	GetOrder(context.Context, *GetOrderRequest) (*Order, error)
+	// ListOrders returns the caller's orders, newest first. It needs a token
+	// (UNAUTHENTICATED without one).
+	ListOrders(context.Context, *ListOrdersRequest) (*ListOrdersResponse, error)
 	mustEmbedUnimplementedPricingServiceServer()
 }
 
@@ -110,6 +151,9 @@ func (UnimplementedPricingServiceServer) PlaceOrder(context.Context, *PlaceOrder
 }
 func (UnimplementedPricingServiceServer) GetOrder(context.Context, *GetOrderRequest) (*Order, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetOrder not implemented")
+}
+func (UnimplementedPricingServiceServer) ListOrders(context.Context, *ListOrdersRequest) (*ListOrdersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListOrders not implemented")
 }
 func (UnimplementedPricingServiceServer) mustEmbedUnimplementedPricingServiceServer() {}
 func (UnimplementedPricingServiceServer) testEmbeddedByValue()                        {}
@@ -186,6 +230,24 @@ func _PricingService_GetOrder_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PricingService_ListOrders_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListOrdersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PricingServiceServer).ListOrders(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PricingService_ListOrders_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PricingServiceServer).ListOrders(ctx, req.(*ListOrdersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PricingService_ServiceDesc is the grpc.ServiceDesc for PricingService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -204,6 +266,10 @@ var PricingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetOrder",
 			Handler:    _PricingService_GetOrder_Handler,
+		},
+		{
+			MethodName: "ListOrders",
+			Handler:    _PricingService_ListOrders_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

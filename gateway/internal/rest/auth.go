@@ -1,0 +1,50 @@
+package rest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/carbuild/carbuild/shared/auth"
+)
+
+// HeaderReceipt carries an anonymous order's receipt token: the answer to
+// POST /pagar has it (POST /v1/orders has it in the body as receiptToken),
+// and GET /v1/orders/{id} reads an anonymous order only with it.
+const HeaderReceipt = "Order-Receipt"
+
+// authenticate verifies a bearer token at the edge, before any backend is
+// called: a request without Authorization goes on anonymous; one whose token
+// does not verify (expired, wrong audience or issuer, bad signature, not a
+// bearer token) is answered 401 here. The Authorization header itself is
+// forwarded to the backends (grpc-gateway always does), which verify it again: the
+// gateway adds nothing a backend would have to trust.
+func authenticate(v *auth.Verifier, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		vals := r.Header.Values("Authorization")
+		if len(vals) == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		err := errors.New("more than one Authorization header")
+		if len(vals) == 1 {
+			var raw string
+			if raw, _, err = auth.BearerToken(vals[0]); err == nil {
+				_, err = v.Verify(r.Context(), raw)
+			}
+		}
+		if err == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "could not verify the token in time; retry", isCompat(r))
+			return
+		}
+		msg := err.Error()
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer error="invalid_token", error_description=%q`, strings.ReplaceAll(msg, `"`, `'`)))
+		writeError(w, http.StatusUnauthorized, "UNAUTHENTICATED", msg, isCompat(r))
+	})
+}
