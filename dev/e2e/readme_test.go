@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -58,6 +59,9 @@ type readmeWant struct {
 	lines []string
 	// check looks at the key fields of a large answer.
 	check func(out []byte) error
+	// bind names the answer (trimmed) for later commands: a token a
+	// README line keeps in a shell variable ($NAME).
+	bind string
 }
 
 // seed answers shared by several commands.
@@ -66,7 +70,13 @@ const (
 		{"partId":"7","name":"Chassi","quantity":1,"unitPrice":{"currencyCode":"BRL","minorUnits":"800000"},"lineTotal":{"currencyCode":"BRL","minorUnits":"800000"}},
 		{"partId":"10","name":"Farol LED","quantity":2,"unitPrice":{"currencyCode":"BRL","minorUnits":"35000"},"lineTotal":{"currencyCode":"BRL","minorUnits":"70000"}}],
 		"subtotal":{"currencyCode":"BRL","minorUnits":"870000"},"shipping":{"currencyCode":"BRL","minorUnits":"4500"},"total":{"currencyCode":"BRL","minorUnits":"874500"},
-		"createTime":"<time>"}`
+		"createTime":"<time>","receiptToken":""}`
+	// readmeGuestOrder is the anonymous order of the README, with its receipt
+	// token when placed (RECEIPT) and without it when read back.
+	readmeGuestOrder = `{"id":"<uuid:GUEST_ORDER>","status":"ORDER_STATUS_CONFIRMED","lines":[
+		{"partId":"13","name":"Spoiler","quantity":3,"unitPrice":{"currencyCode":"BRL","minorUnits":"30000"},"lineTotal":{"currencyCode":"BRL","minorUnits":"90000"}}],
+		"subtotal":{"currencyCode":"BRL","minorUnits":"90000"},"shipping":{"currencyCode":"BRL","minorUnits":"4500"},"total":{"currencyCode":"BRL","minorUnits":"94500"},
+		"createTime":"<time>","receiptToken":%q}`
 	readmeCarsJSON = `{"cars":[{"id":"civic","name":"Civic","firstYear":2023,"lastYear":2023},{"id":"corolla","name":"Corolla","firstYear":2020,"lastYear":2020},{"id":"fusca","name":"Fusca","firstYear":2014,"lastYear":2014}]}`
 	readmeTimeRE   = `^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d `
 )
@@ -91,13 +101,21 @@ var readmeWants = append([]readmeWant{
 		{"partId":"10","name":"Farol LED","quantity":2,"unitPrice":{"currencyCode":"BRL","minorUnits":"35000"},"lineTotal":{"currencyCode":"BRL","minorUnits":"70000"}}],
 		"subtotal":{"currencyCode":"BRL","minorUnits":"870000"},"shipping":{"currencyCode":"BRL","minorUnits":"4500"},"total":{"currencyCode":"BRL","minorUnits":"874500"},
 		"freeShipping":false}`},
+	{cmd: `curl -s 'http://127.0.0.1:8010/token?sub=alice&roles=shopper'`, status: 200, check: checkJWT, bind: "TOKEN"},
 	// The header creates the order (or finds it, on a later run against the
 	// same database); the body-keyed POST must return the same one.
-	{cmd: `curl -s -X POST -H 'Content-Type: application/json' http://127.0.0.1:8000/v1/orders -H 'Idempotency-Key: readme-order-0001' -d '{"items":[{"partId":"7","quantity":1},{"partId":"10","quantity":2}], "expectedTotal":{"currencyCode":"BRL","minorUnits":"874500"}}'`,
+	{cmd: `curl -s -X POST -H 'Content-Type: application/json' http://127.0.0.1:8000/v1/orders -H "Authorization: Bearer $TOKEN" -H 'Idempotency-Key: readme-order-0001' -d '{"items":[{"partId":"7","quantity":1},{"partId":"10","quantity":2}], "expectedTotal":{"currencyCode":"BRL","minorUnits":"874500"}}'`,
 		status: 200, json: readmeOrderJSON},
-	{cmd: `curl -s -X POST -H 'Content-Type: application/json' http://127.0.0.1:8000/v1/orders -d '{"idempotencyKey":"readme-order-0001","items":[{"partId":"7","quantity":1},{"partId":"10","quantity":2}], "expectedTotal":{"currencyCode":"BRL","minorUnits":"874500"}}'`,
+	{cmd: `curl -s -X POST -H 'Content-Type: application/json' http://127.0.0.1:8000/v1/orders -H "Authorization: Bearer $TOKEN" -d '{"idempotencyKey":"readme-order-0001","items":[{"partId":"7","quantity":1},{"partId":"10","quantity":2}], "expectedTotal":{"currencyCode":"BRL","minorUnits":"874500"}}'`,
 		status: 200, json: readmeOrderJSON},
-	{cmd: `curl -s http://127.0.0.1:8000/v1/orders/$ORDER_ID`, status: 200, json: readmeOrderJSON},
+	{cmd: `curl -s -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8000/v1/orders/$ORDER_ID`, status: 200, json: readmeOrderJSON},
+	{cmd: `curl -s -H "Authorization: Bearer $TOKEN" 'http://127.0.0.1:8000/v1/orders?page_size=5'`, status: 200, check: checkOrderList},
+	{cmd: `curl -s 'http://127.0.0.1:8010/token?sub=bob&roles=shopper'`, status: 200, check: checkJWT, bind: "BOB"},
+	{cmd: `curl -s -H "Authorization: Bearer $BOB" http://127.0.0.1:8000/v1/orders/$ORDER_ID`, status: 404, json: `{"code":404,"status":"NOT_FOUND","message":"order not found"}`},
+	{cmd: `curl -s -X POST -H 'Content-Type: application/json' http://127.0.0.1:8000/v1/orders -d '{"idempotencyKey":"'$KEY'","items":[{"partId":"13","quantity":3}],"expectedTotal":{"currencyCode":"BRL","minorUnits":"94500"}}'`,
+		status: 200, json: fmt.Sprintf(readmeGuestOrder, "<token:RECEIPT>")},
+	{cmd: `curl -s -H "Order-Receipt: $RECEIPT" http://127.0.0.1:8000/v1/orders/$GUEST_ORDER`, status: 200, json: fmt.Sprintf(readmeGuestOrder, "")},
+	{cmd: `curl -s http://127.0.0.1:8000/v1/orders/$GUEST_ORDER`, status: 404, json: `{"code":404,"status":"NOT_FOUND","message":"order not found"}`},
 
 	{cmd: `curl -s http://127.0.0.1:8000/v1/cars/gol/parts`, status: 404, json: `{"code":404,"status":"NOT_FOUND","message":"car \"gol\" not found"}`},
 	{cmd: `curl -s -X POST -H 'Content-Type: application/json' http://127.0.0.1:8000/v1/quotes -d '{"items":[{"partId":"7","quantity":2}]}'`, status: 400,
@@ -107,6 +125,7 @@ var readmeWants = append([]readmeWant{
 
 	{cmd: `curl -s -X POST http://127.0.0.1:8000/v1/quotes -d '{"items":[{"partId":"7","quantity":1}]}'`, status: 415,
 		json: `{"code":415,"status":"UNSUPPORTED_MEDIA_TYPE","message":"the request body must be JSON, sent with Content-Type: application/json"}`},
+	{cmd: `curl -s http://127.0.0.1:8000/v1/orders`, status: 401, json: `{"code":401,"status":"UNAUTHENTICATED","message":"listing orders needs a bearer token"}`},
 	{cmd: `curl -s http://127.0.0.1:8000/health`, status: 200, json: `{"status":"healthy","services":{"catalog":"SERVING","pricing":"SERVING"}}`},
 	// By name, as the earlier system's ORDER BY nome answered.
 	{cmd: `curl -s -X POST -H 'Content-Type: application/json' http://127.0.0.1:8000/get-pecas -d '{"modelo":"Civic","ano":2023}'`, status: 200, json: `{"pecas":[
@@ -143,11 +162,13 @@ var readmeWants = append([]readmeWant{
 	{cmd: `grpcurl -plaintext -d '{"items":[{"part_id":"13","quantity":3}]}' 127.0.0.1:50052 carbuild.pricing.v1.PricingService/CreateQuote`, json: `{"lines":[
 		{"partId":"13","name":"Spoiler","quantity":3,"unitPrice":{"currencyCode":"BRL","minorUnits":"30000"},"lineTotal":{"currencyCode":"BRL","minorUnits":"90000"}}],
 		"subtotal":{"currencyCode":"BRL","minorUnits":"90000"},"shipping":{"currencyCode":"BRL","minorUnits":"4500"},"total":{"currencyCode":"BRL","minorUnits":"94500"}}`},
-	{cmd: `grpcurl -plaintext -d '{"idempotency_key":"grpcurl-0001","items":[{"part_id":"13","quantity":3}],"expected_total":{"currency_code":"BRL","minor_units":94500}}' 127.0.0.1:50052 carbuild.pricing.v1.PricingService/PlaceOrder`,
+	{cmd: `curl -s 'http://127.0.0.1:8010/token?sub=alice&roles=shopper'`, status: 200, check: checkJWT, bind: "TOKEN"},
+	{cmd: `grpcurl -plaintext -H "authorization: Bearer $TOKEN" -d '{"idempotency_key":"grpcurl-0001","items":[{"part_id":"13","quantity":3}],"expected_total":{"currency_code":"BRL","minor_units":94500}}' 127.0.0.1:50052 carbuild.pricing.v1.PricingService/PlaceOrder`,
 		json: `{"id":"<uuid>","status":"ORDER_STATUS_CONFIRMED","lines":[
 		{"partId":"13","name":"Spoiler","quantity":3,"unitPrice":{"currencyCode":"BRL","minorUnits":"30000"},"lineTotal":{"currencyCode":"BRL","minorUnits":"90000"}}],
 		"subtotal":{"currencyCode":"BRL","minorUnits":"90000"},"shipping":{"currencyCode":"BRL","minorUnits":"4500"},"total":{"currencyCode":"BRL","minorUnits":"94500"},
 		"createTime":"<time>"}`},
+	{cmd: `grpcurl -plaintext -H "authorization: Bearer $TOKEN" -d '{"page_size":2}' 127.0.0.1:50052 carbuild.pricing.v1.PricingService/ListOrders`, check: checkOrderList},
 	{cmd: `grpcurl -plaintext -d '{"itens":[{"peca":{"id":"7"},"quantidade":1}]}' 127.0.0.1:50052 pricing.OrcamentoService/Calcular`, json: `{"preco":8000,"frete":20,"total":8020}`},
 	{cmd: `grpcurl -plaintext -d '{"itens":[{"peca":{"id":"7"},"quantidade":1}],"valor_total":8020}' 127.0.0.1:50052 pricing.OrcamentoService/RealizarCompra`,
 		json: `{"pedidoId":"<uuid>","status":"CONFIRMADO","valorTotal":8020,"dataPedido":"<time>","itensComprados":[{"peca":{"id":"7","nome":"Chassi","valor":8000},"quantidade":1}],"subtotal":8000,"frete":20}`},
@@ -225,6 +246,7 @@ func TestREADMEExamples(t *testing.T) {
 		shown := shownAnswers(block)
 		t.Logf("README block %d: %d commands, %d answers shown in the README", i+1, len(calls), len(shown))
 		for _, c := range calls {
+			c.cmd = unbind(c.cmd, bound)
 			w := findWant(c.cmd, used, bound)
 			if w < 0 {
 				t.Errorf("README block %d runs %q, which has no expectation in readmeWants (add its status and answer)", i+1, c.cmd)
@@ -233,6 +255,9 @@ func TestREADMEExamples(t *testing.T) {
 			used[w] = true
 			if err := readmeWants[w].match(c, bound); err != nil {
 				t.Errorf("README block %d: %s: %v\n--- answer\n%s", i+1, c.cmd, err, c.out)
+			}
+			if name := readmeWants[w].bind; name != "" {
+				bound[name] = strings.TrimSpace(string(c.out))
 			}
 			for j := range shown {
 				if s := &shown[j]; !s.matched && s.runs(c.cmd) {
@@ -312,6 +337,7 @@ func readmeAddrs(gooseDB string) *strings.Replacer {
 	pairs := [][2]string{
 		{sys.Addrs.Gateway, "127.0.0.1:8000"},
 		{sys.Addrs.GatewayMetrics, "127.0.0.1:9093"},
+		{sys.Addrs.Issuer, "127.0.0.1:8010"},
 		{sys.Addrs.Catalog, "127.0.0.1:50051"},
 		{sys.Addrs.Pricing, "127.0.0.1:50052"},
 		{gooseDB, "$DATABASE_URL"},
@@ -328,18 +354,67 @@ func readmeAddrs(gooseDB string) *strings.Replacer {
 // comparable: shell quotes dropped, white space collapsed.
 func normalizeCmd(s string) string {
 	s = strings.NewReplacer(`'`, "", `"$DATABASE_URL"`, "$DATABASE_URL", "\\\n", " ").Replace(s)
+	s = quotedHeaderRE.ReplaceAllString(s, "-H $1")
 	return strings.Join(strings.Fields(s), " ")
 }
+
+// quotedHeaderRE is a header argument in double quotes (a README line
+// quotes it for $VAR expansion; the tool sees it unquoted).
+var quotedHeaderRE = regexp.MustCompile(`-H "([^"]*)"`)
+
+// unbind writes the values earlier answers bound back as the README's
+// $NAME, so that a command the README writes with a shell variable is
+// recognised, whatever value the variable had in this run.
+func unbind(cmd string, bound map[string]string) string {
+	names := make([]string, 0, len(bound))
+	for name := range bound {
+		names = append(names, name)
+	}
+	// Longer values first: one value may contain another.
+	sort.Slice(names, func(i, j int) bool { return len(bound[names[i]]) > len(bound[names[j]]) })
+	for _, name := range names {
+		if v := bound[name]; len(v) >= 8 {
+			cmd = strings.ReplaceAll(cmd, v, "$"+name)
+		}
+	}
+	return cmd
+}
+
+// freeVarRE is a $NAME in an expectation's command that no answer bound: a
+// value the README makes itself (a random key), matched as a word.
+var freeVarRE = regexp.MustCompile(`\$[A-Z][A-Z_]*`)
 
 // findWant returns the first unused expectation for cmd, or -1.
 func findWant(cmd string, used []bool, bound map[string]string) int {
 	for i, w := range readmeWants {
+		// A command's bound values are written back as $NAME (unbind).
 		want := normalizeCmd(w.cmd)
-		for name, v := range bound {
-			want = strings.ReplaceAll(want, "$"+name, v)
+		if used[i] {
+			continue
 		}
-		if !used[i] && want == cmd {
+		if want == cmd {
 			return i
+		}
+		var free []string
+		var re strings.Builder
+		re.WriteString("^")
+		last := 0
+		for _, loc := range freeVarRE.FindAllStringIndex(want, -1) {
+			name := want[loc[0]+1 : loc[1]]
+			if _, ok := bound[name]; ok {
+				continue
+			}
+			re.WriteString(regexp.QuoteMeta(want[last:loc[0]]) + `([A-Za-z0-9_.~-]+)`)
+			free, last = append(free, name), loc[1]
+		}
+		if len(free) > 0 {
+			re.WriteString(regexp.QuoteMeta(want[last:]) + "$")
+			if m := regexp.MustCompile(re.String()).FindStringSubmatch(cmd); m != nil {
+				for k, name := range free {
+					bound[name] = m[k+1]
+				}
+				return i
+			}
 		}
 	}
 	return -1
@@ -371,6 +446,10 @@ func (w readmeWant) match(c readmeCall, bound map[string]string) error {
 var (
 	uuidRE        = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 	placeholderRE = regexp.MustCompile(`^<uuid(?::([A-Z_]+))?>$`)
+	// tokenPlaceholderRE stands for an opaque random token (a receipt),
+	// base64url, binding it to NAME when named.
+	tokenPlaceholderRE = regexp.MustCompile(`^<token(?::([A-Z_]+))?>$`)
+	tokenRE            = regexp.MustCompile(`^[A-Za-z0-9_-]{32,}$`)
 )
 
 // matchJSON compares an answer with the expected JSON value exactly, but for
@@ -434,6 +513,15 @@ func matchValue(path string, want, got any, bound map[string]string) error {
 				}
 				return nil
 			}
+			if m := tokenPlaceholderRE.FindStringSubmatch(w); m != nil {
+				if !tokenRE.MatchString(g) {
+					return fmt.Errorf("%s: %q is not a random base64url token", path, g)
+				}
+				if name := m[1]; name != "" {
+					bound[name] = g
+				}
+				return nil
+			}
 			if m := placeholderRE.FindStringSubmatch(w); m != nil {
 				if !uuidRE.MatchString(g) {
 					return fmt.Errorf("%s: %q is not a random UUID", path, g)
@@ -479,7 +567,7 @@ func checkOpenAPI(out []byte) error {
 		}
 	}
 	slices.Sort(got)
-	want := []string{"GET /health", "GET /v1/cars", "GET /v1/cars/{carId}/parts", "GET /v1/orders/{orderId}", "GET /v1/parts:batchGet",
+	want := []string{"GET /health", "GET /v1/cars", "GET /v1/cars/{carId}/parts", "GET /v1/orders", "GET /v1/orders/{orderId}", "GET /v1/parts:batchGet",
 		"POST /calcular", "POST /get-pecas", "POST /pagar", "POST /v1/orders", "POST /v1/quotes"}
 	if !slices.Equal(got, want) {
 		return fmt.Errorf("operations %q, want %q", got, want)
@@ -664,4 +752,39 @@ func readmeGooseWants() []readmeWant {
 		{cmd: goose + `down`, lines: []string{ok}},
 		{cmd: goose + `up`, lines: []string{ok, readmeTimeRE + `goose: successfully migrated database to version: ` + version + `$`}},
 	}
+}
+
+// checkJWT checks that a dev issuer's answer is one compact JWT (header,
+// claims, signature, base64url).
+func checkJWT(out []byte) error {
+	if !regexp.MustCompile(`^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$`).Match(bytes.TrimSpace(out)) {
+		return fmt.Errorf("not a compact JWT: %.80q", out)
+	}
+	return nil
+}
+
+// checkOrderList checks a page of the caller's orders: at least one, every
+// one confirmed with an id and a total, newest first.
+func checkOrderList(out []byte) error {
+	var page struct {
+		Orders []struct {
+			ID, Status, CreateTime string
+			Total                  struct{ MinorUnits string }
+		}
+	}
+	if err := json.Unmarshal(out, &page); err != nil {
+		return fmt.Errorf("not JSON: %v", err)
+	}
+	if len(page.Orders) == 0 {
+		return errors.New("no orders, want the caller's orders")
+	}
+	for i, o := range page.Orders {
+		if !uuidRE.MatchString(o.ID) || o.Status != "ORDER_STATUS_CONFIRMED" || o.Total.MinorUnits == "" {
+			return fmt.Errorf("order %d: %+v, want a confirmed order with an id and a total", i, o)
+		}
+		if i > 0 && o.CreateTime > page.Orders[i-1].CreateTime {
+			return fmt.Errorf("order %d (%s) is newer than order %d (%s): want newest first", i, o.CreateTime, i-1, page.Orders[i-1].CreateTime)
+		}
+	}
+	return nil
 }
