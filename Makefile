@@ -85,15 +85,15 @@ test-go: ## unit, store (real PostgreSQL) and end-to-end tests (real binaries ov
 # which is where the gateway's backend health watcher (no package tests),
 # the drain on SIGTERM and the stream workers under real traffic run; with
 # halt_on_error a race stops the service, the tests fail and the service
-# logs (with the race report) are printed. Not loadtest/internal/load: its
-# TestOpenOffersTheRate asserts the rate reached in one wall-clock second,
-# which the race detector's slowdown breaks (sent 144 of 200 on a loaded
-# 2-core machine) without any race.
+# logs (with the race report) are printed. Also the load generator's
+# collector, the gateway's admission guard (token buckets, in-flight bound)
+# and the bearer-token key cache.
 RACE_PKGS := ./shared/catalogrev/... ./shared/grpcserver/... ./shared/grpcclient/... \
 	./catalog/internal/cache/... ./catalog/internal/server/... \
 	./pricing/internal/catalogclient/... ./pricing/internal/pricing/... ./pricing/internal/store/... \
 	./gateway/internal/respcache/... ./gateway/internal/rest/... \
-	./migrations/dbtest/... ./loadtest/internal/procmon/...
+	./gateway/internal/edge/... ./shared/auth/... \
+	./migrations/dbtest/... ./loadtest/internal/procmon/... ./loadtest/internal/load/...
 
 .PHONY: test-race
 test-race: ## the race detector over the packages with concurrency, and the e2e suite against race-built binaries
