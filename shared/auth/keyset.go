@@ -44,7 +44,9 @@ func newKeySet(cfg Config) *keySet {
 // VerifySignature checks the JWS signature of jwt against the issuer's keys
 // and returns its payload.
 func (k *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
-	jws, err := jose.ParseSigned(jwt, k.algs)
+	// A bearer token is a JWT: the compact serialization only (a JSON
+	// serialization is refused here, not later).
+	jws, err := jose.ParseSignedCompact(jwt, k.algs)
 	if err != nil {
 		return nil, fmt.Errorf("malformed token: %w", err)
 	}
