@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"google.golang.org/grpc/metadata"
 	"strings"
 	"testing"
 
@@ -118,7 +119,10 @@ func TestOrderIdempotencyHeader(t *testing.T) {
 		return id
 	}
 
-	first := orderID(call(t, "POST", "/v1/orders", "{"+basket+"}", "Idempotency-Key", key))
+	placed := call(t, "POST", "/v1/orders", "{"+basket+"}", "Idempotency-Key", key)
+	first := orderID(placed)
+	// An anonymous order is read back with its receipt.
+	receipt, _ := placed.json(t)["receiptToken"].(string)
 	steps := []struct {
 		name       string
 		body       string
@@ -159,7 +163,8 @@ func TestOrderIdempotencyHeader(t *testing.T) {
 
 	// The order stored under the header's key is the one the body's key
 	// finds over gRPC too: the key really is the order's key.
-	got, err := pricingv1.NewPricingServiceClient(dial(t, sys.Addrs.Pricing)).GetOrder(ctxT(t), &pricingv1.GetOrderRequest{OrderId: first})
+	ctx := metadata.AppendToOutgoingContext(ctxT(t), "order-receipt", receipt)
+	got, err := pricingv1.NewPricingServiceClient(dial(t, sys.Addrs.Pricing)).GetOrder(ctx, &pricingv1.GetOrderRequest{OrderId: first})
 	if err != nil {
 		t.Fatal(err)
 	}

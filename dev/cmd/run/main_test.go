@@ -120,6 +120,9 @@ func TestRunBanner(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if c.body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Errorf("%s %s right after the banner: %v", c.method, c.path, err)
