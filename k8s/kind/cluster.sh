@@ -80,9 +80,9 @@ wait_for() {
 	done
 }
 
-# Kind's node images ship local-path-provisioner; this one ships a default
-# StorageClass "standard" bound to a local PersistentVolume per worker, made
-# here, so PostgreSQL's claim binds wherever it is scheduled.
+# Kind's node images ship local-path-provisioner; ours ships the default
+# StorageClass "standard" without a provisioner (node/default-storage.yaml), and
+# this makes a local PersistentVolume per worker, so PostgreSQL's claim binds wherever it is scheduled.
 storage_up() {
 	local n i=0
 	for n in $(kubectl get nodes -l '!node-role.kubernetes.io/control-plane' -o jsonpath='{.items[*].metadata.name}'); do
@@ -106,16 +106,7 @@ storage_up() {
 			            - {key: kubernetes.io/hostname, operator: In, values: [$n]}
 		YAML
 	done
-	kubectl apply -f - >/dev/null <<-YAML
-		apiVersion: storage.k8s.io/v1
-		kind: StorageClass
-		metadata:
-		  name: standard
-		  annotations: {storageclass.kubernetes.io/is-default-class: "true"}
-		provisioner: kubernetes.io/no-provisioner
-		volumeBindingMode: WaitForFirstConsumer
-	YAML
-	log "storage: StorageClass standard + $i local PersistentVolumes"
+	log "storage: $i local PersistentVolumes for StorageClass standard"
 }
 
 # cluster_verify: the cluster and registry are what ctlptl.yaml declares

@@ -155,6 +155,7 @@ node_image() {
 	mkdir -p "$ctx/bin" "$ctx/manifests"
 	cp "$bins"/{kubeadm,kubelet,kubectl} "$ctx/bin/"
 	sed "s/KNP_VERSION/$KNP_VERSION/" "$KIND_DIR/node/default-cni.yaml" >"$ctx/manifests/default-cni.yaml"
+	cp "$KIND_DIR/node/default-storage.yaml" "$ctx/manifests/"
 	echo "$K8S_VERSION" >"$ctx/version"
 	pause=$(node_image_list "$bins" | grep /pause:)
 	build "$tag-base" "$KIND_DIR/images/node.Dockerfile" "$ctx" --build-arg "PAUSE_IMAGE=$pause"

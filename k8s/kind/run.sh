@@ -108,8 +108,16 @@ NODE_IMAGE=$(node_image "$KIND_BINS")
 log "images ready in $(($(date +%s) - t0)) s; node image $NODE_IMAGE"
 IMAGES_READY=$(date +%s)
 
+STEPS=${KIND_STEPS:-all}
+if [[ $STEPS == all || " $STEPS " == *" dockerfile "* ]]; then
+	log "=== dockerfile"
+	check_dockerfile
+fi
+STEPS=$(sed "s/\bdockerfile\b//" <<<"$STEPS")
+
 cluster_create "$NODE_IMAGE"
 cluster_verify
 
-run_checks "${KIND_STEPS:-all}"
+run_checks "$STEPS"
+[[ ! -s $KIND_STATE/figures ]] || { log "figures:"; sed "s/^/  /" "$KIND_STATE/figures" >&2; }
 log "PASS: make test-kind ($(($(date +%s) - RUN_T0)) s; $(($(date +%s) - IMAGES_READY)) s from images ready)"
