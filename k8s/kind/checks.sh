@@ -14,6 +14,8 @@
 #   restart     rolling restart of each service under load: 0 failed requests, orders == rows
 #   baseline, replicated, spread, autoscale: tilt ci --overlay=NAME, pods Ready; spread: one
 #               per worker, pod kill and worker drain under load; autoscale: HPA up and back
+# Helpers defined inside checks run indirectly (wait_for, under_load).
+# shellcheck disable=SC2317
 NS=carbuild
 BASE_URL=http://localhost:8000
 

@@ -162,8 +162,8 @@ node_image() {
 	# Preload: import every image into the node's containerd, then commit.
 	node_image_list "$bins" | xargs docker save -o "$ctx/images.tar"
 	c=$(docker run -d --privileged --entrypoint /usr/bin/containerd -v "$ctx/images.tar:/images.tar:ro" "$tag-base")
-	local i
-	for i in $(seq 1 60); do docker exec "$c" ctr version >/dev/null 2>&1 && break; sleep 0.5; done
+
+	for _ in $(seq 1 60); do docker exec "$c" ctr version >/dev/null 2>&1 && break; sleep 0.5; done
 	docker exec "$c" ctr -n k8s.io images import --no-unpack --all-platforms /images.tar >/dev/null
 	docker exec "$c" ctr -n k8s.io images ls -q | sort >"$KIND_STATE/node-images.txt"
 	docker stop "$c" >/dev/null

@@ -26,9 +26,11 @@ RUN chmod 0755 /usr/local/bin/* /kind/bin/* \
  && ln -sf /usr/sbin/runc /usr/local/sbin/runc
 # The root of our machines lacks CAP_SYS_RESOURCE: containerd may not set a
 # negative oom_score_adj (every pod sandbox would fail without this), and the
-# base spec drops the rlimits runc may not raise.
+# base spec drops the rlimits runc may not raise; systemd may not lower
+# containerd's OOM score either.
 ARG PAUSE_IMAGE
 RUN sed -i -e "s/restrict_oom_score_adj = false/restrict_oom_score_adj = true/" -e "s|sandbox_image = .*|sandbox_image = \"${PAUSE_IMAGE}\"|" /etc/containerd/config.toml \
+ && sed -i '/^OOMScoreAdjust=/d' /etc/systemd/system/containerd.service \
  && ctr oci spec \
     | jq '.hooks.createContainer[.hooks.createContainer| length] |= . + {"path": "/kind/bin/mount-product-files.sh"}' \
     | jq 'del(.process.rlimits)' > /etc/containerd/cri-base.json \
