@@ -21,13 +21,28 @@ D() { DOCKER_BUILDKIT=1 /usr/bin/docker "$@"; }
 
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
 
-# build TAG DOCKERFILE CONTEXT [docker build args...]
+# recipe_hash DOCKERFILE CONTEXT ARGS...: changes with the Dockerfile, its
+# build args and the scripts it copies from images/, so a changed recipe
+# rebuilds the image (the hash is a label on each image built here).
+recipe_hash() {
+	local file=$1 ctx=$2
+	shift 2
+	{
+		cat "$file"
+		echo "$@"
+		[[ $ctx != "$KIND_DIR/images" ]] || cat "$KIND_DIR/images/"*.sh
+	} | sha256sum | cut -c1-12
+}
+
+# build TAG DOCKERFILE CONTEXT [docker build args...]: skipped when TAG exists
+# with the current recipe hash.
 build() {
-	local tag=$1 file=$2 ctx=$3 t0
+	local tag=$1 file=$2 ctx=$3 t0 h
 	shift 3
-	if have_image "$tag"; then return 0; fi
+	h=$(recipe_hash "$file" "$ctx" "$@")
+	if [[ $(docker image inspect -f '{{index .Config.Labels "carbuild.kind.recipe"}}' "$tag" 2>/dev/null) == "$h" ]]; then return 0; fi
 	t0=$(date +%s)
-	nice -n "${KIND_NICE:-10}" /usr/bin/env DOCKER_BUILDKIT=1 /usr/bin/docker build -q -t "$tag" -f "$file" "$@" "$ctx" >/dev/null
+	nice -n "${KIND_NICE:-10}" /usr/bin/env DOCKER_BUILDKIT=1 /usr/bin/docker build -q --label "carbuild.kind.recipe=$h" -t "$tag" -f "$file" "$@" "$ctx" >/dev/null
 	log "image $tag built in $(($(date +%s) - t0)) s"
 }
 
