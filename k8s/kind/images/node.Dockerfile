@@ -3,16 +3,17 @@
 # plugins from Debian, Kubernetes binaries built from Go modules (build-bins.sh).
 # Context: a directory prepared by images.sh (kind/ = images/base/files, bin/).
 FROM carbuild-kind/debian:bookworm
-COPY kind/usr/local/bin/ /usr/local/bin/
-COPY kind/kind/ /kind/
-COPY kind/etc/ /etc/
-RUN chmod 0755 /usr/local/bin/* /kind/bin/* \
- && DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+# Packages first (kind's containerd config must not meet the package's conffile).
+RUN DEBIAN_FRONTEND=noninteractive apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       systemd containerd runc containernetworking-plugins \
       conntrack iptables nftables iproute2 ethtool util-linux mount kmod \
       libseccomp2 pigz e2fsprogs bash ca-certificates curl jq procps socat \
- && rm -rf /var/lib/apt/lists/* \
+ && rm -rf /var/lib/apt/lists/*
+COPY kind/usr/local/bin/ /usr/local/bin/
+COPY kind/kind/ /kind/
+COPY kind/etc/ /etc/
+RUN chmod 0755 /usr/local/bin/* /kind/bin/* \
  && find /lib/systemd/system/sysinit.target.wants/ -name "systemd-tmpfiles-setup.service" -delete \
  && rm -f /lib/systemd/system/multi-user.target.wants/* /etc/systemd/system/*.wants/* \
       /lib/systemd/system/local-fs.target.wants/* /lib/systemd/system/sockets.target.wants/*udev* \
