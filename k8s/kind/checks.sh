@@ -457,7 +457,8 @@ check_dockerfile() {
 	size=$(docker image inspect -f '{{.Size}}' carbuild/gateway:kind-test-dev)
 	log "Dockerfile: carbuild/gateway (dev target) $((size / 1000000)) MB"
 	echo "image gateway dev bytes=$size" >>"$KIND_STATE/figures"
-	c=$(docker run -d --read-only --cap-drop ALL --security-opt no-new-privileges -p 127.0.0.1::8000 carbuild/gateway:kind-test)
+	# The listen address as the manifest sets it (the default is loopback only).
+	c=$(docker run -d --read-only --cap-drop ALL --security-opt no-new-privileges -e GATEWAY_HTTP_ADDR=:8000 -p 127.0.0.1::8000 carbuild/gateway:kind-test)
 	port=$(docker port "$c" 8000/tcp | head -1 | sed 's/.*://')
 	healthz() { curl -fsS "http://127.0.0.1:$port/healthz"; }
 	if ! wait_for "prod gateway image: /healthz on a read-only root file system" 60 healthz; then
@@ -465,8 +466,10 @@ check_dockerfile() {
 		docker rm -f "$c" >/dev/null
 		return 1
 	fi
-	log "prod gateway runs as uid $(docker top "$c" -o uid | tail -1 | tr -d ' ')"
-	[[ $(docker top "$c" -o uid | tail -1 | tr -d ' ') == 65532 ]] || { docker rm -f "$c" >/dev/null; log "FAIL: prod image does not run as 65532"; return 1; }
+	local uid
+	uid=$(awk '/^Uid:/ {print $2}' "/proc/$(docker inspect -f '{{.State.Pid}}' "$c")/status")
+	log "prod gateway runs as uid $uid on a read-only root file system"
+	[[ $uid == 65532 ]] || { docker rm -f "$c" >/dev/null; log "FAIL: prod image does not run as 65532"; return 1; }
 	docker rm -f "$c" >/dev/null
 	docker rmi carbuild/{catalog,pricing,gateway,migrate}:kind-test carbuild/gateway:kind-test-dev >/dev/null
 }
