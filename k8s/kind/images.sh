@@ -98,9 +98,7 @@ images_standins() {
 	build locustio/locust:2.37.0 "$img/locust.Dockerfile" "$img"
 	build registry:2 "$img/registry.Dockerfile" "$img"
 	bin_image grafana/grafana:11.6.0 carbuild-kind/distroless:nonroot "$bins" grafana-standin /usr/bin/grafana-standin
-	if have_image grafana/grafana:11.6.0 && [[ $(docker image inspect -f '{{json .Config.Entrypoint}}' grafana/grafana:11.6.0) == null ]]; then
-		docker commit -c 'ENTRYPOINT ["/usr/bin/grafana-standin"]' -c 'USER 472:472' "$(docker create grafana/grafana:11.6.0)" grafana/grafana:11.6.0 >/dev/null
-	fi
+	fix_entrypoint grafana/grafana:11.6.0 '["/usr/bin/grafana-standin"]'
 }
 
 # The images the node preloads: Kubernetes' own (names from kubeadm), the pod
@@ -155,7 +153,8 @@ fix_entrypoint() { # ref json
 	have_image "$1" || return 1
 	[[ $(docker image inspect -f '{{json .Config.Entrypoint}}' "$1") == "$2" ]] && return 0
 	local c
-	c=$(docker create "$1")
+	# docker create needs a command; it is never run.
+	c=$(docker create --entrypoint /none "$1")
 	docker commit -c "ENTRYPOINT $2" "$c" "$1" >/dev/null
 	docker rm "$c" >/dev/null
 }
