@@ -20,7 +20,8 @@ cluster_create() {
 	t0=$(date +%s)
 	if [[ -n ${CTLPTL:-} ]]; then
 		log "ctlptl apply -f ctlptl.yaml (node image $image)"
-		"$CTLPTL" apply -f "$KIND_STATE/ctlptl.yaml"
+		# ctlptl's Docker client does not negotiate down: pin the engine's API version.
+		DOCKER_API_VERSION=${DOCKER_API_VERSION:-$(docker version -f '{{.Server.APIVersion}}')} "$CTLPTL" apply -f "$KIND_STATE/ctlptl.yaml"
 		KIND_CREATED_BY=ctlptl
 	else
 		log "no ctlptl: creating the registry and cluster by script, as ctlptl does"

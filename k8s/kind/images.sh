@@ -184,7 +184,7 @@ node_image() {
 	docker exec "$c" ctr -n k8s.io images import --no-unpack --all-platforms /images.tar >/dev/null
 	docker exec "$c" ctr -n k8s.io images ls -q | sort >"$KIND_STATE/node-images.txt"
 	docker stop "$c" >/dev/null
-	docker commit -c 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' -c 'CMD []' -c 'STOPSIGNAL SIGRTMIN+3' "$c" "$tag" >/dev/null
+	docker commit -c 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' -c 'CMD []' "$c" "$tag" >/dev/null
 	docker rm "$c" >/dev/null
 	docker rmi "$tag-base" >/dev/null
 	rm -rf "$ctx"
