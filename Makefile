@@ -131,6 +131,10 @@ fuzz-long: ## every fuzz target for 10 minutes, one at a time, niced
 test-k8s: ## render every overlay, strict-decode, invariants, Tiltfile and ctlptl checks
 	cd k8s/proof && GOWORK=off go test -count=1 ./...
 
+.PHONY: test-kind
+test-kind: ## the dev loop on a real Kind cluster, offline: Docker engine, images, ctlptl.yaml, tilt ci, every overlay, teardown
+	bash k8s/kind/run.sh
+
 .PHONY: test-k8s-sim
 test-k8s-sim: ## apply every overlay to a real control plane with simulated (KWOK) nodes
 	bash k8s/sim/run.sh

@@ -1,0 +1,6 @@
+# One Go binary (context: a directory holding it) on a distroless stand-in:
+# control-plane images, metrics-server, kube-network-policies, Grafana stand-in.
+ARG BASE
+FROM ${BASE}
+ARG SRC DEST
+COPY ${SRC} ${DEST}

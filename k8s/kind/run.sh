@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# run.sh — `make test-kind`: the Kubernetes dev loop on a real Kind cluster,
+# offline. Starts a Docker engine when none answers, builds what cannot be
+# pulled (cached by version under ~/.cache/carbuild/kind/), creates the cluster
+# and registry from ctlptl.yaml, runs `tilt ci` for the dev overlay, then the
+# checks in checks.sh. Whatever happens, the EXIT trap deletes the cluster and
+# registry, stops the dockerd it started (by PID) and restores the host.
+#
+#   k8s/kind/run.sh                 everything
+#   KIND_STEPS="dev overlays" ...   only some check groups (see checks.sh)
+#   KIND_KEEP=1 ...                 keep the cluster after a failure, to look (then: KIND_KEEP=0 teardown by hand)
+set -euo pipefail
+KIND_DIR=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$KIND_DIR/../.." && pwd)
+export KIND_DIR REPO
+# shellcheck source=versions.env
+. "$KIND_DIR/versions.env"
+. "$KIND_DIR/engine.sh"
+. "$KIND_DIR/images.sh"
+. "$KIND_DIR/cluster.sh"
+. "$KIND_DIR/checks.sh"
+
+KIND_CACHE=${KIND_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/carbuild/kind}/$K8S_VERSION-kind$KIND_VERSION
+KIND_BINS=$KIND_CACHE/bin
+KIND_DOCKER_DATA=$KIND_CACHE/docker
+KIND_STATE=$(mktemp -d /tmp/carbuild-kind.XXXXXX)
+export KIND_CACHE KIND_BINS KIND_DOCKER_DATA KIND_STATE
+export KUBECONFIG=$KIND_STATE/kubeconfig
+RUN_T0=$(date +%s)
+
+teardown() {
+	local rc=$?
+	set +e
+	trap - EXIT INT TERM
+	if [[ ${KIND_KEEP:-0} == 1 && $rc != 0 ]]; then
+		log "KIND_KEEP=1: cluster kept; state $KIND_STATE, DOCKER_HOST=${DOCKER_HOST:-}, KUBECONFIG=$KUBECONFIG"
+		return
+	fi
+	stop_started_processes
+	[[ -z ${LIVEUPDATE_FILE:-} ]] || rm -f "$LIVEUPDATE_FILE"
+	cluster_delete
+	engine_down "$KIND_STATE"
+	host_restore "$KIND_STATE"
+	check_nothing_left
+	rm -rf "$KIND_STATE"
+	log "teardown done; run took $(($(date +%s) - RUN_T0)) s, exit $rc"
+	exit "$rc"
+}
+
+# Processes this run started in the background (tilt, locust, load loops), by PID.
+STARTED_PIDS=()
+stop_started_processes() {
+	local p
+	for p in "${STARTED_PIDS[@]}"; do
+		if kill -0 "$p" 2>/dev/null; then kill -TERM "$p" 2>/dev/null; fi
+	done
+	for p in "${STARTED_PIDS[@]}"; do
+		for _ in $(seq 1 20); do kill -0 "$p" 2>/dev/null || break; sleep 0.5; done
+		kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
+	done
+	STARTED_PIDS=()
+}
+
+check_nothing_left() {
+	local left=0
+	if [[ -f $KIND_STATE/dockerd.pid ]] && kill -0 "$(cat "$KIND_STATE/dockerd.pid")" 2>/dev/null && [[ ! -f $KIND_STATE/engine.external ]]; then
+		log "LEFT: dockerd $(cat "$KIND_STATE/dockerd.pid")"; left=1
+	fi
+	if awk '{print $2}' /proc/mounts | grep -q "^$KIND_STATE/"; then log "LEFT: mounts under $KIND_STATE"; left=1; fi
+	[[ $left == 0 ]] && log "host check: no dockerd, mounts, sysctl, nft table or link left from this run"
+}
+
+find_tool() { # name: PATH, then ~/.cache/carbuild/tools/bin, then ../shared/tools/install.sh
+	local name=$1 dir=${XDG_CACHE_HOME:-$HOME/.cache}/carbuild/tools/bin
+	if command -v "$name" >/dev/null; then command -v "$name"; return; fi
+	if [[ -x $dir/$name ]]; then echo "$dir/$name"; return; fi
+	if [[ -x $REPO/../shared/tools/install.sh ]]; then
+		"$REPO/../shared/tools/install.sh" "$dir" >/dev/null && [[ -x $dir/$name ]] && { echo "$dir/$name"; return; }
+	fi
+	return 1
+}
+
+mkdir -p "$KIND_CACHE"
+exec 9>"${KIND_CACHE%/*}/.lock"
+flock -n 9 || { log "another test-kind run holds ${KIND_CACHE%/*}/.lock"; rm -rf "$KIND_STATE"; exit 1; }
+trap teardown EXIT
+trap "exit 130" INT TERM
+
+host_record "$KIND_STATE"
+TILT=$(find_tool tilt) || { log "tilt not found: install Tilt (https://docs.tilt.dev/install.html) or put it on PATH"; exit 1; }
+CTLPTL=$(find_tool ctlptl) || { CTLPTL=""; log "ctlptl not found: the cluster is created by script (same checks)"; }
+export TILT CTLPTL
+
+t0=$(date +%s)
+mkdir -p "$KIND_BINS"
+"$KIND_DIR/build-bins.sh" "$KIND_BINS"
+export PATH=$KIND_BINS:$PATH
+log "Go binaries ready in $(($(date +%s) - t0)) s ($KIND_BINS)"
+
+t0=$(date +%s)
+engine_up "$KIND_STATE" "$KIND_DOCKER_DATA"
+[[ -f $KIND_STATE/dockerd.started ]] || touch "$KIND_STATE/engine.external"
+# Kind needs more inotify instances than Debian's default (recorded, restored).
+(($(sysctl -n fs.inotify.max_user_instances) >= 512)) || sysctl -q -w fs.inotify.max_user_instances=512
+(($(sysctl -n fs.inotify.max_user_watches) >= 524288)) || sysctl -q -w fs.inotify.max_user_watches=524288
+images_build "$KIND_BINS"
+NODE_IMAGE=$(node_image "$KIND_BINS")
+log "images ready in $(($(date +%s) - t0)) s; node image $NODE_IMAGE"
+IMAGES_READY=$(date +%s)
+
+STEPS=${KIND_STEPS:-all}
+if [[ $STEPS == all || " $STEPS " == *" dockerfile "* ]]; then
+	log "=== dockerfile"
+	check_dockerfile
+fi
+STEPS=$(sed "s/\bdockerfile\b//" <<<"$STEPS")
+
+cluster_create "$NODE_IMAGE"
+cluster_verify
+
+run_checks "$STEPS"
+[[ ! -s $KIND_STATE/figures ]] || { log "figures:"; sed "s/^/  /" "$KIND_STATE/figures" >&2; }
+log "PASS: make test-kind ($(($(date +%s) - RUN_T0)) s; $(($(date +%s) - IMAGES_READY)) s from images ready)"
