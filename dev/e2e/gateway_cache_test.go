@@ -21,6 +21,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/carbuild/carbuild/dev/internal/testdns"
+
+	"github.com/carbuild/carbuild/dev/stack"
 )
 
 // The gateway keeps encoded answers of the catalog reads in memory, kept
@@ -474,12 +476,11 @@ func (b *lockedBuffer) String() string {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := stack.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 func waitListening(t *testing.T, addr string) {

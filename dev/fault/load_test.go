@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/carbuild/carbuild/dev/stack"
 )
 
 // call is one request the load generator can send.
@@ -27,6 +29,26 @@ type call struct {
 	body    string
 	headers map[string]string
 	key     string // idempotency key of an order
+}
+
+// request is c as an HTTP request to the gateway at base: a body is JSON,
+// as the gateway demands.
+func (c call) request(base string) (*http.Request, error) {
+	var body io.Reader
+	if c.body != "" {
+		body = strings.NewReader(c.body)
+	}
+	req, err := http.NewRequest(c.method, base+c.path, body)
+	if err != nil {
+		return nil, err
+	}
+	if c.body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range c.headers {
+		req.Header.Set(k, v)
+	}
+	return req, nil
 }
 
 // result is what happened to one request.
@@ -132,20 +154,10 @@ func (l *load) do(i int) result {
 		return r
 	}
 	r.target = targets[int(l.n.Add(1))%len(targets)]
-	var body io.Reader
-	if c.body != "" {
-		body = strings.NewReader(c.body)
-	}
-	req, err := http.NewRequest(c.method, r.target+c.path, body)
+	req, err := c.request(r.target)
 	if err != nil {
 		r.end, r.err = time.Now(), err
 		return r
-	}
-	if c.body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for k, v := range c.headers {
-		req.Header.Set(k, v)
 	}
 	resp, err := l.client.Do(req)
 	if err != nil {
@@ -409,10 +421,14 @@ func jsonField(body, name string) string {
 // freePort returns a free loopback TCP port.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := stack.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	_, port, _ := net.SplitHostPort(addr)
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -92,7 +92,11 @@ VALUES (gen_random_uuid(), $1, '\x01', 'CONFIRMED', 'BRL', 800000, 2000, 802000)
 		var status int
 		var body string
 		if !waitFor(loadBound, func() bool {
-			req, _ := http.NewRequest(c.method, s.GatewayURL+c.path, strings.NewReader(c.body))
+			req, err := c.request(s.GatewayURL)
+			if err != nil {
+				status, body = 0, err.Error()
+				return false
+			}
 			resp, err := client.Do(req)
 			if err != nil {
 				status, body = 0, err.Error()

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -62,15 +63,51 @@ func DefaultAddrs() Addrs {
 // beside a stack already on the default ports.
 func FreeAddrs() (Addrs, error) {
 	var ports [7]string
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return Addrs{}, fmt.Errorf("pick a free port: %w", err)
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			l.Close()
 		}
+	}()
+	for i := range ports {
+		l, err := listenFree()
+		if err != nil {
+			return Addrs{}, err
+		}
+		held = append(held, l)
 		ports[i] = l.Addr().String()
-		defer l.Close()
 	}
 	return Addrs{Gateway: ports[0], Catalog: ports[1], CatalogMetrics: ports[2], Pricing: ports[3], PricingMetrics: ports[4], GatewayMetrics: ports[5], Issuer: ports[6]}, nil
+}
+
+// FreeAddr returns a free loopback address (host:port) for a process a test
+// starts itself.
+func FreeAddr() (string, error) {
+	l, err := listenFree()
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// listenFree listens on a free loopback port below the kernel's ephemeral
+// range (32768-60999 by default). A port the kernel handed out with ":0"
+// is free only until the listener closes: any outgoing connection of the
+// machine may take it as its source port before the service binds it (seen:
+// "bind: address already in use" at a catalog's start). Ports below the
+// ephemeral range are never given to outgoing connections.
+func listenFree() (net.Listener, error) {
+	const lo, hi = 20000, 32768
+	var err error
+	for range 200 {
+		var l net.Listener
+		port := lo + mrand.IntN(hi-lo)
+		if l, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			return l, nil
+		}
+	}
+	return nil, fmt.Errorf("pick a free port in %d-%d: %w", lo, hi-1, err)
 }
 
 // Config says how to start the stack.
