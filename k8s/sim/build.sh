@@ -3,7 +3,7 @@
 # kube-scheduler, etcd, kwok) from the Go module proxy into a version-keyed cache dir.
 # Skips the build when all binaries are already there. Prints the bin dir on the last line.
 #
-# Recipe and pins: /work/shared/K8S-SIM.md (v1.33.13 is the newest 1.33 that resolves on our proxy).
+# Pins: v1.33.13 is the newest 1.33 that resolves on our module proxy (k8s/sim/README.md).
 set -euo pipefail
 
 KV=${KV:-v1.33.13}; EV=${EV:-v3.5.21}; KWOKV=${KWOKV:-v0.8.0}
