@@ -116,7 +116,11 @@ var (
 	// orders.order_receipts.
 	stateOwner = dbState{Version: 7, Schemas: stateSeeded.Schemas,
 		Tables: []string{"catalog.cars", "catalog.parts", "catalog.revision", "orders.order_lines", "orders.order_receipts", "orders.orders"}, Parts: 20, Cars: 3}
-	stateLatest = stateOwner
+	// stateAdmin adds catalog.audit (and soft delete, versions, the
+	// service's write grants: not visible in dbState).
+	stateAdmin = dbState{Version: 8, Schemas: stateSeeded.Schemas,
+		Tables: []string{"catalog.audit", "catalog.cars", "catalog.parts", "catalog.revision", "orders.order_lines", "orders.order_receipts", "orders.orders"}, Parts: 20, Cars: 3}
+	stateLatest = stateAdmin
 )
 
 // TestUpDownUp applies every migration, rolls them back one at a time to
@@ -135,7 +139,7 @@ func TestUpDownUp(t *testing.T) {
 	if diff := cmp.Diff(stateLatest, readState(t, ctx, db)); diff != "" {
 		t.Fatalf("after up (-want +got):\n%s", diff)
 	}
-	for _, want := range []dbState{stateRevoked, stateRevision, stateRoles, stateSeeded, stateOrders, stateCatalog, stateEmpty} {
+	for _, want := range []dbState{stateOwner, stateRevoked, stateRevision, stateRoles, stateSeeded, stateOrders, stateCatalog, stateEmpty} {
 		if err := migrations.Down(ctx, db); err != nil {
 			t.Fatal(err)
 		}
@@ -762,12 +766,13 @@ func TestCatalogRevisionPrivileges(t *testing.T) {
 	}{
 		{"carbuild_catalog_reader", "SELECT n FROM catalog.revision", true, 1},
 		{"carbuild_catalog_reader", "UPDATE catalog.revision SET n = n + 1", false, 1},
-		{"carbuild_catalog_reader", "UPDATE catalog.parts SET price_minor = 1 WHERE id = 1", false, 1},
-		{"carbuild_orders_writer", "SELECT n FROM catalog.revision", false, 1},
-		{editor, "UPDATE catalog.parts SET price_minor = price_minor + 1 WHERE id = 1", true, 2},
-		{editor, "UPDATE catalog.revision SET n = 1", false, 2},
-		{editor, "DELETE FROM catalog.revision", false, 2},
-		{editor, "SELECT n FROM catalog.revision", false, 2},
+		// The catalog service changes prices (00008), bumping the revision.
+		{"carbuild_catalog_reader", "UPDATE catalog.parts SET price_minor = 1 WHERE id = 1", true, 2},
+		{"carbuild_orders_writer", "SELECT n FROM catalog.revision", false, 2},
+		{editor, "UPDATE catalog.parts SET price_minor = price_minor + 1 WHERE id = 1", true, 3},
+		{editor, "UPDATE catalog.revision SET n = 1", false, 3},
+		{editor, "DELETE FROM catalog.revision", false, 3},
+		{editor, "SELECT n FROM catalog.revision", false, 3},
 	}
 	for _, tt := range tests {
 		_, err := conn.Exec(ctx, "SET ROLE "+tt.role+"; "+tt.stmt+"; RESET ROLE")

@@ -52,7 +52,7 @@ func TestOrderOwnerDownUp(t *testing.T) {
 	const withOwner = `SELECT id::text, coalesce(customer_id, ''), idempotency_key FROM orders.orders ORDER BY id`
 	before := rows(withOwner)
 
-	if err := migrations.Down(ctx, db); err != nil {
+	if err := migrations.DownTo(ctx, db, 6); err != nil {
 		t.Fatal(err)
 	}
 	folded := rows(`SELECT id::text, '', idempotency_key FROM orders.orders ORDER BY id`)

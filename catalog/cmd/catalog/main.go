@@ -1,6 +1,6 @@
 // Command catalog serves the car-parts catalog over gRPC
-// (carbuild.catalog.v1.CatalogService and the seed-compatible
-// catalogo.CatalogoService), with grpc.health.v1, reflection and Prometheus
+// (carbuild.catalog.v1.CatalogService, the operators' CatalogAdminService and
+// the seed-compatible catalogo.CatalogoService), with grpc.health.v1, reflection and Prometheus
 // metrics on a separate port.
 package main
 
@@ -106,7 +106,8 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer pool.Close()
 
-	var st catalog.Store = store.New(pool)
+	db := store.New(pool)
+	var st catalog.Store = db
 	var revs server.Revisions // stays nil without the cache: no revision to answer
 	if s.cache {
 		c := cache.New(st, cache.Options{TTL: s.cacheTTL, MaxParts: s.cacheMaxParts}, reg)
@@ -130,6 +131,9 @@ func run(ctx context.Context, args []string) error {
 	srv := grpcserver.New(log, reg, append(append(tr.ServerOptions(), tlsOpts...), auth.ServerOptions(verifier)...)...)
 	catalogv1.RegisterCatalogServiceServer(srv.GRPC(), server.NewV1(svc, revs, srv.Draining()))
 	catalogopb.RegisterCatalogoServiceServer(srv.GRPC(), server.NewCompat(svc, revs))
+	// Changes go to PostgreSQL, never through the cache: the commit's
+	// notification empties the caches.
+	catalogv1.RegisterCatalogAdminServiceServer(srv.GRPC(), server.NewAdmin(catalog.NewAdmin(db)))
 
 	return srv.Run(ctx, grpcserver.Options{
 		Addr:            s.grpcAddr,

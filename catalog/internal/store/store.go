@@ -1,4 +1,5 @@
-// Package store reads the catalog from PostgreSQL (schema catalog).
+// Package store reads and writes the catalog in PostgreSQL (schema catalog).
+// Retired cars and parts are invisible to the reads.
 package store
 
 import (
@@ -14,23 +15,23 @@ import (
 
 const (
 	listCarsSQL = `-- name: list_cars
-SELECT id, name, first_year, last_year FROM catalog.cars ORDER BY name, id`
+SELECT id, name, first_year, last_year FROM catalog.cars WHERE retired_at IS NULL ORDER BY name, id`
 
 	findCarSQL = `-- name: find_car
 SELECT id, name, first_year, last_year FROM catalog.cars
-WHERE id = lower($1) OR lower(name) = lower($1)
+WHERE (id = lower($1) OR lower(name) = lower($1)) AND retired_at IS NULL
 ORDER BY id = lower($1) DESC
 LIMIT 1`
 
 	listPartsSQL = `-- name: list_parts
 SELECT id, car_id, name, category, price_minor, currency FROM catalog.parts
-WHERE car_id = $1 AND id > $2
+WHERE car_id = $1 AND id > $2 AND retired_at IS NULL
 ORDER BY id
 LIMIT $3`
 
 	getPartsSQL = `-- name: get_parts
 SELECT id, car_id, name, category, price_minor, currency FROM catalog.parts
-WHERE id = ANY($1)`
+WHERE id = ANY($1) AND retired_at IS NULL`
 )
 
 // Store is the PostgreSQL catalog store.

@@ -34,7 +34,7 @@ func corsOrigins(origins []string) error {
 func requireJSON(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ct := r.Header.Get("Content-Type")
-		if r.Method == http.MethodPost && (ct != "" || r.ContentLength != 0) {
+		if (r.Method == http.MethodPost || r.Method == http.MethodPatch) && (ct != "" || r.ContentLength != 0) {
 			mt, _, err := mime.ParseMediaType(ct)
 			if err != nil || mt != "application/json" {
 				writeError(w, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE",

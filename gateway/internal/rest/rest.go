@@ -78,6 +78,9 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 	if err := catalogv1.RegisterCatalogServiceHandlerClient(ctx, v1, catalogv1.NewCatalogServiceClient(o.Catalog)); err != nil {
 		return nil, fmt.Errorf("register catalog v1: %w", err)
 	}
+	if err := catalogv1.RegisterCatalogAdminServiceHandlerClient(ctx, v1, catalogv1.NewCatalogAdminServiceClient(o.Catalog)); err != nil {
+		return nil, fmt.Errorf("register catalog admin v1: %w", err)
+	}
 	if err := pricingv1.RegisterPricingServiceHandlerClient(ctx, v1, headerKeyPricing{pricingv1.NewPricingServiceClient(o.Pricing)}); err != nil {
 		return nil, fmt.Errorf("register pricing v1: %w", err)
 	}
@@ -119,6 +122,7 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 	h = validInput(h)
 	h = requireJSON(h)
 	h = noStoreOrders(h)
+	h = operatorsOnly(h)
 	h = authenticate(o.Verifier, h)
 	h = limitBody(o.MaxBodyBytes, h)
 	h = cors(o.CORSOrigins, h)
@@ -216,7 +220,7 @@ func cors(origins []string, next http.Handler) http.Handler {
 			h.Add("Vary", "Origin")
 			h.Set("Access-Control-Expose-Headers", HeaderReceipt)
 			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-				h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+				h.Set("Access-Control-Allow-Methods", "GET, POST, PATCH, OPTIONS")
 				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key, "+HeaderReceipt+", Grpc-Timeout")
 				h.Set("Access-Control-Max-Age", "600")
 				w.WriteHeader(http.StatusNoContent)
