@@ -128,7 +128,8 @@ func orderBody(key string, qty int) string {
 // the status. Bad tokens are refused at the edge (401) whatever the route;
 // browsing, quoting and ordering stay open to anonymous callers; an order is
 // readable only by its customer (404 for everyone else, as for an unknown
-// id); listing orders needs a token.
+// id); listing orders needs a token; the management API needs the operator
+// role (401 without a token, 403 with another).
 func TestAuthorizationTable(t *testing.T) {
 	t.Parallel()
 	aliceOrder, _ := placeOrder(t, shopperA, newKey("table-alice"))
@@ -151,6 +152,7 @@ func TestAuthorizationTable(t *testing.T) {
 		return out
 	}
 	static := func(s string) func() string { return func() string { return s } }
+	admin := func(operatorStatus int) map[string]int { return map[string]int{noToken: 401, operator: operatorStatus} }
 	rows := []row{
 		{"GET", "/v1/cars", nil, 200, with(nil)},
 		{"GET", "/v1/cars/civic/parts?year=2023", nil, 200, with(nil)},
@@ -167,15 +169,24 @@ func TestAuthorizationTable(t *testing.T) {
 		{"GET", "/readyz", nil, 200, with(nil)},
 		{"GET", "/openapi.json", nil, 200, with(nil)},
 		{"GET", "/", nil, 200, with(nil)},
+		// The management API: operators only, refused at the gateway (and
+		// again by the catalog). The operator's requests name records that
+		// do not exist or are invalid, so the table changes nothing.
+		{"POST", "/v1/admin/cars", static(`{"id":"Not A Slug","name":"x","firstYear":2020,"lastYear":2020}`), 403, with(admin(400))},
+		{"PATCH", "/v1/admin/cars/no-such-car", static(`{"name":"x"}`), 403, with(admin(404))},
+		{"POST", "/v1/admin/cars/no-such-car:retire", static(`{}`), 403, with(admin(404))},
+		{"POST", "/v1/admin/parts", static(`{"carId":"no-such-car","name":"x","category":"PART_CATEGORY_HOOD","price":{"currencyCode":"BRL","minorUnits":"1"}}`), 403, with(admin(404))},
+		{"PATCH", "/v1/admin/parts/999999999", static(`{"price":{"currencyCode":"BRL","minorUnits":"1"}}`), 403, with(admin(404))},
+		{"POST", "/v1/admin/parts/999999999:retire", static(`{}`), 403, with(admin(404))},
 	}
 	var table strings.Builder
-	fmt.Fprintf(&table, "%-34s", "route")
+	fmt.Fprintf(&table, "%-40s", "route")
 	for _, c := range callers {
 		fmt.Fprintf(&table, " %-14s", c)
 	}
 	for _, r := range rows {
 		route := r.method + " " + strings.Replace(r.path, aliceOrder, "{alice's order}", 1)
-		fmt.Fprintf(&table, "\n%-34s", route)
+		fmt.Fprintf(&table, "\n%-40s", route)
 		for _, c := range callers {
 			want, ok := r.want[c]
 			if !ok {
@@ -208,6 +219,7 @@ func TestAuthorizationTableGRPC(t *testing.T) {
 	aliceOrder, _ := placeOrder(t, shopperA, newKey("grpc-table-alice"))
 	pricing := pricingv1.NewPricingServiceClient(dial(t, sys.Addrs.Pricing))
 	catalog := catalogv1.NewCatalogServiceClient(dial(t, sys.Addrs.Catalog))
+	catalogAdmin := catalogv1.NewCatalogAdminServiceClient(dial(t, sys.Addrs.Catalog))
 	type row struct {
 		name string
 		call func(md metadata.MD) error
@@ -230,6 +242,15 @@ func TestAuthorizationTableGRPC(t *testing.T) {
 			_, err := pricing.GetOrder(metadata.NewOutgoingContext(ctxT(t), md), &pricingv1.GetOrderRequest{OrderId: aliceOrder})
 			return err
 		}, codes.NotFound, bad(map[string]codes.Code{shopperA: codes.OK})},
+		{"catalog admin UpdatePart(unknown)", func(md metadata.MD) error {
+			name := "x"
+			_, err := catalogAdmin.UpdatePart(metadata.NewOutgoingContext(ctxT(t), md), &catalogv1.UpdatePartRequest{Id: "999999999", Name: &name})
+			return err
+		}, codes.PermissionDenied, bad(map[string]codes.Code{noToken: codes.Unauthenticated, operator: codes.NotFound})},
+		{"catalog admin RetireCar(unknown)", func(md metadata.MD) error {
+			_, err := catalogAdmin.RetireCar(metadata.NewOutgoingContext(ctxT(t), md), &catalogv1.RetireCarRequest{Id: "no-such-car"})
+			return err
+		}, codes.PermissionDenied, bad(map[string]codes.Code{noToken: codes.Unauthenticated, operator: codes.NotFound})},
 		{"pricing ListOrders", func(md metadata.MD) error {
 			_, err := pricing.ListOrders(metadata.NewOutgoingContext(ctxT(t), md), &pricingv1.ListOrdersRequest{})
 			return err

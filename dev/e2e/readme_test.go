@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -173,7 +175,60 @@ var readmeWants = append([]readmeWant{
 	{cmd: `grpcurl -plaintext -d '{"itens":[{"peca":{"id":"7"},"quantidade":1}],"valor_total":8020}' 127.0.0.1:50052 pricing.OrcamentoService/RealizarCompra`,
 		json: `{"pedidoId":"<uuid>","status":"CONFIRMADO","valorTotal":8020,"dataPedido":"<time>","itensComprados":[{"peca":{"id":"7","nome":"Chassi","valor":8000},"quantidade":1}],"subtotal":8000,"frete":20}`},
 	{cmd: `grpcurl -plaintext 127.0.0.1:50051 grpc.health.v1.Health/Check`, json: `{"status":"SERVING"}`},
+
+	// An operator changes part 6's price and puts it back.
+	{cmd: `curl -s 'http://127.0.0.1:8010/token?sub=olga&roles=shopper,operator'`, status: 200, check: checkJWT, bind: "OPERATOR"},
+	{cmd: `curl -s -X PATCH -H 'Content-Type: application/json' -H "Authorization: Bearer $OPERATOR" http://127.0.0.1:8000/v1/admin/parts/6 -d '{"price":{"currencyCode":"BRL","minorUnits":"36000"}}'`,
+		status: 200, check: checkCapoPrice(36000)},
+	{cmd: `curl -s 'http://127.0.0.1:8010/token?sub=alice&roles=shopper'`, status: 200, check: checkJWT, bind: "TOKEN"},
+	{cmd: `curl -s -X PATCH -H 'Content-Type: application/json' -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8000/v1/admin/parts/6 -d '{"price":{"currencyCode":"BRL","minorUnits":"1"}}'`,
+		status: 403, json: `{"code":403,"status":"PERMISSION_DENIED","message":"catalog management needs the operator role"}`},
+	{cmd: `curl -s -X PATCH -H 'Content-Type: application/json' -H "Authorization: Bearer $OPERATOR" http://127.0.0.1:8000/v1/admin/parts/6 -d '{"price":{"currencyCode":"BRL","minorUnits":"35000"}}'`,
+		status: 200, check: checkCapoPrice(35000)},
 }, readmeGooseWants()...)
+
+// checkCapoPrice checks the management API's answer for part 6 (fusca,
+// Capô) at price, then waits (bounded) until the gateway serves that price:
+// the examples that follow, and the tests after this one, read part 6.
+func checkCapoPrice(price int64) func(out []byte) error {
+	return func(out []byte) error {
+		var got struct {
+			Part struct {
+				ID, CarID, Name, Category string
+				Price                     struct{ CurrencyCode, MinorUnits string }
+			}
+			Version string
+			Retired bool
+		}
+		if err := json.Unmarshal(out, &got); err != nil {
+			return fmt.Errorf("not JSON: %v", err)
+		}
+		p := got.Part
+		if v, err := strconv.ParseInt(got.Version, 10, 64); err != nil || v < 2 || got.Retired ||
+			p.ID != "6" || p.CarID != "fusca" || p.Name != "Capô" || p.Category != "PART_CATEGORY_HOOD" ||
+			p.Price.CurrencyCode != "BRL" || p.Price.MinorUnits != strconv.FormatInt(price, 10) {
+			return fmt.Errorf("%+v, want part 6 at %d centavos, version 2 or more, not retired", got, price)
+		}
+		want := fmt.Sprintf(`"id":"6","carId":"fusca","name":"Capô","category":"PART_CATEGORY_HOOD","price":{"currencyCode":"BRL","minorUnits":"%d"}`, price)
+		for start := time.Now(); ; time.Sleep(time.Millisecond) {
+			resp, err := http.Get(sys.GatewayURL + "/v1/cars/fusca/parts?page_size=10")
+			if err != nil {
+				return err
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				return err
+			}
+			if bytes.Contains(body, []byte(want)) {
+				return nil
+			}
+			if time.Since(start) > stateBound {
+				return fmt.Errorf("the gateway serves %s %v after the change, want part 6 at %d", body, stateBound, price)
+			}
+		}
+	}
+}
 
 // readmeRecorder replaces curl, grpcurl and goose in the README's scripts by
 // shell functions that run the real tool unchanged and record, per call, its
@@ -568,7 +623,10 @@ func checkOpenAPI(out []byte) error {
 	}
 	slices.Sort(got)
 	want := []string{"GET /health", "GET /v1/cars", "GET /v1/cars/{carId}/parts", "GET /v1/orders", "GET /v1/orders/{orderId}", "GET /v1/parts:batchGet",
-		"POST /calcular", "POST /get-pecas", "POST /pagar", "POST /v1/orders", "POST /v1/quotes"}
+		"PATCH /v1/admin/cars/{id}", "PATCH /v1/admin/parts/{id}",
+		"POST /calcular", "POST /get-pecas", "POST /pagar",
+		"POST /v1/admin/cars", "POST /v1/admin/cars/{id}:retire", "POST /v1/admin/parts", "POST /v1/admin/parts/{id}:retire",
+		"POST /v1/orders", "POST /v1/quotes"}
 	if !slices.Equal(got, want) {
 		return fmt.Errorf("operations %q, want %q", got, want)
 	}
