@@ -2,6 +2,7 @@ package fault
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -11,14 +12,19 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/carbuild/carbuild/shared/auth"
+	"github.com/carbuild/carbuild/shared/auth/devissuer"
 )
 
-// TestLeastPrivilegeRoles checks the group roles of migration 00004: a
-// login role in carbuild_catalog_reader can read the catalog and nothing
-// else; one in carbuild_orders_writer can read and insert orders and
-// nothing else (no UPDATE/DELETE, no catalog). Then it runs the real catalog
-// and pricing as those login roles and places an order through the gateway:
-// the services need no more than that.
+// TestLeastPrivilegeRoles checks the group roles of migrations 00004 and
+// 00008: a login role in carbuild_catalog_reader can read the catalog,
+// change cars and parts column by column (no ids, no deletes) and append to
+// the audit trail, and nothing else; one in carbuild_orders_writer can read
+// and insert orders and nothing else (no UPDATE/DELETE, no catalog). Then it
+// runs the real catalog and pricing as those login roles, places an order
+// and makes an operator's catalog changes through the gateway: the services
+// need no more than that.
 func TestLeastPrivilegeRoles(t *testing.T) {
 	s := startStack(t, stackConfig())
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -38,9 +44,18 @@ VALUES (gen_random_uuid(), $1, '\x01', 'CONFIRMED', 'BRL', 800000, 2000, 802000)
 	}{
 		{"reader reads parts", reader, `SELECT count(*) FROM catalog.parts`, nil, true},
 		{"reader reads cars", reader, `SELECT count(*) FROM catalog.cars`, nil, true},
-		{"reader cannot change prices", reader, `UPDATE catalog.parts SET price_minor = 1`, nil, false},
-		{"reader cannot add parts", reader, `INSERT INTO catalog.parts (car_id, name, category, price_minor) VALUES ('civic', 'x', 'hood', 1)`, nil, false},
-		{"reader cannot delete cars", reader, `DELETE FROM catalog.cars`, nil, false},
+		// The management API (00008): the catalog changes cars and parts
+		// column by column and only appends to the audit trail.
+		{"catalog changes prices", reader, `UPDATE catalog.parts SET price_minor = price_minor, version = version + 1 WHERE id = 20`, nil, true},
+		{"catalog cannot change part ids", reader, `UPDATE catalog.parts SET id = id WHERE id = 20`, nil, false},
+		{"catalog cannot move parts", reader, `UPDATE catalog.parts SET car_id = car_id WHERE id = 20`, nil, false},
+		{"catalog cannot choose part ids", reader, `INSERT INTO catalog.parts (id, car_id, name, category, price_minor) VALUES (900, 'civic', 'x', 'hood', 1)`, nil, false},
+		{"catalog cannot delete parts", reader, `DELETE FROM catalog.parts WHERE id = 20`, nil, false},
+		{"catalog cannot delete cars", reader, `DELETE FROM catalog.cars`, nil, false},
+		{"catalog appends audit rows", reader, `INSERT INTO catalog.audit (actor, action, entity, entity_id, before, after) VALUES ('fault', 'update', 'part', '20', '{}', '{}')`, nil, true},
+		{"catalog cannot read the audit trail", reader, `SELECT count(*) FROM catalog.audit`, nil, false},
+		{"catalog cannot rewrite the audit trail", reader, `UPDATE catalog.audit SET actor = 'x'`, nil, false},
+		{"catalog cannot delete the audit trail", reader, `DELETE FROM catalog.audit`, nil, false},
 		{"reader cannot read orders", reader, `SELECT count(*) FROM orders.orders`, nil, false},
 		{"reader cannot write orders", reader, order, []any{"reader-" + randomKey(4)}, false},
 		{"writer inserts orders", writer, order, []any{"writer-" + randomKey(4)}, true},
@@ -73,7 +88,9 @@ VALUES (gen_random_uuid(), $1, '\x01', 'CONFIRMED', 'BRL', 800000, 2000, 802000)
 			t.Fatal(err)
 		}
 	}
-	startProc(t, "catalog", "DATABASE_URL="+reader, "CATALOG_GRPC_ADDR="+s.Addrs.Catalog, "CATALOG_METRICS_ADDR="+s.Addrs.CatalogMetrics)
+	// The catalog verifies tokens, for the management API below.
+	startProc(t, "catalog", "DATABASE_URL="+reader, "CATALOG_GRPC_ADDR="+s.Addrs.Catalog, "CATALOG_METRICS_ADDR="+s.Addrs.CatalogMetrics,
+		"AUTH_ISSUER="+s.Issuer.URL(), "AUTH_AUDIENCE="+s.Issuer.Audience())
 	startProc(t, "pricing", "DATABASE_URL="+writer, "PRICING_GRPC_ADDR="+s.Addrs.Pricing, "PRICING_METRICS_ADDR="+s.Addrs.PricingMetrics, "CATALOG_ADDR="+s.Addrs.Catalog)
 	client := &http.Client{Timeout: 10 * time.Second}
 	// The gateway reconnects to each restarted backend on its own schedule
@@ -110,7 +127,52 @@ VALUES (gen_random_uuid(), $1, '\x01', 'CONFIRMED', 'BRL', 800000, 2000, 802000)
 		}
 	}
 	t.Logf("roles: every call answered 200 %s after catalog and pricing restarted as login roles", time.Since(start).Round(time.Millisecond))
-	t.Logf("roles: %d privilege checks; catalog and pricing served reads, a quote and an order as login roles in carbuild_catalog_reader / carbuild_orders_writer", len(checks))
+
+	// An operator's changes through the gateway: the catalog's login role
+	// can make each of them, with its audit row.
+	tok, err := s.Issuer.Token(devissuer.Claims{Subject: "fault-olga", Roles: []string{auth.RoleOperator}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	car := "roles-" + strings.ToLower(randomKey(6))
+	op := map[string]string{"Authorization": "Bearer " + tok}
+	var partID string
+	for _, c := range []call{
+		{method: "POST", path: "/v1/admin/cars", body: `{"id":"` + car + `","name":"` + car + `","firstYear":2020,"lastYear":2020}`},
+		{method: "POST", path: "/v1/admin/parts", body: `{"carId":"` + car + `","name":"Farol","category":"PART_CATEGORY_HEADLIGHT","price":{"currencyCode":"BRL","minorUnits":"100"}}`},
+		{method: "PATCH", path: "/v1/admin/parts/{part}", body: `{"price":{"currencyCode":"BRL","minorUnits":"200"},"expectedVersion":"1"}`},
+		{method: "POST", path: "/v1/admin/parts/{part}:retire", body: `{}`},
+		{method: "PATCH", path: "/v1/admin/cars/" + car, body: `{"name":"Renamed ` + car + `"}`},
+		{method: "POST", path: "/v1/admin/cars/" + car + ":retire", body: `{}`},
+	} {
+		c.path, c.headers = strings.Replace(c.path, "{part}", partID, 1), op
+		req, err := c.request(s.GatewayURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", c.method, c.path, err)
+		}
+		body := readAll(resp)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s %s as the catalog's login role = %d %s", c.method, c.path, resp.StatusCode, body)
+		}
+		if partID == "" && strings.Contains(c.path, "/parts") {
+			var created struct{ Part struct{ ID string } }
+			if err := json.Unmarshal([]byte(body), &created); err != nil || created.Part.ID == "" {
+				t.Fatalf("created part: %s (%v)", body, err)
+			}
+			partID = created.Part.ID
+		}
+	}
+	var rows int
+	if err := admin.QueryRow(ctx, `SELECT count(*) FROM catalog.audit WHERE actor = 'fault-olga'`).Scan(&rows); err != nil || rows != 6 {
+		t.Errorf("audit rows of the operator's changes = %d, %v; want 6", rows, err)
+	}
+	t.Logf("roles: %d privilege checks; catalog and pricing served reads, a quote, an order and 6 operator changes (with their audit rows) as login roles in carbuild_catalog_reader / carbuild_orders_writer", len(checks))
+
 }
 
 // loginRole creates a login role (with a password, so it also works where
