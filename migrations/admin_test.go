@@ -1,10 +1,12 @@
 package migrations_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/carbuild/carbuild/migrations/dbtest"
 )
@@ -51,19 +53,7 @@ func TestCatalogServicePrivileges(t *testing.T) {
 		{`UPDATE catalog.revision SET n = n + 1`, false},
 	}
 	for _, tt := range tests {
-		_, err := conn.Exec(ctx, "SET ROLE carbuild_catalog_reader; "+tt.stmt+"; RESET ROLE")
-		if err != nil {
-			if _, rerr := conn.Exec(ctx, "RESET ROLE"); rerr != nil {
-				t.Fatal(rerr)
-			}
-		}
-		var pgErr *pgconn.PgError
-		switch {
-		case tt.allowed && err != nil:
-			t.Errorf("%s: %v, want allowed", tt.stmt, err)
-		case !tt.allowed && (!errors.As(err, &pgErr) || pgErr.Code != "42501"):
-			t.Errorf("%s: got %v, want permission denied (42501)", tt.stmt, err)
-		}
+		checkPrivilege(ctx, t, conn, "carbuild_catalog_reader", tt.stmt, tt.allowed)
 	}
 	// The owner sees what the service appended.
 	var n int
@@ -99,5 +89,24 @@ func TestAuditConstraints(t *testing.T) {
 		case !tt.ok && (!errors.As(err, &pgErr) || (pgErr.Code != "23514" && pgErr.Code != "23502")):
 			t.Errorf("%s: got %v, want a check or not-null violation", tt.values, err)
 		}
+	}
+}
+
+// checkPrivilege runs stmt as role on conn and checks that it is allowed,
+// or refused with permission denied (42501).
+func checkPrivilege(ctx context.Context, t *testing.T, conn *pgxpool.Conn, role, stmt string, allowed bool) {
+	t.Helper()
+	_, err := conn.Exec(ctx, "SET ROLE "+role+"; "+stmt+"; RESET ROLE")
+	if err != nil {
+		if _, rerr := conn.Exec(ctx, "RESET ROLE"); rerr != nil {
+			t.Fatal(rerr)
+		}
+	}
+	var pgErr *pgconn.PgError
+	switch {
+	case allowed && err != nil:
+		t.Errorf("as %s: %s: %v, want allowed", role, stmt, err)
+	case !allowed && (!errors.As(err, &pgErr) || pgErr.Code != "42501"):
+		t.Errorf("as %s: %s: got %v, want permission denied (42501)", role, stmt, err)
 	}
 }

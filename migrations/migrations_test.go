@@ -775,19 +775,7 @@ func TestCatalogRevisionPrivileges(t *testing.T) {
 		{editor, "SELECT n FROM catalog.revision", false, 3},
 	}
 	for _, tt := range tests {
-		_, err := conn.Exec(ctx, "SET ROLE "+tt.role+"; "+tt.stmt+"; RESET ROLE")
-		if err != nil {
-			if _, rerr := conn.Exec(ctx, "RESET ROLE"); rerr != nil {
-				t.Fatal(rerr)
-			}
-		}
-		var pgErr *pgconn.PgError
-		switch {
-		case tt.allowed && err != nil:
-			t.Errorf("as %s: %s: %v, want allowed", tt.role, tt.stmt, err)
-		case !tt.allowed && (!errors.As(err, &pgErr) || pgErr.Code != "42501"):
-			t.Errorf("as %s: %s: got %v, want permission denied (42501)", tt.role, tt.stmt, err)
-		}
+		checkPrivilege(ctx, t, conn, tt.role, tt.stmt, tt.allowed)
 		var rev int64
 		if err := conn.QueryRow(ctx, "SELECT n FROM catalog.revision").Scan(&rev); err != nil {
 			t.Fatal(err)
