@@ -319,7 +319,7 @@ func TestAdminPriceChangeReachesCaches(t *testing.T) {
 			}
 			time.Sleep(time.Millisecond)
 		}
-		t.Logf("price %d set over %s: served by the gateway's %s %v and quoted by pricing %v after the change was answered",
+		t.Logf("price %d set over %s: served by the gateway's %s %v, then quoted by pricing %v after the change was answered (polled one after the other)",
 			price, how, read.path, gw.Round(time.Microsecond), quoted.Round(time.Microsecond))
 	}
 	set("REST", original+1234)

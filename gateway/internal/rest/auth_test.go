@@ -75,3 +75,46 @@ func TestAuthenticate(t *testing.T) {
 		})
 	}
 }
+
+// TestOperatorsOnly: the management API needs a verified operator; every
+// other route passes whoever authenticate let through.
+func TestOperatorsOnly(t *testing.T) {
+	t.Parallel()
+	shopper := &auth.Identity{Subject: "alice", Roles: []string{auth.RoleShopper}}
+	op := &auth.Identity{Subject: "olga", Roles: []string{auth.RoleShopper, auth.RoleOperator}}
+	tests := []struct {
+		name string
+		path string
+		id   *auth.Identity
+		want int
+	}{
+		{"anonymous", "/v1/admin/parts/6", nil, 401},
+		{"shopper", "/v1/admin/parts/6", shopper, 403},
+		{"role named like operator", "/v1/admin/cars", &auth.Identity{Subject: "eve", Roles: []string{"Operator", "operators"}}, 403},
+		{"operator", "/v1/admin/parts/6", op, 200},
+		{"operator, retire", "/v1/admin/cars/gol:retire", op, 200},
+		{"anonymous elsewhere", "/v1/cars", nil, 200},
+		{"shopper elsewhere", "/v1/orders", shopper, 200},
+		{"prefix without slash is another route", "/v1/administration", nil, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest("PATCH", tt.path, nil)
+			if tt.id != nil {
+				r = r.WithContext(auth.NewContext(r.Context(), *tt.id))
+			}
+			w := httptest.NewRecorder()
+			operatorsOnly(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) })).ServeHTTP(w, r)
+			if w.Code != tt.want {
+				t.Errorf("%s as %v = %d %s, want %d", tt.path, tt.id, w.Code, w.Body, tt.want)
+			}
+			if w.Code == 401 && w.Header().Get("WWW-Authenticate") != "Bearer" {
+				t.Errorf("401 without a Bearer challenge")
+			}
+			if strings.HasPrefix(tt.path, adminPrefix) && w.Header().Get("Cache-Control") != "no-store" {
+				t.Errorf("management answer without Cache-Control: no-store")
+			}
+		})
+	}
+}
