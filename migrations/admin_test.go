@@ -3,11 +3,13 @@ package migrations_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/carbuild/carbuild/migrations"
 	"github.com/carbuild/carbuild/migrations/dbtest"
 )
 
@@ -108,5 +110,29 @@ func checkPrivilege(ctx context.Context, t *testing.T, conn *pgxpool.Conn, role,
 		t.Errorf("as %s: %s: %v, want allowed", role, stmt, err)
 	case !allowed && (!errors.As(err, &pgErr) || pgErr.Code != "42501"):
 		t.Errorf("as %s: %s: got %v, want permission denied (42501)", role, stmt, err)
+	}
+}
+
+// TestAdminDownKeepsRetiredHidden: rolling 00008 back would put retired
+// parts on sale again, so Down refuses while there are any.
+func TestAdminDownKeepsRetiredHidden(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	db := openDB(t, dbtest.New(t))
+	if _, err := db.ExecContext(ctx, `UPDATE catalog.parts SET retired_at = now() WHERE id = 13`); err != nil {
+		t.Fatal(err)
+	}
+	if err := migrations.Down(ctx, db); err == nil || !strings.Contains(err.Error(), "catalog has retired cars or parts") {
+		t.Fatalf("down with a retired part: %v, want it refused", err)
+	}
+	var retired bool
+	if err := db.QueryRowContext(ctx, `SELECT retired_at IS NOT NULL FROM catalog.parts WHERE id = 13`).Scan(&retired); err != nil || !retired {
+		t.Errorf("part 13 after the refused down: retired %v, %v; want still retired", retired, err)
+	}
+	if _, err := db.ExecContext(ctx, `UPDATE catalog.parts SET retired_at = NULL WHERE id = 13`); err != nil {
+		t.Fatal(err)
+	}
+	if err := migrations.Down(ctx, db); err != nil {
+		t.Fatalf("down without retired records: %v", err)
 	}
 }
