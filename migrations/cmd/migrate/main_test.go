@@ -147,10 +147,12 @@ func TestRun(t *testing.T) {
 		wantTables int
 	}{
 		{args: []string{"version"}, wantOut: "0\n"},
-		{args: nil, wantLogs: []string{`"msg":"migration applied"`, `"file":"00007_order_owner.sql"`}, wantTables: 6},
-		{args: []string{"up"}, wantTables: 6}, // nothing pending is fine
+		{args: nil, wantLogs: []string{`"msg":"migration applied"`, `"file":"00008_catalog_admin.sql"`}, wantTables: 7},
+		{args: []string{"up"}, wantTables: 7}, // nothing pending is fine
+		{args: []string{"version"}, wantOut: "8\n", wantTables: 7},
+		{args: []string{"status"}, wantOut: "00008_catalog_admin.sql", wantTables: 7},
+		{args: []string{"down"}, wantLogs: []string{`"msg":"migration rolled back"`}, wantTables: 6},
 		{args: []string{"version"}, wantOut: "7\n", wantTables: 6},
-		{args: []string{"status"}, wantOut: "00007_order_owner.sql", wantTables: 6},
 		{args: []string{"down"}, wantLogs: []string{`"msg":"migration rolled back"`}, wantTables: 5},
 		{args: []string{"version"}, wantOut: "6\n", wantTables: 5},
 		{args: []string{"down"}, wantLogs: []string{`"msg":"migration rolled back"`}, wantTables: 5},
