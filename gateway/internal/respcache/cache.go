@@ -66,9 +66,10 @@ func New(reg prometheus.Registerer, o Options) *Cache {
 			Title: "the gateway's answer cache",
 			Reads: "Cacheable catalog reads (GET /v1/cars, GET /v1/cars/{car_id}/parts, POST /get-pecas)",
 			Max:   o.MaxBytes,
-			Size:  func(key string, a answer) int64 { return int64(len(key) + len(a.body) + entryOverhead) },
-			TTL:   o.TTL,
-			Now:   o.Now,
+			// cap: the recorder's buffer is kept as it grew.
+			Size: func(key string, a answer) int64 { return int64(len(key) + cap(a.body) + entryOverhead) },
+			TTL:  o.TTL,
+			Now:  o.Now,
 		}),
 		maxKeyBody: o.MaxKeyBody,
 		maxBody:    int(o.MaxBytes / 4),
