@@ -3,7 +3,8 @@ module github.com/carbuild/carbuild/pricing
 go 1.26.0
 
 require (
-	github.com/carbuild/carbuild/migrations v0.0.0-00010101000000-000000000000
+	github.com/carbuild/carbuild/catalog v0.0.0
+	github.com/carbuild/carbuild/migrations v0.0.0
 	github.com/carbuild/carbuild/shared v0.0.0
 	github.com/jackc/pgx/v5 v5.13.0
 	github.com/prometheus/client_golang v1.25.0
@@ -48,7 +49,7 @@ require (
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
-	github.com/prometheus/client_model v0.6.3
+	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.23.0 // indirect
 	golang.org/x/net v0.62.0 // indirect
@@ -62,3 +63,5 @@ require (
 replace github.com/carbuild/carbuild/shared => ../shared
 
 replace github.com/carbuild/carbuild/migrations => ../migrations
+
+replace github.com/carbuild/carbuild/catalog => ../catalog

@@ -1,7 +1,8 @@
 // Package archtest checks the architecture's import rule
-// (docs/architecture.md): shared imports no service, and no service imports
-// another service's packages; services talk through the generated clients in
-// shared/gen.
+// (docs/architecture.md): shared imports no service; a service imports
+// shared, its own packages and, for the catalog's cache contract, only the
+// catalog's client package (catalog/catalogclient); services talk through
+// the generated clients in shared/gen.
 package archtest
 
 import (
@@ -32,9 +33,21 @@ func partOf(path string) string {
 	return ""
 }
 
-// allowed reports whether part from may import part to.
-func allowed(from, to string) bool {
-	return to == "" || to == from || to == "shared"
+// contract is the one package of a service other services may import: the
+// catalog's client package (its revision watch and revision-validated cache).
+const contract = modulePrefix + "catalog/catalogclient"
+
+// allowed reports whether a package of part from may import path, a
+// package of part to.
+func allowed(from, to, path string) bool {
+	switch {
+	case to == "" || to == from || to == "shared":
+		return true
+	case from == "shared":
+		return false
+	default:
+		return path == contract
+	}
 }
 
 func TestImportRule(t *testing.T) {
@@ -65,8 +78,8 @@ func TestImportRule(t *testing.T) {
 		}
 		packages++
 		for _, imp := range fields[1:] {
-			if to := partOf(imp); !allowed(from, to) {
-				t.Errorf("%s imports %s: %s may import only itself and shared", pkg, imp, from)
+			if to := partOf(imp); !allowed(from, to, imp) {
+				t.Errorf("%s imports %s: %s may import only itself, shared and %s", pkg, imp, from, contract)
 			}
 		}
 	}
@@ -81,21 +94,26 @@ func TestImportRule(t *testing.T) {
 
 func TestAllowed(t *testing.T) {
 	tests := []struct {
-		from, to string
-		want     bool
+		from, path string
+		want       bool
 	}{
-		{"catalog", "shared", true},
-		{"catalog", "catalog", true},
-		{"catalog", "", true},
-		{"catalog", "pricing", false},
-		{"gateway", "catalog", false},
-		{"pricing", "gateway", false},
-		{"shared", "catalog", false},
-		{"shared", "shared", true},
+		{"catalog", "github.com/carbuild/carbuild/shared/config", true},
+		{"catalog", "github.com/carbuild/carbuild/catalog/internal/store", true},
+		{"catalog", "github.com/jackc/pgx/v5", true},
+		{"catalog", "github.com/carbuild/carbuild/pricing/internal/quote", false},
+		{"gateway", contract, true},
+		{"pricing", contract, true},
+		{"gateway", "github.com/carbuild/carbuild/catalog/internal/cache", false},
+		{"pricing", "github.com/carbuild/carbuild/catalog/internal/server", false},
+		{"pricing", "github.com/carbuild/carbuild/gateway/internal/rest", false},
+		{"gateway", "github.com/carbuild/carbuild/catalog/catalogclient/sub", false},
+		{"shared", contract, false},
+		{"shared", "github.com/carbuild/carbuild/catalog/internal/store", false},
+		{"shared", "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1", true},
 	}
 	for _, tt := range tests {
-		if got := allowed(tt.from, tt.to); got != tt.want {
-			t.Errorf("allowed(%q, %q) = %v, want %v", tt.from, tt.to, got, tt.want)
+		if got := allowed(tt.from, partOf(tt.path), tt.path); got != tt.want {
+			t.Errorf("allowed(%q, %q) = %v, want %v", tt.from, tt.path, got, tt.want)
 		}
 	}
 }

@@ -22,14 +22,3 @@ func TuneGC(lookupEnv func(string) (string, bool)) {
 		debug.SetMemoryLimit(DefaultMemoryLimit)
 	}
 }
-
-// ReserveOffHeap lowers the default soft memory limit by n bytes that the
-// process keeps outside the Go heap (the gateway's answer cache ring), which
-// the limit does not see, so that heap and ring together stay within
-// DefaultMemoryLimit. A GOMEMLIMIT set by the user is left alone.
-func ReserveOffHeap(lookupEnv func(string) (string, bool), n int64) {
-	if v, ok := lookupEnv("GOMEMLIMIT"); ok && v != "" {
-		return
-	}
-	debug.SetMemoryLimit(max(DefaultMemoryLimit-n, DefaultMemoryLimit/2))
-}

@@ -14,14 +14,11 @@ func TestGCLimits(t *testing.T) {
 	tests := []struct {
 		name      string
 		env       map[string]string
-		offHeap   int64
 		wantLimit int64
 		wantGC    int
 	}{
 		{name: "defaults", wantLimit: DefaultMemoryLimit, wantGC: DefaultGCPercent},
-		{name: "ring outside the heap lowers the limit", offHeap: 8 << 20, wantLimit: DefaultMemoryLimit - 8<<20, wantGC: DefaultGCPercent},
-		{name: "never below half the default", offHeap: 1 << 30, wantLimit: DefaultMemoryLimit / 2, wantGC: DefaultGCPercent},
-		{name: "user settings win", env: map[string]string{"GOGC": "100", "GOMEMLIMIT": "100MiB"}, offHeap: 8 << 20, wantLimit: 7 << 40, wantGC: 100},
+		{name: "user settings win", env: map[string]string{"GOGC": "100", "GOMEMLIMIT": "100MiB"}, wantLimit: 7 << 40, wantGC: 100},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -30,7 +27,6 @@ func TestGCLimits(t *testing.T) {
 			debug.SetGCPercent(100)
 			debug.SetMemoryLimit(7 << 40)
 			TuneGC(env(tt.env))
-			ReserveOffHeap(env(tt.env), tt.offHeap)
 			if got := debug.SetMemoryLimit(-1); got != tt.wantLimit {
 				t.Errorf("memory limit = %d; want %d", got, tt.wantLimit)
 			}

@@ -8,15 +8,13 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
-	"github.com/carbuild/carbuild/shared/catalogrev"
+	"github.com/carbuild/carbuild/catalog/catalogclient"
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 )
 
 // RevisionHeader is the gRPC header metadata key every read method answers
-// with: the catalog revision the instance knew when the call started, as
-// decimal text; absent while the instance cannot see changes. Its clients
-// read it through shared/catalogrev, which defines it.
-const RevisionHeader = catalogrev.Header
+// with (catalogclient.Header, the contract's clients read it there).
+const RevisionHeader = catalogclient.Header
 
 // Revisions is the catalog revision as this instance knows it (the cache's).
 type Revisions interface {

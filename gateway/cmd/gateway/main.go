@@ -25,7 +25,6 @@ import (
 	"github.com/carbuild/carbuild/gateway/internal/rest"
 	"github.com/carbuild/carbuild/shared/auth"
 	"github.com/carbuild/carbuild/shared/buildinfo"
-	"github.com/carbuild/carbuild/shared/catalogrev"
 	"github.com/carbuild/carbuild/shared/config"
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 	"github.com/carbuild/carbuild/shared/grpcclient"
@@ -77,9 +76,6 @@ func run(ctx context.Context, args []string) error {
 	cfg.Common(&s.common, "serve net/http/pprof under /debug/pprof/ on the metrics address")
 	if err := cfg.Parse(args); err != nil {
 		return err
-	}
-	if s.cacheTTL > 0 && s.cacheMaxBytes > 0 {
-		config.ReserveOffHeap(os.LookupEnv, int64(s.cacheMaxBytes)) // the cache's ring is outside the heap
 	}
 	log, err := logging.New(os.Stderr, "gateway", s.common.LogLevel, s.common.LogFormat)
 	if err != nil {
@@ -133,7 +129,7 @@ func run(ctx context.Context, args []string) error {
 	// live and every cacheable read is a bypass.
 	cache := respcache.New(reg, respcache.Options{MaxBytes: int64(s.cacheMaxBytes), TTL: s.cacheTTL})
 	if s.cacheTTL > 0 && s.cacheMaxBytes > 0 {
-		go catalogrev.NewWatcher(log, catalogv1.NewCatalogServiceClient(catalogConn), cache).Run(watchCtx)
+		go cache.Follow(watchCtx, log, catalogv1.NewCatalogServiceClient(catalogConn))
 	}
 
 	handler, err := rest.New(ctx, rest.Options{

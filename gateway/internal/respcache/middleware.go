@@ -10,7 +10,7 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 
-	"github.com/carbuild/carbuild/shared/catalogrev"
+	"github.com/carbuild/carbuild/catalog/catalogclient"
 )
 
 // Header names of the answers.
@@ -50,19 +50,21 @@ func (c *Cache) Middleware(next runtime.HandlerFunc) runtime.HandlerFunc {
 
 func (c *Cache) serve(w http.ResponseWriter, r *http.Request, next func(http.ResponseWriter, *http.Request)) {
 	if !c.Live() {
-		c.bypass(w, r, next)
+		c.Bypass()
+		bypass(w, r, next)
 		return
 	}
 	var key string
 	if r.Method == http.MethodPost {
-		body, err := io.ReadAll(io.LimitReader(r.Body, int64(c.opts.MaxKeyBody)+1))
+		body, err := io.ReadAll(io.LimitReader(r.Body, int64(c.maxKeyBody)+1))
 		rest := io.Reader(r.Body)
 		if err != nil {
 			rest = errReader{err}
 		}
 		r.Body = &replayBody{Reader: io.MultiReader(bytes.NewReader(body), rest), Closer: r.Body}
-		if err != nil || len(body) > c.opts.MaxKeyBody {
-			c.bypass(w, r, next)
+		if err != nil || len(body) > c.maxKeyBody {
+			c.Bypass()
+			bypass(w, r, next)
 			return
 		}
 		key = "POST " + r.URL.RequestURI() + "\x00" + string(body)
@@ -70,13 +72,12 @@ func (c *Cache) serve(w http.ResponseWriter, r *http.Request, next func(http.Res
 		key = "GET " + r.URL.RequestURI()
 	}
 
-	a, live, epoch := c.lookup(key)
-	if !live {
-		c.bypass(w, r, next)
+	a, res, fill := c.Get(key)
+	switch res {
+	case catalogclient.Bypass:
+		bypass(w, r, next)
 		return
-	}
-	if a != nil {
-		c.hits.Inc()
+	case catalogclient.Hit:
 		h := w.Header()
 		for k, vs := range a.metadata {
 			h[k] = slices.Clone(vs) // the stored slices are shared by every hit
@@ -84,22 +85,21 @@ func (c *Cache) serve(w http.ResponseWriter, r *http.Request, next func(http.Res
 		h.Set("Content-Type", a.contentType)
 		h.Set("Content-Length", strconv.Itoa(len(a.body)))
 		h.Set(HeaderRevision, a.revision)
-		h.Set(HeaderCache, "hit")
+		h.Set(HeaderCache, res.String())
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(a.body)
 		return
 	}
 
-	c.misses.Inc()
-	w.Header().Set(HeaderCache, "miss")
-	rec := &recorder{ResponseWriter: w, max: int(c.opts.MaxBytes / 4)}
+	w.Header().Set(HeaderCache, res.String())
+	rec := &recorder{ResponseWriter: w, max: c.maxBody}
 	next(rec, r)
 	if rec.code != http.StatusOK || rec.over {
 		return
 	}
 	h := w.Header()
 	revision := h.Get(HeaderRevision)
-	rev, ok := catalogrev.Parse(revision)
+	rev, ok := catalogclient.Parse(revision)
 	if !ok {
 		return // the catalog could not vouch for the answer (not live)
 	}
@@ -112,12 +112,11 @@ func (c *Cache) serve(w http.ResponseWriter, r *http.Request, next func(http.Res
 			md[k] = vs
 		}
 	}
-	c.store(key, &answer{contentType: h.Get("Content-Type"), revision: revision, metadata: md, body: rec.buf}, rev, epoch)
+	c.Put(fill, rev, key, answer{contentType: h.Get("Content-Type"), revision: revision, metadata: md, body: rec.buf})
 }
 
-func (c *Cache) bypass(w http.ResponseWriter, r *http.Request, next func(http.ResponseWriter, *http.Request)) {
-	c.bypasses.Inc()
-	w.Header().Set(HeaderCache, "bypass")
+func bypass(w http.ResponseWriter, r *http.Request, next func(http.ResponseWriter, *http.Request)) {
+	w.Header().Set(HeaderCache, catalogclient.Bypass.String())
 	next(w, r)
 }
 

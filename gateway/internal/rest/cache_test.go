@@ -18,7 +18,6 @@ import (
 	"github.com/carbuild/carbuild/gateway/internal/backend"
 	"github.com/carbuild/carbuild/gateway/internal/respcache"
 	"github.com/carbuild/carbuild/gateway/internal/rest"
-	"github.com/carbuild/carbuild/shared/catalogrev"
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 	catalogopb "github.com/carbuild/carbuild/shared/gen/catalogo"
 )
@@ -73,7 +72,7 @@ func newCachedHandler(tb testing.TB, cached bool) (http.Handler, *prometheus.Reg
 		cache = respcache.New(reg, respcache.Options{MaxBytes: 1 << 20, TTL: time.Minute})
 		ctx, cancel := context.WithCancel(context.Background())
 		tb.Cleanup(cancel)
-		go catalogrev.NewWatcher(log, catalogv1.NewCatalogServiceClient(conn), cache).Run(ctx)
+		go cache.Follow(ctx, log, catalogv1.NewCatalogServiceClient(conn))
 	}
 	h, err := rest.New(context.Background(), rest.Options{
 		Catalog: conn, Pricing: conn, Backends: backend.NewWatcher(log, time.Second, map[string]*grpc.ClientConn{"catalog": conn}),

@@ -22,11 +22,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/carbuild/carbuild/catalog/catalogclient"
 	"github.com/carbuild/carbuild/gateway/internal/backend"
 	"github.com/carbuild/carbuild/gateway/internal/respcache"
 	"github.com/carbuild/carbuild/gateway/web"
 	"github.com/carbuild/carbuild/shared/auth"
-	"github.com/carbuild/carbuild/shared/catalogrev"
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 	gatewayv1 "github.com/carbuild/carbuild/shared/gen/carbuild/gateway/v1"
 	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
@@ -176,7 +176,7 @@ func incomingHeaders(key string) (string, bool) {
 // by default, as Grpc-Metadata-<key>.
 func outgoingHeaders(key string) (string, bool) {
 	switch key {
-	case catalogrev.Header:
+	case catalogclient.Header:
 		return respcache.HeaderRevision, true
 	case "content-type":
 		return "", false

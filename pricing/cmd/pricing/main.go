@@ -19,7 +19,6 @@ import (
 	"github.com/carbuild/carbuild/pricing/internal/store"
 	"github.com/carbuild/carbuild/shared/auth"
 	"github.com/carbuild/carbuild/shared/buildinfo"
-	"github.com/carbuild/carbuild/shared/catalogrev"
 	"github.com/carbuild/carbuild/shared/config"
 	"github.com/carbuild/carbuild/shared/database"
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
@@ -124,15 +123,15 @@ func run(ctx context.Context, args []string) error {
 	// live and every look-up is a bypass.
 	catalogAPI := catalogv1.NewCatalogServiceClient(conn)
 	cache := catalogclient.NewCache(reg, catalogclient.CacheOptions{MaxParts: s.partsCacheMax, TTL: s.partsCacheTTL})
+	catalog := catalogclient.New(catalogAPI, s.catalogTimeout, cache)
 	if s.partsCacheTTL > 0 && s.partsCacheMax > 0 {
 		watchCtx, stopWatch := context.WithCancel(context.Background())
 		defer stopWatch()
-		w := catalogrev.NewWatcher(log, catalogAPI, cache)
-		cache.OnFirstUse(func() { go w.Run(watchCtx) })
+		catalog.OnFirstUse(func() { go cache.Follow(watchCtx, log, catalogAPI) })
 	}
 
 	svc := pricing.NewService(
-		catalogclient.New(catalogAPI, s.catalogTimeout, cache),
+		catalog,
 		store.New(pool),
 		pricing.NewMetrics(reg),
 	)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -20,9 +19,9 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 
+	catalogcache "github.com/carbuild/carbuild/catalog/catalogclient"
 	"github.com/carbuild/carbuild/pricing/internal/pricing"
 	"github.com/carbuild/carbuild/pricing/internal/quote"
-	"github.com/carbuild/carbuild/shared/catalogrev"
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 	moneyv1 "github.com/carbuild/carbuild/shared/gen/carbuild/money/v1"
 )
@@ -64,7 +63,7 @@ func (f *fakeCatalog) BatchGetParts(ctx context.Context, req *catalogv1.BatchGet
 	}
 	f.mu.Unlock()
 	if rev != "" {
-		if err := grpc.SetHeader(ctx, metadata.Pairs(catalogrev.Header, rev)); err != nil {
+		if err := grpc.SetHeader(ctx, metadata.Pairs(catalogcache.Header, rev)); err != nil {
 			return nil, err
 		}
 	}
@@ -93,6 +92,7 @@ func (c *clock) add(d time.Duration) {
 }
 
 type fixture struct {
+	reg    *prometheus.Registry
 	cat    *fakeCatalog
 	cache  *Cache
 	client *Client
@@ -102,8 +102,8 @@ type fixture struct {
 const testTTL = 30 * time.Second
 
 // newFixture starts a fake catalog on bufconn and a Client with a cache in
-// front of it; the test drives the watch events itself (the Watcher is
-// shared/catalogrev's, tested there).
+// front of it; the test drives the watch events itself (the Watcher and the
+// cache's own rules are catalog/catalogclient's, tested there).
 func newFixture(t *testing.T, maxParts int) *fixture {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
@@ -120,14 +120,30 @@ func newFixture(t *testing.T, maxParts int) *fixture {
 	}
 	t.Cleanup(func() { conn.Close() })
 	clk := &clock{now: time.Unix(1_800_000_000, 0)}
-	cache := NewCache(prometheus.NewRegistry(), CacheOptions{MaxParts: maxParts, TTL: testTTL, Now: clk.Now})
-	return &fixture{cat: cat, cache: cache, client: New(catalogv1.NewCatalogServiceClient(conn), time.Second, cache), clock: clk}
+	reg := prometheus.NewRegistry()
+	cache := NewCache(reg, CacheOptions{MaxParts: maxParts, TTL: testTTL, Now: clk.Now})
+	return &fixture{reg: reg, cat: cat, cache: cache, client: New(catalogv1.NewCatalogServiceClient(conn), time.Second, cache), clock: clk}
 }
 
 // counts returns the cache's hit, miss and bypass counters and the catalog
 // calls made.
 func (f *fixture) counts() [4]int {
-	return [4]int{int(counter(f.cache.hits)), int(counter(f.cache.misses)), int(counter(f.cache.bypasses)), int(f.cat.calls.Load())}
+	var n [4]int
+	mfs, err := f.reg.Gather()
+	if err != nil {
+		panic(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "carbuild_pricing_parts_cache_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			i := map[string]int{"hit": 0, "miss": 1, "bypass": 2}[m.GetLabel()[0].GetValue()]
+			n[i] = int(m.GetCounter().GetValue())
+		}
+	}
+	n[3] = int(f.cat.calls.Load())
+	return n
 }
 
 func wantParts(prices map[int64]int64, ids ...int64) map[int64]quote.Part {
@@ -408,69 +424,14 @@ func TestCacheBound(t *testing.T) {
 	})
 }
 
-func TestCacheInvalidations(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t, 100)
-	f.cache.Observe(5, true)
-	f.cache.Observe(6, true) // empty already: nothing to count
-	header("6")(f)
-	if _, err := f.client.Parts(context.Background(), []int64{1}); err != nil {
-		t.Fatal(err)
-	}
-	f.cache.Observe(6, true) // same revision: kept
-	f.cache.Observe(7, true)
-	if got := counter(f.cache.invalidations); got != 1 {
-		t.Errorf("invalidations: got %v, want 1", got)
-	}
-}
-
-// TestCacheWatchMetrics: the live gauge follows the watch state and every
-// message and stream end is counted as a watch event, so that a client can
-// tell whether one happened between two look-ups.
-func TestCacheWatchMetrics(t *testing.T) {
-	t.Parallel()
-	c := NewCache(prometheus.NewRegistry(), CacheOptions{MaxParts: 100, TTL: time.Minute})
-	gauge := func() float64 {
-		var m dto.Metric
-		if err := c.liveGauge.Write(&m); err != nil {
-			t.Fatal(err)
-		}
-		return m.GetGauge().GetValue()
-	}
-	steps := []struct {
-		name       string
-		event      func()
-		wantLive   float64
-		wantEvents float64
-	}{
-		{"live message", func() { c.Observe(5, true) }, 1, 1},
-		{"same revision again", func() { c.Observe(5, true) }, 1, 2},
-		{"stream lost", c.Lost, 0, 3},
-		{"back, live", func() { c.Observe(6, true) }, 1, 4},
-		{"catalog cannot see changes", func() { c.Observe(6, false) }, 0, 5},
-	}
-	if got := gauge(); got != 0 {
-		t.Fatalf("live gauge before any event = %v, want 0", got)
-	}
-	for _, s := range steps {
-		s.event()
-		if got := gauge(); got != s.wantLive {
-			t.Errorf("%s: live gauge = %v, want %v", s.name, got, s.wantLive)
-		}
-		if got := counter(c.watchEvents); got != s.wantEvents {
-			t.Errorf("%s: watch events = %v, want %v", s.name, got, s.wantEvents)
-		}
-	}
-}
-
 func BenchmarkPartsHit(b *testing.B) {
 	cache := NewCache(prometheus.NewRegistry(), CacheOptions{MaxParts: 100, TTL: time.Minute})
 	cache.Observe(5, true)
 	c := New(nil, time.Second, cache)
 	ids := []int64{1, 8, 9}
 	parts := wantParts(map[int64]int64{1: 1, 8: 8, 9: 9}, ids...)
-	_, _, epoch := cache.lookup(ids)
-	cache.store(parts, 5, epoch)
+	_, _, fill := cache.GetAll(ids)
+	cache.PutAll(fill, 5, parts)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -480,20 +441,11 @@ func BenchmarkPartsHit(b *testing.B) {
 	}
 }
 
-// counter reads a counter's value.
-func counter(c prometheus.Counter) float64 {
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		panic(err)
-	}
-	return m.GetCounter().GetValue()
-}
-
 func TestCacheOnFirstUse(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, 100)
 	var started atomic.Int64
-	f.cache.OnFirstUse(func() { started.Add(1) })
+	f.client.OnFirstUse(func() { started.Add(1) })
 	if started.Load() != 0 {
 		t.Fatal("started before any use")
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -16,9 +17,9 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	catalogcache "github.com/carbuild/carbuild/catalog/catalogclient"
 	"github.com/carbuild/carbuild/pricing/internal/pricing"
 	"github.com/carbuild/carbuild/pricing/internal/quote"
-	"github.com/carbuild/carbuild/shared/catalogrev"
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 )
 
@@ -27,6 +28,9 @@ type Client struct {
 	api     catalogv1.CatalogServiceClient
 	timeout time.Duration
 	cache   *Cache
+
+	start     func() // run once, at the first look-up
+	startOnce sync.Once
 }
 
 // New returns a Client; every call gets at most timeout, less when the
@@ -36,17 +40,27 @@ func New(api catalogv1.CatalogServiceClient, timeout time.Duration, cache *Cache
 	return &Client{api: api, timeout: timeout, cache: cache}
 }
 
+// OnFirstUse sets start to be run once, at the first look-up; call it
+// before the client is used. pricing starts the revision watch this way, so
+// that the catalog connection is first dialled by a quote, as without the
+// cache: a watch dialled at start-up, before the catalog listens, would put
+// the connection in reconnect backoff and fail the first quotes.
+func (c *Client) OnFirstUse(start func()) { c.start = start }
+
 // Parts returns the catalog parts with the given ids: from the cache when it
 // holds all of them, else from the catalog.
 func (c *Client) Parts(ctx context.Context, ids []int64) (map[int64]quote.Part, error) {
+	if c.start != nil {
+		c.startOnce.Do(c.start)
+	}
 	if c.cache == nil {
 		return c.fetch(ctx, ids)
 	}
-	parts, live, epoch := c.cache.lookup(ids)
-	if parts != nil {
+	parts, res, fill := c.cache.GetAll(ids)
+	switch res {
+	case catalogcache.Hit:
 		return parts, nil
-	}
-	if !live {
+	case catalogcache.Bypass:
 		return c.fetch(ctx, ids)
 	}
 	var md metadata.MD
@@ -54,9 +68,9 @@ func (c *Client) Parts(ctx context.Context, ids []int64) (map[int64]quote.Part, 
 	if err != nil {
 		return nil, err // unknown ids (NOT_FOUND) are never stored
 	}
-	if v := md.Get(catalogrev.Header); len(v) == 1 {
-		if rev, ok := catalogrev.Parse(v[0]); ok {
-			c.cache.store(parts, rev, epoch)
+	if v := md.Get(catalogcache.Header); len(v) == 1 {
+		if rev, ok := catalogcache.Parse(v[0]); ok {
+			c.cache.PutAll(fill, rev, parts)
 		}
 	}
 	return parts, nil

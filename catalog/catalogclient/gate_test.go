@@ -1,4 +1,4 @@
-package catalogrev
+package catalogclient
 
 import "testing"
 
@@ -60,7 +60,7 @@ func TestGate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var g Gate
+			var g gate
 			var epoch uint64
 			for i, s := range tt.steps {
 				switch s.do {

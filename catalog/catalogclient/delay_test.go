@@ -1,4 +1,4 @@
-package catalogrev
+package catalogclient
 
 import (
 	"testing"

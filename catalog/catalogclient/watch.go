@@ -1,8 +1,10 @@
-// Package catalogrev follows the catalog's revision (CatalogService.WatchRevision)
-// for the caches that keep catalog data in other services: a Watcher keeps
-// the stream open and reports every message, and every end of the stream, to
-// a Follower. The rules a cache applies to those reports are its own.
-package catalogrev
+// Package catalogclient is the catalog's contract for the services that
+// keep catalog data in memory (docs/architecture.md, "The cache contract"):
+// the revision header every catalog read answers with (Header), a Watcher
+// that follows the catalog's revision stream (CatalogService.WatchRevision),
+// and Cache, the one revision-validated cache the gateway and pricing both
+// use; each says only what it keeps (key, value, size).
+package catalogclient
 
 import (
 	"context"
@@ -49,7 +51,8 @@ type Follower interface {
 	Lost()
 }
 
-// Watcher keeps a WatchRevision stream open and reports it to a Follower.
+// Watcher keeps a WatchRevision stream open and reports it to a Follower
+// (a Cache follows its own: see Cache.Follow).
 type Watcher struct {
 	log *slog.Logger
 	src Source

@@ -1,4 +1,4 @@
-package catalogrev_test
+package catalogclient_test
 
 import (
 	"fmt"
@@ -9,8 +9,7 @@ import (
 
 	"google.golang.org/grpc"
 
-	"github.com/carbuild/carbuild/shared/catalogrev"
-	"github.com/carbuild/carbuild/shared/catalogrev/catalogrevtest"
+	"github.com/carbuild/carbuild/catalog/catalogclient"
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 )
 
@@ -61,35 +60,35 @@ func TestWatcher(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		run  func(t *testing.T, r *recorder, rs *catalogrevtest.Server, srv *grpc.Server, stop func())
+		run  func(t *testing.T, r *recorder, rs *fakeCatalog, srv *grpc.Server, stop func())
 	}{
-		{"every message is observed in order", func(t *testing.T, r *recorder, rs *catalogrevtest.Server, _ *grpc.Server, _ func()) {
+		{"every message is observed in order", func(t *testing.T, r *recorder, rs *fakeCatalog, _ *grpc.Server, _ func()) {
 			ch := rs.Next(t)
 			ch <- rev(5, true)
 			ch <- rev(6, true)
 			ch <- rev(6, false)
 			waitFor(t, r, "observe 5 true", "observe 6 true", "observe 6 false")
 		}},
-		{"stream end: lost, then reopened", func(t *testing.T, r *recorder, rs *catalogrevtest.Server, _ *grpc.Server, _ func()) {
+		{"stream end: lost, then reopened", func(t *testing.T, r *recorder, rs *fakeCatalog, _ *grpc.Server, _ func()) {
 			ch := rs.Next(t)
 			ch <- rev(5, true)
 			ch <- nil // the catalog recycles the connection
 			rs.Next(t) <- rev(5, true)
 			waitFor(t, r, "observe 5 true", "lost", "observe 5 true")
 		}},
-		{"stream that fails at once: lost on every attempt, reopened", func(t *testing.T, r *recorder, rs *catalogrevtest.Server, _ *grpc.Server, _ func()) {
+		{"stream that fails at once: lost on every attempt, reopened", func(t *testing.T, r *recorder, rs *fakeCatalog, _ *grpc.Server, _ func()) {
 			rs.Next(t) <- nil
 			rs.Next(t) <- nil
 			rs.Next(t) <- rev(7, true)
 			waitFor(t, r, "lost", "lost", "observe 7 true")
 		}},
-		{"server gone: lost", func(t *testing.T, r *recorder, rs *catalogrevtest.Server, srv *grpc.Server, _ func()) {
+		{"server gone: lost", func(t *testing.T, r *recorder, rs *fakeCatalog, srv *grpc.Server, _ func()) {
 			rs.Next(t) <- rev(5, true)
 			waitFor(t, r, "observe 5 true")
 			srv.Stop()
 			waitFor(t, r, "observe 5 true", "lost")
 		}},
-		{"context ends: lost, and Run returns", func(t *testing.T, r *recorder, rs *catalogrevtest.Server, _ *grpc.Server, stop func()) {
+		{"context ends: lost, and Run returns", func(t *testing.T, r *recorder, rs *fakeCatalog, _ *grpc.Server, stop func()) {
 			rs.Next(t) <- rev(5, true)
 			waitFor(t, r, "observe 5 true")
 			stop()
@@ -102,7 +101,7 @@ func TestWatcher(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			r := &recorder{}
-			rs, srv, stop := catalogrevtest.Start(t, r)
+			rs, srv, stop := startFake(t, r)
 			tt.run(t, r, rs, srv, stop)
 		})
 	}
@@ -122,7 +121,7 @@ func TestParse(t *testing.T) {
 		{"9223372036854775808", 0, false},
 	}
 	for _, tt := range tests {
-		got, ok := catalogrev.Parse(tt.in)
+		got, ok := catalogclient.Parse(tt.in)
 		if got != tt.want || ok != tt.wantOK {
 			t.Errorf("Parse(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.wantOK)
 		}

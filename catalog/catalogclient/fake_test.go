@@ -1,7 +1,4 @@
-// Package catalogrevtest is a fake catalog revision stream for the tests of
-// catalogrev and of the caches that follow it: the test decides what every
-// WatchRevision stream says and when it ends.
-package catalogrevtest
+package catalogclient_test
 
 import (
 	"context"
@@ -14,20 +11,20 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/test/bufconn"
 
-	"github.com/carbuild/carbuild/shared/catalogrev"
+	"github.com/carbuild/carbuild/catalog/catalogclient"
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 )
 
-// Server is a catalog whose WatchRevision streams say what the test sends:
-// each new stream hands the test a channel (Next); a nil message ends the
-// stream.
-type Server struct {
+// fakeCatalog is a catalog whose WatchRevision streams say what the test
+// sends (the Watcher's and the Cache's tests): each new stream hands the
+// test a channel (Next); a nil message ends the stream.
+type fakeCatalog struct {
 	catalogv1.UnimplementedCatalogServiceServer
 	streams chan chan *catalogv1.CatalogRevision
 }
 
 // WatchRevision serves one stream as the test drives it.
-func (s *Server) WatchRevision(_ *catalogv1.WatchRevisionRequest, st grpc.ServerStreamingServer[catalogv1.CatalogRevision]) error {
+func (s *fakeCatalog) WatchRevision(_ *catalogv1.WatchRevisionRequest, st grpc.ServerStreamingServer[catalogv1.CatalogRevision]) error {
 	ch := make(chan *catalogv1.CatalogRevision)
 	select {
 	case s.streams <- ch:
@@ -51,7 +48,7 @@ func (s *Server) WatchRevision(_ *catalogv1.WatchRevisionRequest, st grpc.Server
 
 // Next waits for the next stream the watcher opens and returns the channel
 // that drives it.
-func (s *Server) Next(t testing.TB) chan<- *catalogv1.CatalogRevision {
+func (s *fakeCatalog) Next(t testing.TB) chan<- *catalogv1.CatalogRevision {
 	t.Helper()
 	select {
 	case ch := <-s.streams:
@@ -62,15 +59,15 @@ func (s *Server) Next(t testing.TB) chan<- *catalogv1.CatalogRevision {
 	}
 }
 
-// Start serves a fake catalog on an in-memory listener and runs a
-// catalogrev.Watcher (with millisecond backoff) reporting to f. It returns
+// startFake serves a fake catalog on an in-memory listener and runs a
+// catalogclient.Watcher (with millisecond backoff) reporting to f. It returns
 // the fake, its gRPC server (Stop takes the catalog away) and a function
 // that ends the watcher and waits for it; both also happen at cleanup.
-func Start(t testing.TB, f catalogrev.Follower) (*Server, *grpc.Server, func()) {
+func startFake(t testing.TB, f catalogclient.Follower) (*fakeCatalog, *grpc.Server, func()) {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer()
-	fake := &Server{streams: make(chan chan *catalogv1.CatalogRevision)}
+	fake := &fakeCatalog{streams: make(chan chan *catalogv1.CatalogRevision)}
 	catalogv1.RegisterCatalogServiceServer(srv, fake)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
@@ -81,7 +78,7 @@ func Start(t testing.TB, f catalogrev.Follower) (*Server, *grpc.Server, func()) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	w := catalogrev.NewWatcher(slog.New(slog.DiscardHandler), catalogv1.NewCatalogServiceClient(conn), f)
+	w := catalogclient.NewWatcher(slog.New(slog.DiscardHandler), catalogv1.NewCatalogServiceClient(conn), f)
 	w.MinBackoff, w.MaxBackoff = time.Millisecond, 10*time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
