@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/carbuild/carbuild/shared/errs"
 	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
 )
 
@@ -53,18 +54,9 @@ func withHeaderKey(ctx context.Context, in *pricingv1.PlaceOrderRequest) (*prici
 	case body == header:
 		return in, nil
 	case body != "":
-		return nil, status.Errorf(codes.InvalidArgument, "the Idempotency-Key header %q and the body's idempotencyKey %q differ; send one, or the same in both", truncateKey(header), truncateKey(body))
+		return nil, status.Errorf(codes.InvalidArgument, "the Idempotency-Key header %q and the body's idempotencyKey %q differ; send one, or the same in both", errs.Truncate(header), errs.Truncate(body))
 	}
 	req := proto.Clone(in).(*pricingv1.PlaceOrderRequest)
 	req.IdempotencyKey = header
 	return req, nil
-}
-
-// truncateKey keeps an error message short whatever key a client sent.
-func truncateKey(k string) string {
-	const max = 64
-	if len(k) > max {
-		return k[:max] + "..."
-	}
-	return k
 }

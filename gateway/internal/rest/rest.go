@@ -142,6 +142,7 @@ func muxOptions(m *httpMetrics, cache *respcache.Cache, compat bool) []runtime.S
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: compat},
 		}),
 		runtime.WithErrorHandler(errorHandler(compat)),
+		runtime.SetQueryParameterParser(&queryParser{}),
 		runtime.WithRoutingErrorHandler(routingErrorHandler(compat)),
 		runtime.WithIncomingHeaderMatcher(incomingHeaders),
 		runtime.WithOutgoingHeaderMatcher(outgoingHeaders),
