@@ -10,7 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -30,6 +29,7 @@ import (
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 	"github.com/carbuild/carbuild/shared/grpcclient"
 	"github.com/carbuild/carbuild/shared/grpctls"
+	"github.com/carbuild/carbuild/shared/lifecycle"
 	"github.com/carbuild/carbuild/shared/logging"
 	"github.com/carbuild/carbuild/shared/metrics"
 	"github.com/carbuild/carbuild/shared/tracing"
@@ -168,55 +168,21 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", s.httpAddr, err)
 	}
-	ops, err := listenOps(s.metricsAddr, reg, s.common.Pprof)
+	ops, err := lifecycle.Ops(s.metricsAddr, reg, s.common.Pprof)
 	if err != nil {
 		lis.Close()
 		return err
 	}
 	srv := metrics.NewHTTPServer(s.httpAddr, handler, 30*time.Second)
-	scheme := "http"
 	if useTLS {
-		srv.TLSConfig, scheme = edge.TLSConfig(certs), "https"
+		srv.TLSConfig = edge.TLSConfig(certs)
 	}
 	// Requests outlive a SIGTERM until drained; their contexts must not be
 	// canceled by it, so the server's base context is not ctx.
 	srv.BaseContext = func(net.Listener) context.Context { return context.Background() }
-	errc := make(chan error, 2)
-	go ops.serve(errc)
-	go func() {
-		serve := func() error { return srv.Serve(lis) }
-		if useTLS {
-			serve = func() error { return srv.ServeTLS(lis, "", "") } // the certificate comes from TLSConfig
-		}
-		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("serve http: %w", err)
-		}
-	}()
-	log.Info("serving", "http", scheme+"://"+lis.Addr().String(), "metrics", "http://"+ops.lis.Addr().String()+"/metrics")
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case runErr = <-errc:
-		log.Error("server failed; shutting down", "err", runErr)
-	}
-	watcher.NotReady()
-	if s.common.ShutdownDelay > 0 {
-		time.Sleep(s.common.ShutdownDelay)
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), s.common.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		runErr = errors.Join(runErr, fmt.Errorf("drain http: %w", err))
-		_ = srv.Close()
-	}
-	// Metrics stay up through the drain, so its last seconds are scraped.
-	octx, ocancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer ocancel()
-	if err := ops.srv.Shutdown(octx); err != nil {
-		runErr = errors.Join(runErr, fmt.Errorf("shutdown metrics: %w", err))
-	}
-	log.Info("stopped")
-	return runErr
+	return lifecycle.Run(ctx, log, lifecycle.Options{
+		ShutdownDelay:   s.common.ShutdownDelay,
+		ShutdownTimeout: s.common.ShutdownTimeout,
+		NotReady:        watcher.NotReady,
+	}, lifecycle.HTTP("http", lis, srv), ops)
 }
