@@ -11,11 +11,12 @@ import (
 
 	"github.com/carbuild/carbuild/shared/errs"
 	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
+	"github.com/carbuild/carbuild/shared/mdkey"
 )
 
-// idempotencyHeader is the metadata key incomingHeaders gives the HTTP
-// Idempotency-Key header.
-const idempotencyHeader = "idempotency-key"
+// HeaderIdempotencyKey is the HTTP header a client may send an order's
+// idempotency key in; incomingHeaders forwards it as mdkey.IdempotencyKey.
+const HeaderIdempotencyKey = "Idempotency-Key"
 
 // headerKeyPricing lets POST /v1/orders take its idempotency key from the
 // Idempotency-Key header, the way HTTP clients and proxies usually send it:
@@ -40,7 +41,7 @@ func (c headerKeyPricing) PlaceOrder(ctx context.Context, in *pricingv1.PlaceOrd
 // header and the body disagree.
 func withHeaderKey(ctx context.Context, in *pricingv1.PlaceOrderRequest) (*pricingv1.PlaceOrderRequest, error) {
 	md, _ := metadata.FromOutgoingContext(ctx)
-	keys := md.Get(idempotencyHeader)
+	keys := md.Get(mdkey.IdempotencyKey)
 	if len(keys) == 0 {
 		return in, nil
 	}

@@ -9,12 +9,13 @@ package pricing
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/carbuild/carbuild/pricing/internal/money"
 	"github.com/carbuild/carbuild/pricing/internal/quote"
@@ -309,13 +310,11 @@ func requestHash(items []quote.Item, expectedTotal int64, currency string) []byt
 // newOrderID returns a random (version 4) UUID: 122 random bits, so ids can't
 // be guessed or enumerated.
 func newOrderID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	id, err := uuid.NewRandom()
+	if err != nil {
 		return "", fmt.Errorf("order id: %w", err)
 	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
+	return id.String(), nil
 }
 
 // NewIdempotencyKey returns a random key for callers that bring none (the
@@ -329,20 +328,7 @@ func NewIdempotencyKey() (string, error) {
 }
 
 func validOrderID(id string) bool {
-	if len(id) != 36 {
-		return false
-	}
-	for i, c := range []byte(id) {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
+	// Only the hyphenated form: uuid.Validate also takes braces, a urn
+	// prefix and no hyphens, which would make two ids name one order.
+	return len(id) == 36 && uuid.Validate(id) == nil
 }

@@ -23,6 +23,7 @@ import (
 	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
 	commonpb "github.com/carbuild/carbuild/shared/gen/common"
 	pricingpb "github.com/carbuild/carbuild/shared/gen/pricing"
+	"github.com/carbuild/carbuild/shared/mdkey"
 	"github.com/carbuild/carbuild/shared/partid"
 )
 
@@ -73,7 +74,7 @@ func (s *V1) PlaceOrder(ctx context.Context, req *pricingv1.PlaceOrderRequest) (
 // GetOrder returns one of the caller's orders, or an anonymous order whose
 // receipt token is in the "order-receipt" metadata.
 func (s *V1) GetOrder(ctx context.Context, req *pricingv1.GetOrderRequest) (*pricingv1.Order, error) {
-	o, err := s.svc.GetOrder(ctx, req.GetOrderId(), customer(ctx), metadataValue(ctx, receiptMetadata))
+	o, err := s.svc.GetOrder(ctx, req.GetOrderId(), customer(ctx), metadataValue(ctx, mdkey.OrderReceipt))
 	if err != nil {
 		return nil, err
 	}
@@ -92,11 +93,6 @@ func (s *V1) ListOrders(ctx context.Context, req *pricingv1.ListOrdersRequest) (
 	}
 	return resp, nil
 }
-
-// receiptMetadata carries an anonymous order's receipt token, in both
-// directions: RealizarCompra answers it as header metadata, GetOrder reads it
-// (the gateway maps it to and from the Order-Receipt header).
-const receiptMetadata = "order-receipt"
 
 // customer is the verified subject of the call ("" when anonymous); only
 // the auth interceptor puts an identity in the context.
@@ -159,7 +155,7 @@ func (s *Compat) RealizarCompra(ctx context.Context, req *pricingpb.CompraReques
 	// The earlier response has no field for it: an anonymous order's receipt
 	// travels as header metadata (the Order-Receipt HTTP header).
 	if o.ReceiptToken != "" {
-		_ = grpc.SetHeader(ctx, metadata.Pairs(receiptMetadata, o.ReceiptToken))
+		_ = grpc.SetHeader(ctx, metadata.Pairs(mdkey.OrderReceipt, o.ReceiptToken))
 	}
 	q := o.Quote
 	resp := &pricingpb.CompraResponse{

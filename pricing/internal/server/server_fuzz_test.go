@@ -18,6 +18,7 @@ import (
 	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
 	commonpb "github.com/carbuild/carbuild/shared/gen/common"
 	pricingpb "github.com/carbuild/carbuild/shared/gen/pricing"
+	"github.com/carbuild/carbuild/shared/mdkey"
 )
 
 // The fuzz tests decode arbitrary protobuf wire bytes into each request
@@ -198,7 +199,7 @@ func FuzzV1(f *testing.F) {
 				checkQuoteProto(t, "PlaceOrder", o.GetLines(), o.GetSubtotal(), o.GetShipping(), o.GetTotal())
 				// Anonymous: the order is read back with its receipt, which
 				// only the answer to PlaceOrder carries.
-				rctx := metadata.NewIncomingContext(ctx, metadata.Pairs("order-receipt", o.GetReceiptToken()))
+				rctx := metadata.NewIncomingContext(ctx, metadata.Pairs(mdkey.OrderReceipt, o.GetReceiptToken()))
 				got, err := svc.GetOrder(rctx, &pricingv1.GetOrderRequest{OrderId: o.GetId()})
 				want := proto.CloneOf(o)
 				want.ReceiptToken = ""
@@ -238,7 +239,7 @@ func FuzzCompat(f *testing.F) {
 	f.Fuzz(func(t *testing.T, wire []byte, key string) {
 		ctx := context.Background()
 		if key != "" {
-			ctx = metadata.NewIncomingContext(ctx, metadata.Pairs(IdempotencyKeyHeader, key))
+			ctx = metadata.NewIncomingContext(ctx, metadata.Pairs(mdkey.IdempotencyKey, key))
 		}
 		var oq pricingpb.OrcamentoRequest
 		if proto.Unmarshal(wire, &oq) == nil {

@@ -124,7 +124,7 @@ func (s *Store) OrderByKey(ctx context.Context, customer, key string) (pricing.O
 		return pricing.Order{}, nil, err
 	}
 	if len(orders) == 0 {
-		return pricing.Order{}, nil, errs.New(errs.NotFound, "order")
+		return pricing.Order{}, nil, errs.New(errs.NotFound, "order not found")
 	}
 	return orders[0], hashes[0], nil
 }
@@ -137,7 +137,7 @@ func (s *Store) OrderFor(ctx context.Context, id, customer string, receiptHash [
 		return pricing.Order{}, err
 	}
 	if len(orders) == 0 {
-		return pricing.Order{}, errs.New(errs.NotFound, "order")
+		return pricing.Order{}, errs.New(errs.NotFound, "order not found")
 	}
 	return orders[0], nil
 }
