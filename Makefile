@@ -68,9 +68,10 @@ check-generated: ## fail when shared/gen is stale (regenerates, then compares wi
 	@echo "check-generated: shared/gen is up to date"
 
 .PHONY: vet
-vet: ## gofmt and go vet on every workspace module
+vet: ## gofmt and go vet on every workspace module; every module builds, vets and is tidy with GOWORK=off
 	@bad=$$(gofmt -l $(MODULES) scripts); if [ -n "$$bad" ]; then echo "gofmt needed:" $$bad >&2; exit 1; fi
 	go vet $(addprefix ./,$(addsuffix /...,$(MODULES)))
+	bash scripts/modcheck.sh
 	GOWORK=off go vet scripts/vulngate/main.go scripts/vulngate/main_test.go
 
 .PHONY: test-go
