@@ -92,25 +92,6 @@ func (e *Error) Is(target error) bool {
 	return ok && k == e.Kind
 }
 
-// KindOf returns the kind of the first *Error in err's chain, Internal when
-// there is none.
-func KindOf(err error) Kind {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Kind
-	}
-	return Internal
-}
-
-// Message is the client message of the first *Error in err's chain.
-func Message(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Msg
-	}
-	return ""
-}
-
 // Status returns the gRPC status a server answers for err: the kind's code
 // and the client message of an *Error; DeadlineExceeded or Canceled for a
 // context error; a status error a handler made itself as it is; and for

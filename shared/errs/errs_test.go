@@ -60,9 +60,6 @@ func TestChain(t *testing.T) {
 	if got, want := err.Error(), "save order: database unavailable: unexpected EOF"; got != want {
 		t.Errorf("Error() = %q, want %q (the log sees the cause)", got, want)
 	}
-	if got := errs.KindOf(cause); got != errs.Internal {
-		t.Errorf("KindOf(unclassified) = %v, want Internal", got)
-	}
 }
 
 func TestTruncate(t *testing.T) {

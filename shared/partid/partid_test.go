@@ -41,8 +41,8 @@ func TestParse(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, errs.InvalidArgument) || errs.Message(err) != tt.wantMsg {
-				t.Errorf("Parse(%q) error = %v (message %q), want InvalidArgument %q", tt.in, err, errs.Message(err), tt.wantMsg)
+			if !errors.Is(err, errs.InvalidArgument) || errs.Status(err).Message() != tt.wantMsg {
+				t.Errorf("Parse(%q) error = %v, want InvalidArgument %q", tt.in, err, tt.wantMsg)
 			}
 		})
 	}
