@@ -89,7 +89,7 @@ test-go: ## unit, store (real PostgreSQL) and end-to-end tests (real binaries ov
 # logs (with the race report) are printed. Also the load generator's
 # collector, the gateway's admission guard (token buckets, in-flight bound)
 # and the bearer-token key cache.
-RACE_PKGS := ./shared/catalogrev/... ./shared/grpcserver/... ./shared/grpcclient/... \
+RACE_PKGS := ./shared/catalogrev/... ./shared/grpcserver/... ./shared/grpcclient/... ./shared/lifecycle/... \
 	./catalog/internal/cache/... ./catalog/internal/server/... \
 	./pricing/internal/catalogclient/... ./pricing/internal/pricing/... ./pricing/internal/store/... \
 	./gateway/internal/respcache/... ./gateway/internal/rest/... \
