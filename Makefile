@@ -68,9 +68,10 @@ check-generated: ## fail when shared/gen is stale (regenerates, then compares wi
 	@echo "check-generated: shared/gen is up to date"
 
 .PHONY: vet
-vet: ## gofmt and go vet on every workspace module
+vet: ## gofmt and go vet on every workspace module; every module builds, vets and is tidy with GOWORK=off
 	@bad=$$(gofmt -l $(MODULES) scripts); if [ -n "$$bad" ]; then echo "gofmt needed:" $$bad >&2; exit 1; fi
 	go vet $(addprefix ./,$(addsuffix /...,$(MODULES)))
+	bash scripts/modcheck.sh
 	GOWORK=off go vet scripts/vulngate/main.go scripts/vulngate/main_test.go
 
 .PHONY: test-go
@@ -88,7 +89,7 @@ test-go: ## unit, store (real PostgreSQL) and end-to-end tests (real binaries ov
 # logs (with the race report) are printed. Also the load generator's
 # collector, the gateway's admission guard (token buckets, in-flight bound)
 # and the bearer-token key cache.
-RACE_PKGS := ./catalog/catalogclient/... ./shared/grpcserver/... ./shared/grpcclient/... \
+RACE_PKGS := ./catalog/catalogclient/... ./shared/grpcserver/... ./shared/grpcclient/... ./shared/lifecycle/... \
 	./catalog/internal/cache/... ./catalog/internal/server/... \
 	./pricing/internal/catalogclient/... ./pricing/internal/pricing/... ./pricing/internal/store/... \
 	./gateway/internal/respcache/... ./gateway/internal/rest/... \

@@ -1,6 +1,6 @@
 module github.com/carbuild/carbuild/catalog
 
-go 1.26.0
+go 1.26.7
 
 require (
 	github.com/carbuild/carbuild/shared v0.0.0

@@ -1,10 +1,10 @@
 module github.com/carbuild/carbuild/dev
 
-go 1.26.0
+go 1.26.7
 
 require (
 	github.com/carbuild/carbuild/migrations v0.0.0
-	github.com/carbuild/carbuild/shared v0.0.0-00010101000000-000000000000
+	github.com/carbuild/carbuild/shared v0.0.0
 	github.com/google/go-cmp v0.7.0
 	github.com/jackc/pgx/v5 v5.13.0
 	google.golang.org/grpc v1.85.0

@@ -1,6 +1,6 @@
 module github.com/carbuild/carbuild/loadtest
 
-go 1.26.0
+go 1.26.7
 
 require (
 	github.com/carbuild/carbuild/dev v0.0.0
@@ -16,6 +16,8 @@ require (
 	codeberg.org/go-pdf/fpdf v0.11.1 // indirect
 	git.sr.ht/~sbinet/gg v0.7.0 // indirect
 	github.com/ajstarks/svgo v0.0.0-20211024235047-1546f124cd8b // indirect
+	github.com/carbuild/carbuild/shared v0.0.0 // indirect
+	github.com/go-jose/go-jose/v4 v4.1.9 // indirect
 	github.com/golang/freetype v0.0.0-20170609003504-e2365dfdc4a0 // indirect
 	github.com/influxdata/tdigest v0.0.1 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
@@ -38,3 +40,5 @@ require (
 replace github.com/carbuild/carbuild/migrations => ../migrations
 
 replace github.com/carbuild/carbuild/dev => ../dev
+
+replace github.com/carbuild/carbuild/shared => ../shared

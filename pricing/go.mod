@@ -1,11 +1,12 @@
 module github.com/carbuild/carbuild/pricing
 
-go 1.26.0
+go 1.26.7
 
 require (
 	github.com/carbuild/carbuild/catalog v0.0.0
 	github.com/carbuild/carbuild/migrations v0.0.0
 	github.com/carbuild/carbuild/shared v0.0.0
+	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.13.0
 	github.com/prometheus/client_golang v1.25.0
 	google.golang.org/grpc v1.85.0
@@ -19,7 +20,6 @@ require (
 	github.com/go-jose/go-jose/v4 v4.1.9 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
-	github.com/google/uuid v1.6.0 // indirect
 	github.com/mfridman/interpolate v0.0.2 // indirect
 	github.com/pressly/goose/v3 v3.30.0 // indirect
 	github.com/sethvargo/go-retry v0.5.0 // indirect

@@ -1,6 +1,6 @@
 module github.com/carbuild/carbuild/k8s/proof
 
-go 1.26.0
+go 1.26.7
 
 require (
 	github.com/moby/patternmatcher v0.6.1

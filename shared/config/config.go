@@ -19,14 +19,13 @@ type Set struct {
 	fs     *flag.FlagSet
 	lookup func(string) (string, bool)
 	errs   []error
-	secret map[string]bool
 }
 
 // New returns an empty Set for the program name; lookupEnv is usually
 // os.LookupEnv.
 func New(program string, lookupEnv func(string) (string, bool)) *Set {
 	fs := flag.NewFlagSet(program, flag.ContinueOnError)
-	return &Set{fs: fs, lookup: lookupEnv, secret: map[string]bool{}}
+	return &Set{fs: fs, lookup: lookupEnv}
 }
 
 // FlagSet exposes the underlying flag set (for usage output in tests).
@@ -51,12 +50,26 @@ func (s *Set) String(p *string, name, env, def, text string) {
 	s.fs.StringVar(p, name, *p, usage(text, env))
 }
 
-// Secret defines a string setting whose value is masked when logged. For URLs
-// only the password is masked.
+// Secret defines a string setting whose value is masked wherever it is
+// shown: in the start-up log and as the default `-h` prints (which may come
+// from the environment). For URLs only the password is masked.
 func (s *Set) Secret(p *string, name, env, def, text string) {
-	s.String(p, name, env, def, text)
-	s.secret[name] = true
+	*p = def
+	s.env(name, env, func(v string) error { *p = v; return nil })
+	s.fs.Var(secretValue{p}, name, usage(text, env))
 }
+
+// secretValue is a secret setting's flag.Value: its String is masked.
+type secretValue struct{ p *string }
+
+func (v secretValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return Mask(*v.p)
+}
+
+func (v secretValue) Set(s string) error { *v.p = s; return nil }
 
 // Int defines an int setting.
 func (s *Set) Int(p *int, name, env string, def int, text string) {
@@ -105,11 +118,7 @@ func (s *Set) Parse(args []string) error {
 func (s *Set) LogValue() slog.Value {
 	var attrs []slog.Attr
 	s.fs.VisitAll(func(f *flag.Flag) {
-		v := f.Value.String()
-		if s.secret[f.Name] {
-			v = Mask(v)
-		}
-		attrs = append(attrs, slog.String(f.Name, v))
+		attrs = append(attrs, slog.String(f.Name, f.Value.String()))
 	})
 	return slog.GroupValue(attrs...)
 }

@@ -1,17 +1,14 @@
 // Package grpcserver is the bootstrap every gRPC service of Car Build shares:
 // the interceptor chain (metrics → logging → recovery), grpc.health.v1,
-// server reflection, message size and keepalive limits, a metrics HTTP
-// server, readiness driven by a dependency check, and the graceful shutdown
-// sequence (readiness off, drain, stop).
+// server reflection, message size and keepalive limits, and readiness driven
+// by a dependency check, served and shut down by package lifecycle.
 package grpcserver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"runtime"
 	"sync"
 	"time"
@@ -28,7 +25,7 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
-	"github.com/carbuild/carbuild/shared/metrics"
+	"github.com/carbuild/carbuild/shared/lifecycle"
 )
 
 // LivenessService is the grpc.health.v1 service name that reports SERVING for
@@ -90,8 +87,7 @@ type Server struct {
 	health  *health.Server
 	metrics *grpcprom.ServerMetrics
 
-	draining     chan struct{} // closed when the drain starts
-	drainingOnce sync.Once
+	draining chan struct{} // closed when the drain starts
 }
 
 // New builds the server. reg receives the gRPC server metrics; extra server
@@ -152,10 +148,12 @@ func (s *Server) GRPC() *grpc.Server { return s.grpc }
 // drain is not held up until ShutdownTimeout.
 func (s *Server) Draining() <-chan struct{} { return s.draining }
 
-// Run serves gRPC and metrics until ctx ends, then shuts down gracefully:
-// readiness goes NOT_SERVING, after ShutdownDelay the server drains in-flight
-// calls for up to ShutdownTimeout (Draining is closed as it starts), then
-// stops hard; the metrics server stops last. It returns the first serving error, or nil after a clean shutdown.
+// Run serves gRPC and metrics until ctx ends, then shuts down with the
+// sequence of package lifecycle: readiness goes NOT_SERVING, after
+// ShutdownDelay the server drains in-flight calls for up to ShutdownTimeout
+// (Draining is closed as it starts), then stops hard; the metrics server
+// stops last. It returns the first serving error, or nil after a clean
+// shutdown.
 func (s *Server) Run(ctx context.Context, o Options) error {
 	if !o.NoReflection {
 		reflection.Register(s.grpc)
@@ -179,30 +177,11 @@ func (s *Server) Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("listen grpc %s: %w", o.Addr, err)
 	}
-	lis = netutil.LimitListener(lis, MaxConnections)
-	mlis, err := net.Listen("tcp", o.MetricsAddr)
+	ops, err := lifecycle.Ops(o.MetricsAddr, s.reg, o.Pprof)
 	if err != nil {
 		lis.Close()
-		return fmt.Errorf("listen metrics %s: %w", o.MetricsAddr, err)
+		return err
 	}
-	writeTimeout := 10 * time.Second
-	if o.Pprof {
-		writeTimeout = 60 * time.Second
-	}
-	msrv := metrics.NewHTTPServer(o.MetricsAddr, metrics.Mux(s.reg, o.Pprof), writeTimeout)
-
-	errc := make(chan error, 2)
-	go func() {
-		if err := s.grpc.Serve(lis); err != nil {
-			errc <- fmt.Errorf("serve grpc: %w", err)
-		}
-	}()
-	go func() {
-		if err := msrv.Serve(mlis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("serve metrics: %w", err)
-		}
-	}()
-	s.log.Info("serving", "grpc", lis.Addr().String(), "metrics", mlis.Addr().String())
 
 	readyCtx, stopReady := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -211,48 +190,16 @@ func (s *Server) Run(ctx context.Context, o Options) error {
 		defer wg.Done()
 		s.watchReadiness(readyCtx, o, setReady)
 	}()
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		s.log.Info("shutting down", "cause", context.Cause(ctx))
-	case runErr = <-errc:
-		s.log.Error("server failed; shutting down", "err", runErr)
-	}
-	stopReady()
-	wg.Wait()
-	s.health.Shutdown() // every service, liveness included, now NOT_SERVING
-	if o.ShutdownDelay > 0 {
-		time.Sleep(o.ShutdownDelay)
-	}
-	s.drain(o.ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := msrv.Shutdown(sctx); err != nil {
-		runErr = errors.Join(runErr, fmt.Errorf("shutdown metrics: %w", err))
-	}
-	s.log.Info("stopped")
-	return runErr
-}
-
-func (s *Server) drain(timeout time.Duration) {
-	if timeout <= 0 {
-		timeout = 15 * time.Second
-	}
-	s.drainingOnce.Do(func() { close(s.draining) })
-	done := make(chan struct{})
-	go func() {
-		s.grpc.GracefulStop()
-		close(done)
-	}()
-	select {
-	case <-done:
-		s.log.Info("drained in-flight calls")
-	case <-time.After(timeout):
-		s.log.Warn("drain timed out; closing remaining calls", "timeout", timeout)
-		s.grpc.Stop()
-		<-done
-	}
+	return lifecycle.Run(ctx, s.log, lifecycle.Options{
+		ShutdownDelay:   o.ShutdownDelay,
+		ShutdownTimeout: o.ShutdownTimeout,
+		NotReady: func() {
+			stopReady()
+			wg.Wait()
+			s.health.Shutdown() // every service, liveness included, now NOT_SERVING
+		},
+		Draining: func() { close(s.draining) },
+	}, lifecycle.GRPC(netutil.LimitListener(lis, MaxConnections), s.grpc), ops)
 }
 
 // watchReadiness flips readiness with the result of o.Ready until ctx ends.

@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+
+	"github.com/carbuild/carbuild/shared/errs"
 )
 
 // callLevel is the level a finished call is logged at: answers a client
@@ -25,7 +27,10 @@ func callLevel(c codes.Code) slog.Level {
 	}
 }
 
-// logUnary logs every finished unary call at callLevel. The fields are built
+// logUnary answers every handler error as the status errs.Status gives it
+// (the one place a returned error becomes a gRPC status) and logs every
+// finished call at callLevel, with the error's full text, cause included,
+// which the client never sees. The fields are built
 // only when that level is enabled, so a successful call at the usual info
 // level costs a clock read and a level check (the go-grpc-middleware logging
 // interceptor built them for every call: about 15 % of the catalog's CPU).
@@ -33,8 +38,7 @@ func logUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		start := time.Now()
 		resp, err := handler(ctx, req)
-		logCall(ctx, log, info.FullMethod, "unary", start, err)
-		return resp, err
+		return resp, logCall(ctx, log, info.FullMethod, "unary", start, err)
 	}
 }
 
@@ -50,16 +54,21 @@ func logStream(log *slog.Logger) grpc.StreamServerInterceptor {
 		case info.IsClientStream:
 			kind = "client_stream"
 		}
-		logCall(ss.Context(), log, info.FullMethod, kind, start, err)
-		return err
+		return logCall(ss.Context(), log, info.FullMethod, kind, start, err)
 	}
 }
 
-func logCall(ctx context.Context, log *slog.Logger, fullMethod, kind string, start time.Time, err error) {
-	code := status.Code(err)
+// logCall logs a finished call and returns the status error its client is
+// answered (nil for success).
+func logCall(ctx context.Context, log *slog.Logger, fullMethod, kind string, start time.Time, err error) error {
+	var st *status.Status
+	if err != nil {
+		st = errs.Status(err)
+	}
+	code := st.Code()
 	lvl := callLevel(code)
 	if !log.Enabled(ctx, lvl) {
-		return
+		return st.Err()
 	}
 	service, method := splitMethod(fullMethod)
 	attrs := []slog.Attr{
@@ -73,9 +82,14 @@ func logCall(ctx context.Context, log *slog.Logger, fullMethod, kind string, sta
 		attrs = append(attrs, slog.String("peer.address", p.Addr.String()))
 	}
 	if err != nil {
-		attrs = append(attrs, slog.String("grpc.error", status.Convert(err).Message()))
+		msg := err.Error()
+		if _, ok := err.(interface{ GRPCStatus() *status.Status }); ok {
+			msg = st.Message()
+		}
+		attrs = append(attrs, slog.String("grpc.error", msg))
 	}
 	log.LogAttrs(ctx, lvl, "finished call", attrs...)
+	return st.Err()
 }
 
 // splitMethod splits "/pkg.Service/Method" into "pkg.Service" and "Method".

@@ -2,21 +2,14 @@ package catalog
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
-)
 
-// Errors of the management API, beside ErrNotFound and ErrInvalid.
-var (
-	// ErrExists: a car with that id or name exists already.
-	ErrExists = errors.New("already exists")
-	// ErrConflict: the record is not in a state the change can apply to
-	// (another version than expected, retired, a car with parts on sale).
-	ErrConflict = errors.New("failed precondition")
+	"github.com/carbuild/carbuild/shared/errs"
+	"github.com/carbuild/carbuild/shared/partid"
 )
 
 // Limits of the records operators write; the schema has the same rules.
@@ -76,13 +69,13 @@ type PartChange struct {
 // AdminStore writes the catalog. Every method is one transaction that also
 // appends an audit row naming actor.
 type AdminStore interface {
-	// CreateCar inserts car; ErrExists when its id or name is taken.
+	// CreateCar inserts car; an errs.Conflict when its id or name is taken.
 	CreateCar(ctx context.Context, actor string, car Car) (ManagedCar, error)
-	// EditCar locks car id (ErrNotFound if there is none), calls edit with
+	// EditCar locks car id (errs.NotFound if there is none), calls edit with
 	// it and stores edit's answer as action.
 	EditCar(ctx context.Context, actor, action, id string, edit func(ManagedCar) (ManagedCar, error)) (ManagedCar, error)
-	// CreatePart inserts part, which gets a new id; ErrNotFound when its car
-	// does not exist, ErrConflict when the car is retired.
+	// CreatePart inserts part, which gets a new id; errs.NotFound when its car
+	// does not exist, errs.FailedPrecondition when the car is retired.
 	CreatePart(ctx context.Context, actor string, part Part) (ManagedPart, error)
 	// EditPart is EditCar for parts.
 	EditPart(ctx context.Context, actor, action string, id int64, edit func(ManagedPart) (ManagedPart, error)) (ManagedPart, error)
@@ -111,7 +104,7 @@ func (a *Admin) UpdateCar(ctx context.Context, actor, id string, change CarChang
 		return ManagedCar{}, err
 	}
 	if change == (CarChange{}) {
-		return ManagedCar{}, fmt.Errorf("%w: nothing to change: set name, first_year or last_year", ErrInvalid)
+		return ManagedCar{}, errs.New(errs.InvalidArgument, "nothing to change: set name, first_year or last_year")
 	}
 	return a.store.EditCar(ctx, actor, ActionUpdate, id, func(c ManagedCar) (ManagedCar, error) {
 		if err := editable("car "+c.ID, c.Version, c.Retired, expected); err != nil {
@@ -141,7 +134,7 @@ func (a *Admin) RetireCar(ctx context.Context, actor, id string, expected int64)
 			return c, err
 		}
 		if c.ActiveParts > 0 {
-			return c, fmt.Errorf("%w: car %s still has %d parts on sale: retire them first", ErrConflict, c.ID, c.ActiveParts)
+			return c, errs.New(errs.FailedPrecondition, "car %s still has %d parts on sale: retire them first", c.ID, c.ActiveParts)
 		}
 		c.Retired = true
 		c.Version++
@@ -162,12 +155,12 @@ func (a *Admin) CreatePart(ctx context.Context, actor string, part Part) (Manage
 
 // UpdatePart applies change to part id (decimal), at version expected (0: any).
 func (a *Admin) UpdatePart(ctx context.Context, actor, id string, change PartChange, expected int64) (ManagedPart, error) {
-	n, err := ParsePartID(id)
+	n, err := partid.Parse(id)
 	if err != nil {
 		return ManagedPart{}, err
 	}
 	if change == (PartChange{}) {
-		return ManagedPart{}, fmt.Errorf("%w: nothing to change: set name, category or price", ErrInvalid)
+		return ManagedPart{}, errs.New(errs.InvalidArgument, "nothing to change: set name, category or price")
 	}
 	return a.store.EditPart(ctx, actor, ActionUpdate, n, func(p ManagedPart) (ManagedPart, error) {
 		if err := editable(fmt.Sprintf("part %d", p.ID), p.Version, p.Retired, expected); err != nil {
@@ -192,7 +185,7 @@ func (a *Admin) UpdatePart(ctx context.Context, actor, id string, change PartCha
 
 // RetirePart hides part id from the read side.
 func (a *Admin) RetirePart(ctx context.Context, actor, id string, expected int64) (ManagedPart, error) {
-	n, err := ParsePartID(id)
+	n, err := partid.Parse(id)
 	if err != nil {
 		return ManagedPart{}, err
 	}
@@ -211,11 +204,11 @@ func (a *Admin) RetirePart(ctx context.Context, actor, id string, expected int64
 func editable(what string, version int64, retired bool, expected int64) error {
 	switch {
 	case expected < 0:
-		return fmt.Errorf("%w: expected_version must not be negative", ErrInvalid)
+		return errs.New(errs.InvalidArgument, "expected_version must not be negative")
 	case expected != 0 && expected != version:
-		return fmt.Errorf("%w: %s is at version %d, not %d: read it again", ErrConflict, what, version, expected)
+		return errs.New(errs.FailedPrecondition, "%s is at version %d, not %d: read it again", what, version, expected)
 	case retired:
-		return fmt.Errorf("%w: %s is retired", ErrConflict, what)
+		return errs.New(errs.FailedPrecondition, "%s is retired", what)
 	}
 	return nil
 }
@@ -226,7 +219,7 @@ var carID = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 // CheckCarID checks a car id: a lowercase slug of at most MaxCarIDLen bytes.
 func CheckCarID(id string) error {
 	if len(id) > MaxCarIDLen || !carID.MatchString(id) {
-		return fmt.Errorf("%w: car id %q must be a lowercase slug (a-z, 0-9, single hyphens between) of at most %d bytes", ErrInvalid, truncate(id), MaxCarIDLen)
+		return errs.New(errs.InvalidArgument, "car id %q must be a lowercase slug (a-z, 0-9, single hyphens between) of at most %d bytes", errs.Truncate(id), MaxCarIDLen)
 	}
 	return nil
 }
@@ -238,11 +231,11 @@ func CheckCar(c Car) error {
 	}
 	for _, y := range []int{c.FirstYear, c.LastYear} {
 		if y < MinYear || y > MaxYear {
-			return fmt.Errorf("%w: model years must be between %d and %d, got %d", ErrInvalid, MinYear, MaxYear, y)
+			return errs.New(errs.InvalidArgument, "model years must be between %d and %d, got %d", MinYear, MaxYear, y)
 		}
 	}
 	if c.FirstYear > c.LastYear {
-		return fmt.Errorf("%w: first_year %d is after last_year %d", ErrInvalid, c.FirstYear, c.LastYear)
+		return errs.New(errs.InvalidArgument, "first_year %d is after last_year %d", c.FirstYear, c.LastYear)
 	}
 	return nil
 }
@@ -253,13 +246,13 @@ func CheckPart(p Part) error {
 		return err
 	}
 	if !p.Category.Known() {
-		return fmt.Errorf("%w: category must be one of chassis, engine, wheels, headlight, bumper, hood, spoiler, hybrid_system", ErrInvalid)
+		return errs.New(errs.InvalidArgument, "category must be one of chassis, engine, wheels, headlight, bumper, hood, spoiler, hybrid_system")
 	}
 	if p.Currency != Currency {
-		return fmt.Errorf("%w: price must be in %s, got %q", ErrInvalid, Currency, truncate(p.Currency))
+		return errs.New(errs.InvalidArgument, "price must be in %s, got %q", Currency, errs.Truncate(p.Currency))
 	}
 	if p.Price < 0 || p.Price > MaxPrice {
-		return fmt.Errorf("%w: price must be between 0 and %d minor units, got %d", ErrInvalid, int64(MaxPrice), p.Price)
+		return errs.New(errs.InvalidArgument, "price must be between 0 and %d minor units, got %d", int64(MaxPrice), p.Price)
 	}
 	return nil
 }
@@ -279,15 +272,15 @@ func (c Category) Known() bool {
 func checkName(what, name string) error {
 	switch {
 	case strings.TrimSpace(name) == "":
-		return fmt.Errorf("%w: %s name must not be empty", ErrInvalid, what)
+		return errs.New(errs.InvalidArgument, "%s name must not be empty", what)
 	case len(name) > MaxNameLength:
-		return fmt.Errorf("%w: %s name longer than %d bytes", ErrInvalid, what, MaxNameLength)
+		return errs.New(errs.InvalidArgument, "%s name longer than %d bytes", what, MaxNameLength)
 	case !utf8.ValidString(name):
-		return fmt.Errorf("%w: %s name must be UTF-8", ErrInvalid, what)
+		return errs.New(errs.InvalidArgument, "%s name must be UTF-8", what)
 	case strings.TrimSpace(name) != name:
-		return fmt.Errorf("%w: %s name must not start or end with spaces", ErrInvalid, what)
+		return errs.New(errs.InvalidArgument, "%s name must not start or end with spaces", what)
 	case strings.ContainsFunc(name, unicode.IsControl):
-		return fmt.Errorf("%w: %s name must not contain control characters", ErrInvalid, what)
+		return errs.New(errs.InvalidArgument, "%s name must not contain control characters", what)
 	}
 	return nil
 }

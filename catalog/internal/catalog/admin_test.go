@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/carbuild/carbuild/catalog/internal/catalog"
+	"github.com/carbuild/carbuild/shared/errs"
 )
 
 func TestCheckCarID(t *testing.T) {
@@ -35,7 +36,7 @@ func TestCheckCarID(t *testing.T) {
 	}
 	for _, tt := range tests {
 		err := catalog.CheckCarID(tt.id)
-		if tt.ok != (err == nil) || (err != nil && !errors.Is(err, catalog.ErrInvalid)) {
+		if tt.ok != (err == nil) || (err != nil && !errors.Is(err, errs.InvalidArgument)) {
 			t.Errorf("CheckCarID(%q) = %v, want ok=%v (or ErrInvalid)", tt.id, err, tt.ok)
 		}
 	}
@@ -124,7 +125,7 @@ func checkErr(t *testing.T, err error, wantMsg string) {
 	switch {
 	case wantMsg == "" && err != nil:
 		t.Errorf("got %v, want valid", err)
-	case wantMsg != "" && (!errors.Is(err, catalog.ErrInvalid) || !strings.Contains(err.Error(), wantMsg)):
+	case wantMsg != "" && (!errors.Is(err, errs.InvalidArgument) || !strings.Contains(err.Error(), wantMsg)):
 		t.Errorf("got %v, want ErrInvalid saying %q", err, wantMsg)
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/base64"
-	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,12 +15,9 @@ import (
 
 	"golang.org/x/text/collate"
 	"golang.org/x/text/language"
-)
 
-// Errors the service returns; the transport maps them to status codes.
-var (
-	ErrNotFound = errors.New("not found")
-	ErrInvalid  = errors.New("invalid argument")
+	"github.com/carbuild/carbuild/shared/errs"
+	"github.com/carbuild/carbuild/shared/partid"
 )
 
 // Category is what kind of part a part is.
@@ -72,7 +67,7 @@ const (
 // Store reads the catalog.
 type Store interface {
 	ListCars(ctx context.Context) ([]Car, error)
-	// FindCar finds a car by id or by name, case-insensitively; ErrNotFound
+	// FindCar finds a car by id or by name, case-insensitively; errs.NotFound
 	// when there is none.
 	FindCar(ctx context.Context, key string) (Car, error)
 	// ListParts returns up to limit parts of a car with id > afterID, by id.
@@ -122,14 +117,14 @@ func (s *Service) ListParts(ctx context.Context, q PartsQuery) (PartsPage, error
 	case size == 0:
 		size = DefaultPageSize
 	case size < 0 || size > MaxPageSize:
-		return PartsPage{}, fmt.Errorf("%w: page_size must be between 1 and %d, got %d", ErrInvalid, MaxPageSize, size)
+		return PartsPage{}, errs.New(errs.InvalidArgument, "page_size must be between 1 and %d, got %d", MaxPageSize, size)
 	}
 	car, err := s.store.FindCar(ctx, key)
 	if err != nil {
 		return PartsPage{}, err
 	}
 	if q.Year != 0 && !car.Covers(q.Year) {
-		return PartsPage{}, fmt.Errorf("%w: year %d is not a model year of %s (%d-%d)", ErrInvalid, q.Year, car.Name, car.FirstYear, car.LastYear)
+		return PartsPage{}, errs.New(errs.InvalidArgument, "year %d is not a model year of %s (%d-%d)", q.Year, car.Name, car.FirstYear, car.LastYear)
 	}
 	after, err := decodePageToken(q.PageToken, car.ID)
 	if err != nil {
@@ -209,14 +204,14 @@ func (o *nameOrder) sort(parts []Part) {
 // BatchGetParts returns the parts with the given ids, in the order asked.
 func (s *Service) BatchGetParts(ctx context.Context, ids []string) ([]Part, error) {
 	if len(ids) == 0 {
-		return nil, fmt.Errorf("%w: ids must not be empty", ErrInvalid)
+		return nil, errs.New(errs.InvalidArgument, "ids must not be empty")
 	}
 	if len(ids) > MaxBatchIDs {
-		return nil, fmt.Errorf("%w: at most %d ids, got %d", ErrInvalid, MaxBatchIDs, len(ids))
+		return nil, errs.New(errs.InvalidArgument, "at most %d ids, got %d", MaxBatchIDs, len(ids))
 	}
 	nums := make([]int64, len(ids))
 	for i, id := range ids {
-		n, err := ParsePartID(id)
+		n, err := partid.Parse(id)
 		if err != nil {
 			return nil, err
 		}
@@ -234,34 +229,25 @@ func (s *Service) BatchGetParts(ctx context.Context, ids []string) ([]Part, erro
 	for i, n := range nums {
 		p, ok := byID[n]
 		if !ok {
-			return nil, fmt.Errorf("%w: part %d", ErrNotFound, n)
+			return nil, errs.New(errs.NotFound, "part %d not found", n)
 		}
 		out[i] = p
 	}
 	return out, nil
 }
 
-// ParsePartID parses a part id: decimal digits, positive.
-func ParsePartID(id string) (int64, error) {
-	n, err := strconv.ParseInt(id, 10, 64)
-	if err != nil || n <= 0 || len(id) > 19 || strings.TrimSpace(id) != id {
-		return 0, fmt.Errorf("%w: part id %q must be a positive decimal number", ErrInvalid, truncate(id))
-	}
-	return n, nil
-}
-
 func carKey(s string) (string, error) {
 	k := strings.TrimSpace(s)
 	if k == "" {
-		return "", fmt.Errorf("%w: car model must not be empty", ErrInvalid)
+		return "", errs.New(errs.InvalidArgument, "car model must not be empty")
 	}
 	if len(k) > MaxKeyLength {
-		return "", fmt.Errorf("%w: car model longer than %d bytes", ErrInvalid, MaxKeyLength)
+		return "", errs.New(errs.InvalidArgument, "car model longer than %d bytes", MaxKeyLength)
 	}
 	// PostgreSQL text cannot hold NUL: the query would fail as a database
 	// error (503) instead of a bad request.
 	if strings.ContainsFunc(k, unicode.IsControl) {
-		return "", fmt.Errorf("%w: car model must not contain control characters", ErrInvalid)
+		return "", errs.New(errs.InvalidArgument, "car model must not contain control characters")
 	}
 	return k, nil
 }
@@ -275,7 +261,7 @@ func decodePageToken(token, carID string) (int64, error) {
 	if token == "" {
 		return 0, nil
 	}
-	bad := fmt.Errorf("%w: page_token is not valid for this car", ErrInvalid)
+	bad := errs.New(errs.InvalidArgument, "page_token is not valid for this car")
 	raw, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil {
 		return 0, bad
@@ -289,12 +275,4 @@ func decodePageToken(token, carID string) (int64, error) {
 		return 0, bad
 	}
 	return n, nil
-}
-
-func truncate(s string) string {
-	const max = 32
-	if len(s) > max {
-		return s[:max] + "…"
-	}
-	return s
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/carbuild/carbuild/catalog/internal/catalog"
 	"github.com/carbuild/carbuild/catalog/internal/store"
 	"github.com/carbuild/carbuild/migrations/dbtest"
+	"github.com/carbuild/carbuild/shared/errs"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -58,15 +59,15 @@ func TestListPartsErrors(t *testing.T) {
 		q       catalog.PartsQuery
 		wantErr error
 	}{
-		{"unknown model", catalog.PartsQuery{Car: "gol"}, catalog.ErrNotFound},
-		{"empty model", catalog.PartsQuery{Car: "  "}, catalog.ErrInvalid},
-		{"huge model", catalog.PartsQuery{Car: string(make([]byte, 500))}, catalog.ErrInvalid},
-		{"year outside the model", catalog.PartsQuery{Car: "civic", Year: 2019}, catalog.ErrInvalid},
+		{"unknown model", catalog.PartsQuery{Car: "gol"}, errs.NotFound},
+		{"empty model", catalog.PartsQuery{Car: "  "}, errs.InvalidArgument},
+		{"huge model", catalog.PartsQuery{Car: string(make([]byte, 500))}, errs.InvalidArgument},
+		{"year outside the model", catalog.PartsQuery{Car: "civic", Year: 2019}, errs.InvalidArgument},
 		{"year inside the model", catalog.PartsQuery{Car: "civic", Year: 2023}, nil},
-		{"page size too big", catalog.PartsQuery{Car: "civic", PageSize: 101}, catalog.ErrInvalid},
-		{"negative page size", catalog.PartsQuery{Car: "civic", PageSize: -1}, catalog.ErrInvalid},
-		{"garbage token", catalog.PartsQuery{Car: "civic", PageToken: "!!!"}, catalog.ErrInvalid},
-		{"token of another car", catalog.PartsQuery{Car: "fusca", PageToken: civicToken}, catalog.ErrInvalid},
+		{"page size too big", catalog.PartsQuery{Car: "civic", PageSize: 101}, errs.InvalidArgument},
+		{"negative page size", catalog.PartsQuery{Car: "civic", PageSize: -1}, errs.InvalidArgument},
+		{"garbage token", catalog.PartsQuery{Car: "civic", PageToken: "!!!"}, errs.InvalidArgument},
+		{"token of another car", catalog.PartsQuery{Car: "fusca", PageToken: civicToken}, errs.InvalidArgument},
 		{"token of the same car", catalog.PartsQuery{Car: "CIVIC", PageToken: civicToken}, nil},
 	}
 	for _, tt := range tests {
@@ -102,13 +103,13 @@ func TestBatchGetParts(t *testing.T) {
 		ids     []string
 		wantErr error
 	}{
-		{"unknown id", []string{"1", "999"}, catalog.ErrNotFound},
-		{"not a number", []string{"abc"}, catalog.ErrInvalid},
-		{"zero", []string{"0"}, catalog.ErrInvalid},
-		{"negative", []string{"-3"}, catalog.ErrInvalid},
-		{"padded", []string{" 1"}, catalog.ErrInvalid},
-		{"none", nil, catalog.ErrInvalid},
-		{"too many", many, catalog.ErrInvalid},
+		{"unknown id", []string{"1", "999"}, errs.NotFound},
+		{"not a number", []string{"abc"}, errs.InvalidArgument},
+		{"zero", []string{"0"}, errs.InvalidArgument},
+		{"negative", []string{"-3"}, errs.InvalidArgument},
+		{"padded", []string{" 1"}, errs.InvalidArgument},
+		{"none", nil, errs.InvalidArgument},
+		{"too many", many, errs.InvalidArgument},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := svc.BatchGetParts(context.Background(), tc.ids); !errors.Is(err, tc.wantErr) {
@@ -147,7 +148,7 @@ func TestPartsForModel(t *testing.T) {
 			}
 		})
 	}
-	if _, err := svc.PartsForModel(context.Background(), "Gol"); !errors.Is(err, catalog.ErrNotFound) {
+	if _, err := svc.PartsForModel(context.Background(), "Gol"); !errors.Is(err, errs.NotFound) {
 		t.Errorf("PartsForModel(Gol) error = %v, want ErrNotFound", err)
 	}
 }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -43,7 +42,7 @@ func (s *Admin) CreateCar(ctx context.Context, req *catalogv1.CreateCarRequest) 
 	c := req.GetCar()
 	car, err := s.admin.CreateCar(ctx, actor, catalog.Car{ID: c.GetId(), Name: c.GetName(), FirstYear: int(c.GetFirstYear()), LastYear: int(c.GetLastYear())})
 	if err != nil {
-		return nil, adminStatus(err)
+		return nil, err
 	}
 	return managedCarToProto(car), nil
 }
@@ -66,7 +65,7 @@ func (s *Admin) UpdateCar(ctx context.Context, req *catalogv1.UpdateCarRequest) 
 	}
 	car, err := s.admin.UpdateCar(ctx, actor, req.GetId(), ch, req.GetExpectedVersion())
 	if err != nil {
-		return nil, adminStatus(err)
+		return nil, err
 	}
 	return managedCarToProto(car), nil
 }
@@ -79,7 +78,7 @@ func (s *Admin) RetireCar(ctx context.Context, req *catalogv1.RetireCarRequest) 
 	}
 	car, err := s.admin.RetireCar(ctx, actor, req.GetId(), req.GetExpectedVersion())
 	if err != nil {
-		return nil, adminStatus(err)
+		return nil, err
 	}
 	return managedCarToProto(car), nil
 }
@@ -104,7 +103,7 @@ func (s *Admin) CreatePart(ctx context.Context, req *catalogv1.CreatePartRequest
 	part, err := s.admin.CreatePart(ctx, actor, catalog.Part{CarID: p.GetCarId(), Name: p.GetName(), Category: cat,
 		Price: p.GetPrice().GetMinorUnits(), Currency: p.GetPrice().GetCurrencyCode()})
 	if err != nil {
-		return nil, adminStatus(err)
+		return nil, err
 	}
 	return managedPartToProto(part), nil
 }
@@ -130,7 +129,7 @@ func (s *Admin) UpdatePart(ctx context.Context, req *catalogv1.UpdatePartRequest
 	}
 	part, err := s.admin.UpdatePart(ctx, actor, req.GetId(), ch, req.GetExpectedVersion())
 	if err != nil {
-		return nil, adminStatus(err)
+		return nil, err
 	}
 	return managedPartToProto(part), nil
 }
@@ -143,20 +142,9 @@ func (s *Admin) RetirePart(ctx context.Context, req *catalogv1.RetirePartRequest
 	}
 	part, err := s.admin.RetirePart(ctx, actor, req.GetId(), req.GetExpectedVersion())
 	if err != nil {
-		return nil, adminStatus(err)
+		return nil, err
 	}
 	return managedPartToProto(part), nil
-}
-
-// adminStatus is toStatus for the management API's errors.
-func adminStatus(err error) error {
-	switch {
-	case errors.Is(err, catalog.ErrExists):
-		return status.Error(codes.AlreadyExists, reason(err, catalog.ErrExists)+" already exists")
-	case errors.Is(err, catalog.ErrConflict):
-		return status.Error(codes.FailedPrecondition, reason(err, catalog.ErrConflict))
-	}
-	return toStatus(err)
 }
 
 func intPtr(v int32) *int {

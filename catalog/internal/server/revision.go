@@ -87,7 +87,7 @@ func (s *V1) WatchRevision(_ *catalogv1.WatchRevisionRequest, stream grpc.Server
 		case <-s.draining:
 			return nil
 		case <-ctx.Done():
-			return toStatus(ctx.Err())
+			return ctx.Err()
 		}
 	}
 }

@@ -1,7 +1,8 @@
 // Package server exposes the catalog over gRPC: the canonical
 // carbuild.catalog.v1.CatalogService and the seed-compatible
 // catalogo.CatalogoService, both thin adapters over the same catalog.Service.
-// It is the one place where domain errors become gRPC status codes.
+// Domain errors (package errs) return as they are: the shared server
+// interceptor chain turns them into gRPC statuses.
 //
 // Every read method answers the catalog revision in the "catalog-revision"
 // header (RevisionHeader) and CatalogService.WatchRevision streams it, so
@@ -11,16 +12,14 @@ package server
 import (
 	"context"
 	"errors"
-	"strings"
-
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/carbuild/carbuild/catalog/internal/catalog"
+	"github.com/carbuild/carbuild/shared/errs"
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 	moneyv1 "github.com/carbuild/carbuild/shared/gen/carbuild/money/v1"
 	catalogopb "github.com/carbuild/carbuild/shared/gen/catalogo"
 	commonpb "github.com/carbuild/carbuild/shared/gen/common"
+	"github.com/carbuild/carbuild/shared/partid"
 )
 
 // V1 implements carbuild.catalog.v1.CatalogService.
@@ -43,7 +42,7 @@ func (s *V1) ListCars(ctx context.Context, _ *catalogv1.ListCarsRequest) (*catal
 	s.rev.set(ctx)
 	cars, err := s.svc.ListCars(ctx)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	resp := &catalogv1.ListCarsResponse{Cars: make([]*catalogv1.Car, len(cars))}
 	for i, c := range cars {
@@ -62,7 +61,7 @@ func (s *V1) ListParts(ctx context.Context, req *catalogv1.ListPartsRequest) (*c
 		PageToken: req.GetPageToken(),
 	})
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	return &catalogv1.ListPartsResponse{Parts: partsToProto(page.Parts), NextPageToken: page.NextPageToken}, nil
 }
@@ -72,7 +71,7 @@ func (s *V1) BatchGetParts(ctx context.Context, req *catalogv1.BatchGetPartsRequ
 	s.rev.set(ctx)
 	parts, err := s.svc.BatchGetParts(ctx, req.GetIds())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	return &catalogv1.BatchGetPartsResponse{Parts: partsToProto(parts)}, nil
 }
@@ -96,34 +95,17 @@ func NewCompat(svc *catalog.Service, rev Revisions) *Compat {
 func (s *Compat) GetPecas(ctx context.Context, req *catalogopb.Carro) (*catalogopb.PecasResponse, error) {
 	s.rev.set(ctx)
 	parts, err := s.svc.PartsForModel(ctx, req.GetModelo())
-	if errors.Is(err, catalog.ErrNotFound) {
+	if errors.Is(err, errs.NotFound) {
 		return &catalogopb.PecasResponse{Pecas: []*commonpb.Peca{}}, nil
 	}
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	resp := &catalogopb.PecasResponse{Pecas: make([]*commonpb.Peca, len(parts))}
 	for i, p := range parts {
 		resp.Pecas[i] = partToPeca(p)
 	}
 	return resp, nil
-}
-
-// toStatus maps a domain error to a gRPC status; the message of an expected
-// error is the reason a client needs, an unexpected one is not leaked.
-func toStatus(err error) error {
-	switch {
-	case errors.Is(err, catalog.ErrInvalid):
-		return status.Error(codes.InvalidArgument, reason(err, catalog.ErrInvalid))
-	case errors.Is(err, catalog.ErrNotFound):
-		return status.Error(codes.NotFound, reason(err, catalog.ErrNotFound)+" not found")
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
-	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, "canceled")
-	default:
-		return status.Error(codes.Unavailable, "catalog temporarily unavailable")
-	}
 }
 
 func carToProto(c catalog.Car) *catalogv1.Car {
@@ -140,7 +122,7 @@ func partsToProto(parts []catalog.Part) []*catalogv1.Part {
 
 func partToProto(p catalog.Part) *catalogv1.Part {
 	return &catalogv1.Part{
-		Id:       formatID(p.ID),
+		Id:       partid.Format(p.ID),
 		CarId:    p.CarID,
 		Name:     p.Name,
 		Category: categoryToProto(p.Category),
@@ -151,7 +133,7 @@ func partToProto(p catalog.Part) *catalogv1.Part {
 // partToPeca converts to the earlier system's shape: price in reais. This is
 // the only place the catalog leaves integer centavos.
 func partToPeca(p catalog.Part) *commonpb.Peca {
-	return &commonpb.Peca{Id: formatID(p.ID), Nome: p.Name, Valor: float64(p.Price) / 100}
+	return &commonpb.Peca{Id: partid.Format(p.ID), Nome: p.Name, Valor: float64(p.Price) / 100}
 }
 
 var categories = map[catalog.Category]catalogv1.PartCategory{
@@ -167,10 +149,4 @@ var categories = map[catalog.Category]catalogv1.PartCategory{
 
 func categoryToProto(c catalog.Category) catalogv1.PartCategory {
 	return categories[c] // unknown → UNSPECIFIED
-}
-
-// reason is an error's message without its leading sentinel ("invalid
-// argument: x" → "x"): the status code already says what kind it is.
-func reason(err, sentinel error) string {
-	return strings.TrimPrefix(err.Error(), sentinel.Error()+": ")
 }

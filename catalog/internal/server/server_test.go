@@ -19,6 +19,7 @@ import (
 
 	"github.com/carbuild/carbuild/catalog/internal/catalog"
 	"github.com/carbuild/carbuild/catalog/internal/server"
+	"github.com/carbuild/carbuild/shared/errs"
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 	catalogopb "github.com/carbuild/carbuild/shared/gen/catalogo"
 )
@@ -36,7 +37,7 @@ func (memStore) FindCar(_ context.Context, key string) (catalog.Car, error) {
 	if key == "civic" {
 		return civic, nil
 	}
-	return catalog.Car{}, catalog.ErrNotFound
+	return catalog.Car{}, errs.NotFound
 }
 func (memStore) ListParts(_ context.Context, carID string, after int64, _ int) ([]catalog.Part, error) {
 	if carID != "civic" || after >= 7 {

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/carbuild/carbuild/catalog/internal/catalog"
+	"github.com/carbuild/carbuild/shared/errs"
 )
 
 // The management API's SQL. Every change runs in one transaction with its
@@ -80,7 +81,7 @@ func (s *Store) EditCar(ctx context.Context, actor, action, id string, edit func
 		err := tx.QueryRow(ctx, lockCarSQL, id).Scan(&before.ID, &before.Name, &before.FirstYear, &before.LastYear,
 			&before.Version, &before.Retired, &before.ActiveParts)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("%w: car %q", catalog.ErrNotFound, id)
+			return errs.New(errs.NotFound, "car %q not found", id)
 		}
 		if err != nil {
 			return err
@@ -108,11 +109,11 @@ func (s *Store) CreatePart(ctx context.Context, actor string, part catalog.Part)
 		err := tx.QueryRow(ctx, shareCarSQL, part.CarID).Scan(&retired)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
-			return fmt.Errorf("%w: car %q", catalog.ErrNotFound, part.CarID)
+			return errs.New(errs.NotFound, "car %q not found", part.CarID)
 		case err != nil:
 			return err
 		case retired:
-			return fmt.Errorf("%w: car %s is retired", catalog.ErrConflict, part.CarID)
+			return errs.New(errs.FailedPrecondition, "car %s is retired", part.CarID)
 		}
 		if err := tx.QueryRow(ctx, insertPartSQL, part.CarID, part.Name, string(part.Category), part.Price, part.Currency).Scan(&created.ID); err != nil {
 			return err
@@ -135,7 +136,7 @@ func (s *Store) EditPart(ctx context.Context, actor, action string, id int64, ed
 		err := tx.QueryRow(ctx, lockPartSQL, id).Scan(&before.ID, &before.CarID, &before.Name, &category, &before.Price,
 			&before.Currency, &before.Version, &before.Retired)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("%w: part %d", catalog.ErrNotFound, id)
+			return errs.New(errs.NotFound, "part %d not found", id)
 		}
 		if err != nil {
 			return err
@@ -181,17 +182,17 @@ func audit(ctx context.Context, tx pgx.Tx, actor, action, entity, id string, bef
 
 // writeError returns a domain error as it is, turns the unique violation a
 // valid request can still meet (another operator took the id or name) into
-// ErrExists and wraps anything else with op.
+// an errs.Conflict and wraps anything else with op.
 func writeError(op, what string, err error) error {
 	var pgErr *pgconn.PgError
 	switch {
-	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, catalog.ErrConflict), errors.Is(err, catalog.ErrInvalid):
+	case errors.As(err, new(*errs.Error)):
 		return err
 	case errors.As(err, &pgErr) && pgErr.Code == "23505": // unique_violation
 		if pgErr.ConstraintName == "cars_name_lower_key" {
-			return fmt.Errorf("%w: a car with that name", catalog.ErrExists)
+			return errs.New(errs.Conflict, "a car with that name already exists")
 		}
-		return fmt.Errorf("%w: %s", catalog.ErrExists, what)
+		return errs.New(errs.Conflict, "%s already exists", what)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/carbuild/carbuild/catalog/internal/catalog"
 	"github.com/carbuild/carbuild/catalog/internal/store"
 	"github.com/carbuild/carbuild/migrations/dbtest"
+	"github.com/carbuild/carbuild/shared/errs"
 )
 
 // auditRow is a row of catalog.audit, with before and after decoded.
@@ -94,28 +95,28 @@ func TestAdminLifecycle(t *testing.T) {
 	}
 	// A change based on version 1 is refused now: someone changed it since.
 	_, err = admin.UpdatePart(ctx, "olga", formatID(part.ID), catalog.PartChange{Name: ptr("Farol LED")}, 1)
-	if !errors.Is(err, catalog.ErrConflict) || err.Error() != "failed precondition: part "+formatID(part.ID)+" is at version 2, not 1: read it again" {
+	if !errors.Is(err, errs.FailedPrecondition) || err.Error() != "part "+formatID(part.ID)+" is at version 2, not 1: read it again" {
 		t.Errorf("stale update: %v, want ErrConflict naming both versions", err)
 	}
 	// Invalid values are refused inside the transaction: nothing is written.
 	neg := int64(-5)
-	if _, err := admin.UpdatePart(ctx, "olga", formatID(part.ID), catalog.PartChange{Price: &neg, Currency: ptr("BRL")}, 0); !errors.Is(err, catalog.ErrInvalid) {
+	if _, err := admin.UpdatePart(ctx, "olga", formatID(part.ID), catalog.PartChange{Price: &neg, Currency: ptr("BRL")}, 0); !errors.Is(err, errs.InvalidArgument) {
 		t.Errorf("negative price: %v, want ErrInvalid", err)
 	}
 	// A car with a part on sale cannot be retired.
-	if _, err := admin.RetireCar(ctx, "olga", "gol", 0); !errors.Is(err, catalog.ErrConflict) {
+	if _, err := admin.RetireCar(ctx, "olga", "gol", 0); !errors.Is(err, errs.FailedPrecondition) {
 		t.Errorf("retire a car with parts: %v, want ErrConflict", err)
 	}
 	if _, err := admin.RetirePart(ctx, "olga", formatID(part.ID), 2); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := read.BatchGetParts(ctx, []string{formatID(part.ID)}); !errors.Is(err, catalog.ErrNotFound) {
+	if _, err := read.BatchGetParts(ctx, []string{formatID(part.ID)}); !errors.Is(err, errs.NotFound) {
 		t.Errorf("read a retired part: %v, want ErrNotFound", err)
 	}
 	if page, err := read.ListParts(ctx, catalog.PartsQuery{Car: "gol"}); err != nil || len(page.Parts) != 0 {
 		t.Errorf("list the car's parts after retiring its only part = %v, %v; want none", page.Parts, err)
 	}
-	if _, err := admin.UpdatePart(ctx, "olga", formatID(part.ID), catalog.PartChange{Name: ptr("x")}, 0); !errors.Is(err, catalog.ErrConflict) {
+	if _, err := admin.UpdatePart(ctx, "olga", formatID(part.ID), catalog.PartChange{Name: ptr("x")}, 0); !errors.Is(err, errs.FailedPrecondition) {
 		t.Errorf("update a retired part: %v, want ErrConflict", err)
 	}
 	retired, err := admin.RetireCar(ctx, "olga", "gol", 1)
@@ -125,7 +126,7 @@ func TestAdminLifecycle(t *testing.T) {
 	if !retired.Retired || retired.Version != 2 {
 		t.Errorf("retired car = %+v, want retired at version 2", retired)
 	}
-	if _, err := read.ListParts(ctx, catalog.PartsQuery{Car: "Gol"}); !errors.Is(err, catalog.ErrNotFound) {
+	if _, err := read.ListParts(ctx, catalog.PartsQuery{Car: "Gol"}); !errors.Is(err, errs.NotFound) {
 		t.Errorf("list a retired car's parts: %v, want ErrNotFound", err)
 	}
 	cars, err := read.ListCars(ctx)
@@ -137,14 +138,14 @@ func TestAdminLifecycle(t *testing.T) {
 			t.Errorf("ListCars lists the retired car: %v", cars)
 		}
 	}
-	if _, err := admin.CreatePart(ctx, "olga", catalog.Part{CarID: "gol", Name: "Capô", Category: catalog.CategoryHood, Price: 1, Currency: "BRL"}); !errors.Is(err, catalog.ErrConflict) {
+	if _, err := admin.CreatePart(ctx, "olga", catalog.Part{CarID: "gol", Name: "Capô", Category: catalog.CategoryHood, Price: 1, Currency: "BRL"}); !errors.Is(err, errs.FailedPrecondition) {
 		t.Errorf("add a part to a retired car: %v, want ErrConflict", err)
 	}
 	// Ids and names stay taken after retirement (ids are never reused).
-	if _, err := admin.CreateCar(ctx, "olga", catalog.Car{ID: "gol", Name: "Gol 2", FirstYear: 2024, LastYear: 2024}); !errors.Is(err, catalog.ErrExists) {
+	if _, err := admin.CreateCar(ctx, "olga", catalog.Car{ID: "gol", Name: "Gol 2", FirstYear: 2024, LastYear: 2024}); !errors.Is(err, errs.Conflict) {
 		t.Errorf("create a car with a retired car's id: %v, want ErrExists", err)
 	}
-	if _, err := admin.CreateCar(ctx, "olga", catalog.Car{ID: "civic-2", Name: "CIVIC", FirstYear: 2024, LastYear: 2024}); !errors.Is(err, catalog.ErrExists) || err.Error() != "already exists: a car with that name" {
+	if _, err := admin.CreateCar(ctx, "olga", catalog.Car{ID: "civic-2", Name: "CIVIC", FirstYear: 2024, LastYear: 2024}); !errors.Is(err, errs.Conflict) || err.Error() != "a car with that name already exists" {
 		t.Errorf("create a car named like another: %v, want ErrExists", err)
 	}
 
@@ -190,9 +191,9 @@ func TestAdminNotFound(t *testing.T) {
 		"part of no car":   second(admin.CreatePart(ctx, "olga", catalog.Part{CarID: "gol", Name: "x", Category: catalog.CategoryHood, Currency: "BRL"})),
 		"part id not a id": second(admin.RetirePart(ctx, "olga", "6 OR 1=1", 0)),
 	} {
-		want := catalog.ErrNotFound
+		want := errs.NotFound
 		if what == "part id not a id" {
-			want = catalog.ErrInvalid
+			want = errs.InvalidArgument
 		}
 		if !errors.Is(err, want) {
 			t.Errorf("%s: %v, want %v", what, err, want)
@@ -214,21 +215,21 @@ func TestAdminConcurrentUpdates(t *testing.T) {
 	admin := catalog.NewAdmin(store.New(pool))
 	const n = 8
 	var wg sync.WaitGroup
-	errs := make([]error, n)
+	results := make([]error, n)
 	for i := range n {
 		wg.Go(func() {
 			price := int64(30000 + i)
-			_, errs[i] = admin.UpdatePart(ctx, "olga", "13", catalog.PartChange{Price: &price, Currency: ptr("BRL")}, 1)
+			_, results[i] = admin.UpdatePart(ctx, "olga", "13", catalog.PartChange{Price: &price, Currency: ptr("BRL")}, 1)
 		})
 	}
 	wg.Wait()
 	won := 0
-	for _, err := range errs {
+	for _, err := range results {
 		switch {
 		case err == nil:
 			won++
-		case !errors.Is(err, catalog.ErrConflict):
-			t.Errorf("concurrent update: %v, want success or ErrConflict", err)
+		case !errors.Is(err, errs.FailedPrecondition):
+			t.Errorf("concurrent update: %v, want success or FailedPrecondition", err)
 		}
 	}
 	if won != 1 {

@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/carbuild/carbuild/catalog/internal/catalog"
+	"github.com/carbuild/carbuild/shared/database"
+	"github.com/carbuild/carbuild/shared/errs"
 )
 
 const (
@@ -46,11 +48,11 @@ func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 func (s *Store) ListCars(ctx context.Context) ([]catalog.Car, error) {
 	rows, err := s.pool.Query(ctx, listCarsSQL)
 	if err != nil {
-		return nil, fmt.Errorf("list cars: %w", err)
+		return nil, database.Classify(fmt.Errorf("list cars: %w", err))
 	}
 	cars, err := pgx.CollectRows(rows, scanCar)
 	if err != nil {
-		return nil, fmt.Errorf("list cars: %w", err)
+		return nil, database.Classify(fmt.Errorf("list cars: %w", err))
 	}
 	return cars, nil
 }
@@ -59,14 +61,14 @@ func (s *Store) ListCars(ctx context.Context) ([]catalog.Car, error) {
 func (s *Store) FindCar(ctx context.Context, key string) (catalog.Car, error) {
 	rows, err := s.pool.Query(ctx, findCarSQL, key)
 	if err != nil {
-		return catalog.Car{}, fmt.Errorf("find car: %w", err)
+		return catalog.Car{}, database.Classify(fmt.Errorf("find car: %w", err))
 	}
 	car, err := pgx.CollectExactlyOneRow(rows, scanCar)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return catalog.Car{}, fmt.Errorf("%w: car %q", catalog.ErrNotFound, key)
+		return catalog.Car{}, errs.New(errs.NotFound, "car %q not found", key)
 	}
 	if err != nil {
-		return catalog.Car{}, fmt.Errorf("find car: %w", err)
+		return catalog.Car{}, database.Classify(fmt.Errorf("find car: %w", err))
 	}
 	return car, nil
 }
@@ -75,11 +77,11 @@ func (s *Store) FindCar(ctx context.Context, key string) (catalog.Car, error) {
 func (s *Store) ListParts(ctx context.Context, carID string, afterID int64, limit int) ([]catalog.Part, error) {
 	rows, err := s.pool.Query(ctx, listPartsSQL, carID, afterID, limit)
 	if err != nil {
-		return nil, fmt.Errorf("list parts: %w", err)
+		return nil, database.Classify(fmt.Errorf("list parts: %w", err))
 	}
 	parts, err := pgx.CollectRows(rows, scanPart)
 	if err != nil {
-		return nil, fmt.Errorf("list parts: %w", err)
+		return nil, database.Classify(fmt.Errorf("list parts: %w", err))
 	}
 	return parts, nil
 }
@@ -88,11 +90,11 @@ func (s *Store) ListParts(ctx context.Context, carID string, afterID int64, limi
 func (s *Store) GetParts(ctx context.Context, ids []int64) ([]catalog.Part, error) {
 	rows, err := s.pool.Query(ctx, getPartsSQL, ids)
 	if err != nil {
-		return nil, fmt.Errorf("get parts: %w", err)
+		return nil, database.Classify(fmt.Errorf("get parts: %w", err))
 	}
 	parts, err := pgx.CollectRows(rows, scanPart)
 	if err != nil {
-		return nil, fmt.Errorf("get parts: %w", err)
+		return nil, database.Classify(fmt.Errorf("get parts: %w", err))
 	}
 	return parts, nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/carbuild/carbuild/catalog/internal/catalog"
 	"github.com/carbuild/carbuild/catalog/internal/store"
 	"github.com/carbuild/carbuild/migrations/dbtest"
+	"github.com/carbuild/carbuild/shared/errs"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -44,9 +45,9 @@ func TestFindCar(t *testing.T) {
 		{"CIVIC", "civic", nil},
 		{"fUsCa", "fusca", nil},
 		{"corolla", "corolla", nil},
-		{"gol", "", catalog.ErrNotFound},
-		{"civic'; DROP TABLE catalog.cars; --", "", catalog.ErrNotFound},
-		{"%", "", catalog.ErrNotFound},
+		{"gol", "", errs.NotFound},
+		{"civic'; DROP TABLE catalog.cars; --", "", errs.NotFound},
+		{"%", "", errs.NotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {

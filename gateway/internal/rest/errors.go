@@ -3,14 +3,20 @@ package rest
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
-	"regexp"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
-	"unicode"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
+	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // ErrorBody is every error answer of the REST API.
@@ -38,9 +44,11 @@ func writeError(w http.ResponseWriter, code int, statusName, msg string, compat 
 	_ = json.NewEncoder(w).Encode(b)
 }
 
-// errorHandler maps a gRPC status to the HTTP status and JSON body. Statuses
-// from the backends pass through with their message, except transport-level
-// failures, whose messages would expose internal addresses.
+// errorHandler is the one place a gRPC status becomes an HTTP answer: the
+// status code (grpc-gateway's mapping), its name and message in the JSON
+// body. Statuses from the backends pass through with their message (the
+// backends answer only messages meant for clients: package errs), except
+// transport-level failures, whose messages would expose internal addresses.
 func errorHandler(compat bool) runtime.ErrorHandlerFunc {
 	return func(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 		if bodyTooLarge(r) {
@@ -58,33 +66,40 @@ func errorHandler(compat bool) runtime.ErrorHandlerFunc {
 			msg = "internal error"
 		case codes.Canceled:
 			msg = "request canceled"
-		case codes.InvalidArgument:
-			msg = queryParamMessage(msg)
 		case codes.Unauthenticated:
 			// RFC 6750: a 401 names the scheme that would succeed.
 			w.Header().Set("WWW-Authenticate", "Bearer")
 		}
-		writeError(w, runtime.HTTPStatusFromCode(st.Code()), statusName(st.Code()), msg, compat)
+		writeError(w, runtime.HTTPStatusFromCode(st.Code()), code.Code(st.Code()).String(), msg, compat)
 	}
 }
 
-// queryParamError is how grpc-gateway reports a query parameter it could not
-// parse: the field, then Go's strconv error.
-var queryParamError = regexp.MustCompile(`^parsing field "([^"]+)": strconv\.Parse\w+: parsing "(.*)": (invalid syntax|value out of range)$`)
+// queryParser is grpc-gateway's query parser with its number errors said in
+// the API's words instead of Go's ("query parameter year: "abc" is not a
+// number"); grpc-gateway answers the error's text as an INVALID_ARGUMENT.
+type queryParser struct{ runtime.DefaultQueryParser }
 
-// queryParamMessage says what was wrong with a query parameter in the API's
-// words instead of Go's ("parsing field "year": strconv.ParseInt: parsing
-// "abc": invalid syntax" → "query parameter year: "abc" is not a number");
-// any other message is returned as it is.
-func queryParamMessage(msg string) string {
-	m := queryParamError.FindStringSubmatch(msg)
-	if m == nil {
-		return msg
+// Parse populates msg from the query parameters.
+func (p *queryParser) Parse(msg proto.Message, values url.Values, filter *utilities.DoubleArray) error {
+	err := p.DefaultQueryParser.Parse(msg, values, filter)
+	var num *strconv.NumError
+	if !errors.As(err, &num) {
+		return err
 	}
-	if m[3] == "value out of range" {
-		return "query parameter " + m[1] + ": " + m[2] + " is out of range"
+	// The parser names the field by its proto name; the client knows the
+	// parameter it sent with that value.
+	keys := make([]string, 0, len(values))
+	for k, vs := range values {
+		if slices.Contains(vs, num.Num) {
+			keys = append(keys, k)
+		}
 	}
-	return "query parameter " + m[1] + ": \"" + m[2] + "\" is not a number"
+	slices.Sort(keys)
+	param := strings.Join(keys, ", ")
+	if errors.Is(num.Err, strconv.ErrRange) {
+		return fmt.Errorf("query parameter %s: %s is out of range", param, num.Num)
+	}
+	return fmt.Errorf("query parameter %s: %q is not a number", param, num.Num)
 }
 
 // routingErrorHandler answers unknown paths and wrong methods in the same shape.
@@ -99,20 +114,4 @@ func routingErrorHandler(compat bool) runtime.RoutingErrorHandlerFunc {
 			writeError(w, code, http.StatusText(code), http.StatusText(code), compat)
 		}
 	}
-}
-
-// statusName spells a code the way Google's JSON errors do: "INVALID_ARGUMENT".
-func statusName(c codes.Code) string {
-	name := c.String()
-	if name == "OK" {
-		return name
-	}
-	var b strings.Builder
-	for i, r := range name {
-		if i > 0 && unicode.IsUpper(r) {
-			b.WriteByte('_')
-		}
-		b.WriteRune(unicode.ToUpper(r))
-	}
-	return b.String()
 }

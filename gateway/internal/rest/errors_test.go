@@ -1,20 +1,36 @@
 package rest
 
-import "testing"
+import (
+	"net/url"
+	"testing"
 
-func TestQueryParamMessage(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{`parsing field "page_size": strconv.ParseInt: parsing "abc": invalid syntax`, `query parameter page_size: "abc" is not a number`},
-		{`parsing field "year": strconv.ParseInt: parsing "99999999999": value out of range`, `query parameter year: 99999999999 is out of range`},
-		{`parsing field "year": strconv.ParseInt: parsing "": invalid syntax`, `query parameter year: "" is not a number`},
-		// Anything else passes through: the backends' reasons are already for people.
-		{`car "gol" not found`, `car "gol" not found`},
-		{`only one chassis per order, got 2`, `only one chassis per order, got 2`},
-		{`parsing field "page_size": something else`, `parsing field "page_size": something else`},
+	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
+
+	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
+)
+
+func TestQueryParser(t *testing.T) {
+	tests := []struct{ query, want string }{
+		{"pageSize=abc", `query parameter pageSize: "abc" is not a number`},
+		{"page_size=abc", `query parameter page_size: "abc" is not a number`},
+		{"year=99999999999", `query parameter year: 99999999999 is out of range`},
+		{"year=", `query parameter year: "" is not a number`},
+		{"year=2020&pageSize=5", ""},
 	}
 	for _, tt := range tests {
-		if got := queryParamMessage(tt.in); got != tt.want {
-			t.Errorf("queryParamMessage(%q) = %q; want %q", tt.in, got, tt.want)
-		}
+		t.Run(tt.query, func(t *testing.T) {
+			values, err := url.ParseQuery(tt.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = (&queryParser{}).Parse(&catalogv1.ListPartsRequest{}, values, utilities.NewDoubleArray(nil))
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tt.want {
+				t.Errorf("Parse(%q) error = %q; want %q", tt.query, got, tt.want)
+			}
+		})
 	}
 }

@@ -9,12 +9,14 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/carbuild/carbuild/shared/errs"
 	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
+	"github.com/carbuild/carbuild/shared/mdkey"
 )
 
-// idempotencyHeader is the metadata key incomingHeaders gives the HTTP
-// Idempotency-Key header.
-const idempotencyHeader = "idempotency-key"
+// HeaderIdempotencyKey is the HTTP header a client may send an order's
+// idempotency key in; incomingHeaders forwards it as mdkey.IdempotencyKey.
+const HeaderIdempotencyKey = "Idempotency-Key"
 
 // headerKeyPricing lets POST /v1/orders take its idempotency key from the
 // Idempotency-Key header, the way HTTP clients and proxies usually send it:
@@ -39,7 +41,7 @@ func (c headerKeyPricing) PlaceOrder(ctx context.Context, in *pricingv1.PlaceOrd
 // header and the body disagree.
 func withHeaderKey(ctx context.Context, in *pricingv1.PlaceOrderRequest) (*pricingv1.PlaceOrderRequest, error) {
 	md, _ := metadata.FromOutgoingContext(ctx)
-	keys := md.Get(idempotencyHeader)
+	keys := md.Get(mdkey.IdempotencyKey)
 	if len(keys) == 0 {
 		return in, nil
 	}
@@ -53,18 +55,9 @@ func withHeaderKey(ctx context.Context, in *pricingv1.PlaceOrderRequest) (*prici
 	case body == header:
 		return in, nil
 	case body != "":
-		return nil, status.Errorf(codes.InvalidArgument, "the Idempotency-Key header %q and the body's idempotencyKey %q differ; send one, or the same in both", truncateKey(header), truncateKey(body))
+		return nil, status.Errorf(codes.InvalidArgument, "the Idempotency-Key header %q and the body's idempotencyKey %q differ; send one, or the same in both", errs.Truncate(header), errs.Truncate(body))
 	}
 	req := proto.Clone(in).(*pricingv1.PlaceOrderRequest)
 	req.IdempotencyKey = header
 	return req, nil
-}
-
-// truncateKey keeps an error message short whatever key a client sent.
-func truncateKey(k string) string {
-	const max = 64
-	if len(k) > max {
-		return k[:max] + "..."
-	}
-	return k
 }

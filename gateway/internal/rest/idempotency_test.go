@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
+	"github.com/carbuild/carbuild/shared/mdkey"
 )
 
 func TestWithHeaderKey(t *testing.T) {
@@ -35,7 +36,7 @@ func TestWithHeaderKey(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			for _, h := range tt.headers {
-				ctx = metadata.AppendToOutgoingContext(ctx, idempotencyHeader, h)
+				ctx = metadata.AppendToOutgoingContext(ctx, mdkey.IdempotencyKey, h)
 			}
 			in := &pricingv1.PlaceOrderRequest{IdempotencyKey: tt.body}
 			got, err := withHeaderKey(ctx, in)

@@ -33,6 +33,7 @@ import (
 	catalogopb "github.com/carbuild/carbuild/shared/gen/catalogo"
 	"github.com/carbuild/carbuild/shared/gen/openapi"
 	pricingpb "github.com/carbuild/carbuild/shared/gen/pricing"
+	"github.com/carbuild/carbuild/shared/mdkey"
 )
 
 // Options configure the handler.
@@ -146,6 +147,7 @@ func muxOptions(m *httpMetrics, cache *respcache.Cache, compat bool) []runtime.S
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: compat},
 		}),
 		runtime.WithErrorHandler(errorHandler(compat)),
+		runtime.SetQueryParameterParser(&queryParser{}),
 		runtime.WithRoutingErrorHandler(routingErrorHandler(compat)),
 		runtime.WithIncomingHeaderMatcher(incomingHeaders),
 		runtime.WithOutgoingHeaderMatcher(outgoingHeaders),
@@ -161,10 +163,10 @@ func muxOptions(m *httpMetrics, cache *respcache.Cache, compat bool) []runtime.S
 // its own Grpc-Timeout handling regardless.)
 func incomingHeaders(key string) (string, bool) {
 	switch textproto.CanonicalMIMEHeaderKey(key) {
-	case "Idempotency-Key":
-		return idempotencyHeader, true
+	case HeaderIdempotencyKey:
+		return mdkey.IdempotencyKey, true
 	case HeaderReceipt:
-		return "order-receipt", true
+		return mdkey.OrderReceipt, true
 	}
 	return "", false
 }
@@ -180,7 +182,7 @@ func outgoingHeaders(key string) (string, bool) {
 		return respcache.HeaderRevision, true
 	case "content-type":
 		return "", false
-	case "order-receipt":
+	case mdkey.OrderReceipt:
 		return HeaderReceipt, true
 	}
 	return runtime.MetadataHeaderPrefix + key, true
@@ -221,7 +223,7 @@ func cors(origins []string, next http.Handler) http.Handler {
 			h.Set("Access-Control-Expose-Headers", HeaderReceipt)
 			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 				h.Set("Access-Control-Allow-Methods", "GET, POST, PATCH, OPTIONS")
-				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key, "+HeaderReceipt+", Grpc-Timeout")
+				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, "+HeaderIdempotencyKey+", "+HeaderReceipt+", Grpc-Timeout")
 				h.Set("Access-Control-Max-Age", "600")
 				w.WriteHeader(http.StatusNoContent)
 				return
@@ -243,7 +245,7 @@ func validInput(next http.Handler) http.Handler {
 			writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "the URL path or query is not valid UTF-8", isCompat(r))
 			return
 		}
-		for _, k := range r.Header.Values("Idempotency-Key") {
+		for _, k := range r.Header.Values(HeaderIdempotencyKey) {
 			for i := 0; i < len(k); i++ {
 				if k[i] < 0x20 || k[i] > 0x7e {
 					writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "the Idempotency-Key header must be printable ASCII", isCompat(r))

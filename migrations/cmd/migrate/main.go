@@ -27,7 +27,6 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -36,41 +35,18 @@ import (
 
 	"github.com/carbuild/carbuild/migrations"
 	"github.com/carbuild/carbuild/migrations/pgboot"
+	sharedconfig "github.com/carbuild/carbuild/shared/config"
+	"github.com/carbuild/carbuild/shared/logging"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	logger := newLogger(os.Stderr, os.Getenv("LOG_LEVEL"), os.Getenv("LOG_FORMAT"))
-	err := run(ctx, logger, os.Args[1:], os.LookupEnv, os.Stdout)
+	err := run(ctx, os.Stderr, os.Args[1:], os.LookupEnv, os.Stdout)
 	stop()
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		logger.Error("migrate failed", "err", err)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "migrate:", err)
 		os.Exit(1)
 	}
-}
-
-// newLogger builds the JSON logger (or text, with LOG_FORMAT=text) at
-// LOG_LEVEL (default info). Bad values fall back to the defaults with a
-// warning rather than stopping a migration.
-func newLogger(w io.Writer, level, format string) *slog.Logger {
-	var lvl slog.Level
-	badLevel := lvl.UnmarshalText([]byte(level)) != nil && level != ""
-	opts := &slog.HandlerOptions{Level: lvl}
-	var h slog.Handler = slog.NewJSONHandler(w, opts)
-	if strings.EqualFold(format, "text") {
-		h = slog.NewTextHandler(w, opts)
-	}
-	logger := slog.New(h).With("service", "migrate")
-	if badLevel {
-		logger.Warn("ignoring bad LOG_LEVEL, using info", "value", level)
-	}
-	if format != "" && !strings.EqualFold(format, "text") && !strings.EqualFold(format, "json") {
-		logger.Warn("ignoring bad LOG_FORMAT, using json", "value", format)
-	}
-	return logger
 }
 
 // config is the migrate step's configuration: env gives the default, a flag
@@ -84,6 +60,8 @@ type config struct {
 	Roles   bool
 	Catalog loginRole
 	Pricing loginRole
+	// LogLevel and LogFormat configure the logger, as in every service.
+	LogLevel, LogFormat string
 }
 
 // loginRoles returns the roles to ensure: those with a password.
@@ -99,7 +77,8 @@ func (c config) loginRoles() []loginRole {
 
 func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Writer) (config, error) {
 	var cfg config
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	set := sharedconfig.New("migrate", lookupEnv)
+	fs := set.FlagSet()
 	fs.SetOutput(out)
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: migrate [flags] [up [roles]|roles|down|down-to VERSION|status|version]\n\n"+
@@ -111,33 +90,18 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 			"  status    list migrations and whether they are applied\n"+
 			"  version   print the database's current version\n\nFlags:\n")
 		fs.PrintDefaults()
-		fmt.Fprintf(out, "\nLogging: LOG_LEVEL (debug|info|warn|error, default info), LOG_FORMAT (json|text, default json).\n")
 	}
-	envURL, _ := lookupEnv("DATABASE_URL")
-	fs.StringVar(&cfg.DatabaseURL, "database-url", envURL, "PostgreSQL URL to migrate (env DATABASE_URL)")
-	wait := 60 * time.Second
-	if v, ok := lookupEnv("MIGRATE_WAIT"); ok && v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return cfg, fmt.Errorf("env MIGRATE_WAIT=%q: %w", v, err)
-		}
-		wait = d
-	}
-	fs.DurationVar(&cfg.Wait, "wait", wait, "how long to retry connecting until the database answers (env MIGRATE_WAIT)")
-	cfg.Catalog = loginRole{Name: envOr(lookupEnv, "CATALOG_DB_ROLE", "catalog_svc"), Group: catalogGroup}
-	cfg.Pricing = loginRole{Name: envOr(lookupEnv, "PRICING_DB_ROLE", "pricing_svc"), Group: pricingGroup}
-	fs.StringVar(&cfg.Catalog.Name, "catalog-role", cfg.Catalog.Name, "catalog's login role, member of "+catalogGroup+" (env CATALOG_DB_ROLE)")
-	fs.StringVar(&cfg.Pricing.Name, "pricing-role", cfg.Pricing.Name, "pricing's login role, member of "+pricingGroup+" (env PRICING_DB_ROLE)")
+	set.Secret(&cfg.DatabaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL to migrate")
+	set.Duration(&cfg.Wait, "wait", "MIGRATE_WAIT", 60*time.Second, "how long to retry connecting until the database answers")
+	cfg.Catalog.Group, cfg.Pricing.Group = catalogGroup, pricingGroup
+	set.String(&cfg.Catalog.Name, "catalog-role", "CATALOG_DB_ROLE", "catalog_svc", "catalog's login role, member of "+catalogGroup)
+	set.String(&cfg.Pricing.Name, "pricing-role", "PRICING_DB_ROLE", "pricing_svc", "pricing's login role, member of "+pricingGroup)
 	// Passwords: prefer the env, since flags show in the process list.
-	if v, ok := lookupEnv("CATALOG_DB_PASSWORD"); ok {
-		cfg.Catalog.Password = secret(v)
-	}
-	if v, ok := lookupEnv("PRICING_DB_PASSWORD"); ok {
-		cfg.Pricing.Password = secret(v)
-	}
-	fs.Var(&cfg.Catalog.Password, "catalog-password", "password roles sets for the catalog role; never printed; prefer the env (env CATALOG_DB_PASSWORD)")
-	fs.Var(&cfg.Pricing.Password, "pricing-password", "password roles sets for the pricing role; never printed; prefer the env (env PRICING_DB_PASSWORD)")
-	if err := fs.Parse(args); err != nil {
+	set.Secret((*string)(&cfg.Catalog.Password), "catalog-password", "CATALOG_DB_PASSWORD", "", "password roles sets for the catalog role; never printed; prefer the env")
+	set.Secret((*string)(&cfg.Pricing.Password), "pricing-password", "PRICING_DB_PASSWORD", "", "password roles sets for the pricing role; never printed; prefer the env")
+	set.String(&cfg.LogLevel, "log-level", "LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	set.String(&cfg.LogFormat, "log-format", "LOG_FORMAT", "json", "log format: json or text")
+	if err := set.Parse(args); err != nil {
 		return cfg, err
 	}
 	if cfg.DatabaseURL == "" {
@@ -194,15 +158,14 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	return cfg, nil
 }
 
-func envOr(lookupEnv func(string) (string, bool), key, def string) string {
-	if v, ok := lookupEnv(key); ok && v != "" {
-		return v
-	}
-	return def
-}
-
-func run(ctx context.Context, logger *slog.Logger, args []string, lookupEnv func(string) (string, bool), stdout io.Writer) error {
+// run migrates as args say, logging to logOut and printing results (status,
+// version, -h) to stdout.
+func run(ctx context.Context, logOut io.Writer, args []string, lookupEnv func(string) (string, bool), stdout io.Writer) error {
 	cfg, err := parseConfig(args, lookupEnv, stdout)
+	if err != nil {
+		return err
+	}
+	logger, err := logging.New(logOut, "migrate", cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
 		return err
 	}

@@ -109,6 +109,9 @@ func TestParseConfig(t *testing.T) {
 			if tt.want.Catalog.Name == "" {
 				tt.want.Catalog = loginRole{Name: "catalog_svc", Group: catalogGroup, Password: tt.want.Catalog.Password}
 			}
+			if tt.want.LogLevel == "" {
+				tt.want.LogLevel, tt.want.LogFormat = "info", "json"
+			}
 			if tt.want.Pricing.Name == "" {
 				tt.want.Pricing = loginRole{Name: "pricing_svc", Group: pricingGroup, Password: tt.want.Pricing.Password}
 			}
@@ -139,7 +142,6 @@ func TestRun(t *testing.T) {
 	t.Parallel()
 	dsn := dbtest.NewEmpty(t)
 	var logs bytes.Buffer
-	logger := slog.New(slog.NewJSONHandler(&logs, nil))
 	steps := []struct {
 		args       []string
 		wantOut    string
@@ -166,7 +168,7 @@ func TestRun(t *testing.T) {
 		logs.Reset()
 		var out bytes.Buffer
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-		err := run(ctx, logger, append([]string{"-wait", "0s"}, s.args...), env(map[string]string{"DATABASE_URL": dsn}), &out)
+		err := run(ctx, &logs, append([]string{"-wait", "0s"}, s.args...), env(map[string]string{"DATABASE_URL": dsn}), &out)
 		cancel()
 		if err != nil {
 			t.Fatalf("migrate %v: %v\nlogs:\n%s", s.args, err, logs.String())

@@ -27,13 +27,11 @@ type loginRole struct {
 	Password secret
 }
 
-// secret is a flag.Value for a password. Its String is empty whatever it
-// holds, so -h never prints a password taken from the environment as a
-// default, and %v of a config never shows it.
+// secret is a password. Its String is empty whatever it holds, so %v of a
+// config never shows it (-h masks it as every secret setting: config.Secret).
 type secret string
 
-func (s secret) String() string      { return "" }
-func (s *secret) Set(v string) error { *s = secret(v); return nil }
+func (s secret) String() string { return "" }
 
 // GoString keeps %#v from showing the password.
 func (s secret) GoString() string {

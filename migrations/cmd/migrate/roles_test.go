@@ -12,7 +12,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
@@ -197,9 +196,8 @@ func TestRunUpRoles(t *testing.T) {
 	})
 	for i, wantMsg := range []string{`"msg":"login role created"`, `"msg":"login role password set"`} {
 		var logs bytes.Buffer
-		logger := slog.New(slog.NewJSONHandler(&logs, nil))
 		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-		err := run(ctx, logger, []string{"-wait", "0s", "up", "roles"}, env(e), &bytes.Buffer{})
+		err := run(ctx, &logs, []string{"-wait", "0s", "up", "roles"}, env(e), &bytes.Buffer{})
 		cancel()
 		if err != nil {
 			t.Fatalf("run %d: %v\nlogs:\n%s", i+1, err, logs.String())

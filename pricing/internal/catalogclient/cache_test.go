@@ -20,8 +20,8 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	catalogcache "github.com/carbuild/carbuild/catalog/catalogclient"
-	"github.com/carbuild/carbuild/pricing/internal/pricing"
 	"github.com/carbuild/carbuild/pricing/internal/quote"
+	"github.com/carbuild/carbuild/shared/errs"
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 	moneyv1 "github.com/carbuild/carbuild/shared/gen/carbuild/money/v1"
 )
@@ -344,13 +344,13 @@ func TestClientCacheUnknownPart(t *testing.T) {
 	f := newFixture(t, 100)
 	f.cache.Observe(5, true)
 	_, err := f.client.Parts(context.Background(), []int64{1, 99})
-	if !errors.Is(err, pricing.ErrNotFound) {
+	if !errors.Is(err, errs.NotFound) {
 		t.Fatalf("Parts with an unknown id: got %v, want ErrNotFound", err)
 	}
 	if n := f.cache.Len(); n != 0 {
 		t.Errorf("%d parts stored from a failed call", n)
 	}
-	if _, err := f.client.Parts(context.Background(), []int64{99}); !errors.Is(err, pricing.ErrNotFound) {
+	if _, err := f.client.Parts(context.Background(), []int64{99}); !errors.Is(err, errs.NotFound) {
 		t.Errorf("unknown id again: got %v, want ErrNotFound", err)
 	}
 	if got, want := f.cat.calls.Load(), int64(2); got != want {

@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -18,8 +17,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	catalogcache "github.com/carbuild/carbuild/catalog/catalogclient"
-	"github.com/carbuild/carbuild/pricing/internal/pricing"
 	"github.com/carbuild/carbuild/pricing/internal/quote"
+	"github.com/carbuild/carbuild/shared/errs"
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 )
 
@@ -92,7 +91,7 @@ func (c *Client) fetch(ctx context.Context, ids []int64, opts ...grpc.CallOption
 	for _, p := range resp.GetParts() {
 		id, err := strconv.ParseInt(p.GetId(), 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("%w: catalog returned part id %q", pricing.ErrUnavailable, p.GetId())
+			return nil, errs.Wrap(errs.Unavailable, fmt.Errorf("catalog returned part id %q", p.GetId()), "catalog unavailable; retry")
 		}
 		parts[id] = partFromProto(id, p)
 	}
@@ -138,14 +137,14 @@ func fromStatus(err error) error {
 	st := status.Convert(err)
 	switch st.Code() {
 	case codes.NotFound:
-		return fmt.Errorf("%w: %s", pricing.ErrNotFound, strings.TrimSuffix(st.Message(), " not found"))
+		return errs.New(errs.NotFound, "%s", st.Message())
 	case codes.InvalidArgument:
-		return fmt.Errorf("%w: %s", pricing.ErrInvalid, st.Message())
+		return errs.New(errs.InvalidArgument, "%s", st.Message())
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("catalog: %w", context.DeadlineExceeded)
 	case codes.Canceled:
 		return fmt.Errorf("catalog: %w", context.Canceled)
 	default:
-		return fmt.Errorf("%w: catalog: %s", pricing.ErrUnavailable, st.Message())
+		return errs.Wrap(errs.Unavailable, err, "catalog unavailable; retry")
 	}
 }

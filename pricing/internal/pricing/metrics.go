@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/carbuild/carbuild/pricing/internal/money"
+	"github.com/carbuild/carbuild/shared/errs"
 )
 
 // Metrics are the business counters of pricing.
@@ -60,11 +61,11 @@ func (m *Metrics) ordered(o Order, replayed bool, err error) {
 	case err == nil:
 		m.orders.WithLabelValues("confirmed").Inc()
 		m.orderValue.Observe(money.ToReais(o.Quote.Total))
-	case errors.Is(err, ErrPriceChanged):
+	case errors.Is(err, errs.FailedPrecondition):
 		m.orders.WithLabelValues("price_changed").Inc()
-	case errors.Is(err, ErrConflict):
+	case errors.Is(err, errs.Conflict):
 		m.orders.WithLabelValues("conflict").Inc()
-	case errors.Is(err, ErrInvalid), errors.Is(err, ErrNotFound), errors.Is(err, ErrUnauthenticated):
+	case errors.Is(err, errs.InvalidArgument), errors.Is(err, errs.NotFound), errors.Is(err, errs.Unauthenticated):
 		m.orders.WithLabelValues("invalid").Inc()
 	default:
 		m.orders.WithLabelValues("error").Inc()
@@ -75,9 +76,9 @@ func quoteOutcome(err error) string {
 	switch {
 	case err == nil:
 		return "ok"
-	case errors.Is(err, ErrInvalid):
+	case errors.Is(err, errs.InvalidArgument):
 		return "invalid"
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, errs.NotFound):
 		return "not_found"
 	default:
 		return "error"

@@ -11,6 +11,7 @@ import (
 	"github.com/carbuild/carbuild/pricing/internal/pricing"
 	"github.com/carbuild/carbuild/pricing/internal/quote"
 	"github.com/carbuild/carbuild/pricing/internal/store"
+	"github.com/carbuild/carbuild/shared/errs"
 )
 
 func orderReq(customer, key string) pricing.PlaceOrderRequest {
@@ -43,11 +44,11 @@ func TestAnonymousOrderReceipts(t *testing.T) {
 		}
 	}
 	for name, receipt := range map[string]string{"none": "", "wrong": strings.Repeat("A", 43), "too long": strings.Repeat("A", 500)} {
-		if _, err := svc.GetOrder(ctx, first.ID, "", receipt); !errors.Is(err, pricing.ErrNotFound) {
+		if _, err := svc.GetOrder(ctx, first.ID, "", receipt); !errors.Is(err, errs.NotFound) {
 			t.Errorf("GetOrder with receipt %s = %v; want ErrNotFound", name, err)
 		}
 	}
-	if _, err := svc.GetOrder(ctx, first.ID, "alice", ""); !errors.Is(err, pricing.ErrNotFound) {
+	if _, err := svc.GetOrder(ctx, first.ID, "alice", ""); !errors.Is(err, errs.NotFound) {
 		t.Errorf("GetOrder by a customer without the receipt = %v; want ErrNotFound", err)
 	}
 	var hashes, plain int
@@ -65,7 +66,7 @@ func TestAnonymousOrderReceipts(t *testing.T) {
 	other.Items[0].Quantity = 2
 	other.ExpectedTotal = 73000
 	_, _, err = svc.PlaceOrder(ctx, other)
-	if !errors.Is(err, pricing.ErrConflict) || strings.Contains(err.Error(), first.ID) {
+	if !errors.Is(err, errs.Conflict) || strings.Contains(err.Error(), first.ID) {
 		t.Errorf("conflict = %v; want ErrConflict without the order id", err)
 	}
 }
@@ -95,7 +96,7 @@ func TestOrdersBelongToTheirCustomer(t *testing.T) {
 		t.Errorf("alice reads her order: %s %q, %v", got.ID, got.Customer, err)
 	}
 	for _, caller := range []string{"bob", ""} {
-		if _, err := svc.GetOrder(ctx, a.ID, caller, ""); !errors.Is(err, pricing.ErrNotFound) {
+		if _, err := svc.GetOrder(ctx, a.ID, caller, ""); !errors.Is(err, errs.NotFound) {
 			t.Errorf("GetOrder(alice's order) by %q = %v; want ErrNotFound", caller, err)
 		}
 	}
@@ -140,11 +141,11 @@ func TestOrdersBelongToTheirCustomer(t *testing.T) {
 		token    string
 		want     error
 	}{
-		{"anonymous", "", 0, "", pricing.ErrUnauthenticated},
-		{"page size too large", "alice", 101, "", pricing.ErrInvalid},
-		{"negative page size", "alice", -1, "", pricing.ErrInvalid},
-		{"forged page token", "alice", 0, "bm90LWEtY3Vyc29y", pricing.ErrInvalid},
-		{"page token not base64", "alice", 0, "%%%", pricing.ErrInvalid},
+		{"anonymous", "", 0, "", errs.Unauthenticated},
+		{"page size too large", "alice", 101, "", errs.InvalidArgument},
+		{"negative page size", "alice", -1, "", errs.InvalidArgument},
+		{"forged page token", "alice", 0, "bm90LWEtY3Vyc29y", errs.InvalidArgument},
+		{"page token not base64", "alice", 0, "%%%", errs.InvalidArgument},
 	}
 	for _, tt := range tests {
 		if _, _, err := svc.ListOrders(ctx, tt.customer, tt.size, tt.token); !errors.Is(err, tt.want) {
@@ -157,7 +158,7 @@ func TestRefuseAnonymousOrders(t *testing.T) {
 	t.Parallel()
 	svc, _ := newService(t)
 	svc.RefuseAnonymousOrders()
-	if _, _, err := svc.PlaceOrder(context.Background(), orderReq("", "guest-key-0002")); !errors.Is(err, pricing.ErrUnauthenticated) {
+	if _, _, err := svc.PlaceOrder(context.Background(), orderReq("", "guest-key-0002")); !errors.Is(err, errs.Unauthenticated) {
 		t.Errorf("anonymous PlaceOrder = %v; want ErrUnauthenticated", err)
 	}
 	if _, _, err := svc.PlaceOrder(context.Background(), orderReq("alice", "alice-key-0002")); err != nil {

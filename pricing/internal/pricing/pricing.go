@@ -9,26 +9,17 @@ package pricing
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/carbuild/carbuild/pricing/internal/money"
 	"github.com/carbuild/carbuild/pricing/internal/quote"
-)
-
-// Errors of the pricing domain; the transport maps them to status codes.
-var (
-	ErrInvalid      = errors.New("invalid argument")
-	ErrNotFound     = errors.New("not found")
-	ErrPriceChanged = errors.New("total changed")
-	ErrConflict     = errors.New("idempotency key reused with a different order")
-	ErrUnavailable  = errors.New("dependency unavailable")
-	// ErrUnauthenticated: the operation needs a verified caller.
-	ErrUnauthenticated = errors.New("unauthenticated")
+	"github.com/carbuild/carbuild/shared/errs"
 )
 
 // StatusConfirmed is the status of a placed order.
@@ -40,8 +31,8 @@ const (
 	MaxKeyLength = 128
 )
 
-// Catalog prices parts. Errors wrap ErrNotFound (unknown part), ErrInvalid or
-// ErrUnavailable.
+// Catalog prices parts. Its errors are of kind errs.NotFound (unknown
+// part), errs.InvalidArgument or errs.Unavailable.
 type Catalog interface {
 	Parts(ctx context.Context, ids []int64) (map[int64]quote.Part, error)
 }
@@ -69,7 +60,7 @@ type Cursor struct {
 // Store keeps orders.
 type Store interface {
 	// OrderByKey returns the order customer ("" for anonymous) placed with
-	// key and the hash of its request; ErrNotFound when none.
+	// key and the hash of its request; errs.NotFound when none.
 	OrderByKey(ctx context.Context, customer, key string) (Order, []byte, error)
 	// SaveOrder stores o under (o.Customer, key) in one transaction, with
 	// receiptHash (nil for a customer's order). When the key is already taken
@@ -79,7 +70,7 @@ type Store interface {
 	// AddReceipt adds another receipt hash to an anonymous order.
 	AddReceipt(ctx context.Context, orderID string, receiptHash []byte) error
 	// OrderFor returns order id if customer placed it (customer not empty)
-	// or receiptHash is one of its receipts; ErrNotFound otherwise, the same
+	// or receiptHash is one of its receipts; errs.NotFound otherwise, the same
 	// as for an id that does not exist.
 	OrderFor(ctx context.Context, id, customer string, receiptHash []byte) (Order, error)
 	// Orders returns up to limit orders of customer, newest first, after the
@@ -103,7 +94,7 @@ func NewService(c Catalog, s Store, m *Metrics) *Service {
 }
 
 // RefuseAnonymousOrders makes PlaceOrder without a customer fail with
-// ErrUnauthenticated (ANONYMOUS_ORDERS=false).
+// errs.Unauthenticated (ANONYMOUS_ORDERS=false).
 func (s *Service) RefuseAnonymousOrders() { s.anonymous = false }
 
 // Quote prices a basket. An empty basket quotes to zero.
@@ -116,7 +107,7 @@ func (s *Service) Quote(ctx context.Context, items []quote.Item) (quote.Quote, e
 func (s *Service) quote(ctx context.Context, items []quote.Item) (quote.Quote, error) {
 	merged, err := quote.Merge(items)
 	if err != nil {
-		return quote.Quote{}, fmt.Errorf("%w: %v", ErrInvalid, trimPrefix(err))
+		return quote.Quote{}, err
 	}
 	if len(merged) == 0 {
 		return quote.Compute(nil, nil)
@@ -129,11 +120,7 @@ func (s *Service) quote(ctx context.Context, items []quote.Item) (quote.Quote, e
 	if err != nil {
 		return quote.Quote{}, err
 	}
-	q, err := quote.Compute(merged, parts)
-	if err != nil {
-		return quote.Quote{}, fmt.Errorf("%w: %v", ErrInvalid, trimPrefix(err))
-	}
-	return q, nil
+	return quote.Compute(merged, parts)
 }
 
 // PlaceOrderRequest asks to place an order.
@@ -153,20 +140,20 @@ type PlaceOrderRequest struct {
 func (s *Service) PlaceOrder(ctx context.Context, r PlaceOrderRequest) (o Order, replayed bool, err error) {
 	defer func() { s.metrics.ordered(o, replayed, err) }()
 	if r.Customer == "" && !s.anonymous {
-		return Order{}, false, fmt.Errorf("%w: this server takes orders only from signed-in customers; send a bearer token", ErrUnauthenticated)
+		return Order{}, false, errs.New(errs.Unauthenticated, "this server takes orders only from signed-in customers; send a bearer token")
 	}
 	if err := validKey(r.IdempotencyKey); err != nil {
 		return Order{}, false, err
 	}
 	if r.Currency != money.BRL {
-		return Order{}, false, fmt.Errorf("%w: expected total must be in %s, got %q", ErrInvalid, money.BRL, r.Currency)
+		return Order{}, false, errs.New(errs.InvalidArgument, "expected total must be in %s, got %q", money.BRL, r.Currency)
 	}
 	merged, err := quote.Merge(r.Items)
 	if err != nil {
-		return Order{}, false, fmt.Errorf("%w: %v", ErrInvalid, trimPrefix(err))
+		return Order{}, false, err
 	}
 	if len(merged) == 0 {
-		return Order{}, false, fmt.Errorf("%w: an order needs at least one item", ErrInvalid)
+		return Order{}, false, errs.New(errs.InvalidArgument, "an order needs at least one item")
 	}
 	hash := requestHash(merged, r.ExpectedTotal, r.Currency)
 
@@ -205,29 +192,29 @@ func (s *Service) PlaceOrder(ctx context.Context, r PlaceOrderRequest) (o Order,
 	switch {
 	case err == nil:
 		return s.replay(ctx, prev, prevHash, hash)
-	case !errors.Is(err, ErrNotFound):
+	case !errors.Is(err, errs.NotFound):
 		return Order{}, false, err
 	case quoteErr != nil:
 		return Order{}, false, quoteErr
 	}
-	return Order{}, false, fmt.Errorf("%w: expected %s, the current total is %s; quote again",
-		ErrPriceChanged, money.Format(r.ExpectedTotal), money.Format(q.Total))
+	return Order{}, false, errs.New(errs.FailedPrecondition, "total changed: expected %s, the current total is %s; quote again",
+		money.Format(r.ExpectedTotal), money.Format(q.Total))
 }
 
 // GetOrder returns order id to customer (the verified subject, empty when
 // anonymous) if it placed it, or to anyone holding one of its receipt
-// tokens. Every other case is ErrNotFound, indistinguishable from an id that
+// tokens. Every other case is errs.NotFound, indistinguishable from an id that
 // does not exist.
 func (s *Service) GetOrder(ctx context.Context, id, customer, receipt string) (Order, error) {
 	if !validOrderID(id) {
-		return Order{}, fmt.Errorf("%w: order id %q is not a valid order id", ErrInvalid, truncate(id, 40))
+		return Order{}, errs.New(errs.InvalidArgument, "order id %q is not a valid order id", errs.Truncate(id))
 	}
 	var receiptHash []byte
 	if receipt != "" && len(receipt) <= maxReceiptLength {
 		receiptHash = hashReceipt(receipt)
 	}
 	if customer == "" && receiptHash == nil {
-		return Order{}, fmt.Errorf("%w: order", ErrNotFound)
+		return Order{}, errs.New(errs.NotFound, "order not found")
 	}
 	return s.store.OrderFor(ctx, id, customer, receiptHash)
 }
@@ -242,11 +229,11 @@ const (
 // token of the next page ("" after the last).
 func (s *Service) ListOrders(ctx context.Context, customer string, pageSize int, pageToken string) ([]Order, string, error) {
 	if customer == "" {
-		return nil, "", fmt.Errorf("%w: listing orders needs a bearer token", ErrUnauthenticated)
+		return nil, "", errs.New(errs.Unauthenticated, "listing orders needs a bearer token")
 	}
 	switch {
 	case pageSize < 0 || pageSize > MaxPageSize:
-		return nil, "", fmt.Errorf("%w: page size must be 0-%d, got %d", ErrInvalid, MaxPageSize, pageSize)
+		return nil, "", errs.New(errs.InvalidArgument, "page size must be 0-%d, got %d", MaxPageSize, pageSize)
 	case pageSize == 0:
 		pageSize = DefaultPageSize
 	}
@@ -276,7 +263,7 @@ func (s *Service) ListOrders(ctx context.Context, customer string, pageSize int,
 // receipt, so a client whose first answer was lost can still read it.
 func (s *Service) replay(ctx context.Context, prev Order, prevHash, hash []byte) (Order, bool, error) {
 	if !bytes.Equal(prevHash, hash) {
-		return Order{}, false, fmt.Errorf("%w: this idempotency key was already used for a different order request; use a new key", ErrConflict)
+		return Order{}, false, errs.New(errs.Conflict, "idempotency key reused with a different order: this idempotency key was already used for a different order request; use a new key")
 	}
 	if prev.Customer == "" {
 		receipt, receiptHash, err := newReceipt()
@@ -293,11 +280,11 @@ func (s *Service) replay(ctx context.Context, prev Order, prevHash, hash []byte)
 
 func validKey(k string) error {
 	if len(k) < MinKeyLength || len(k) > MaxKeyLength {
-		return fmt.Errorf("%w: idempotency key must be %d-%d characters, got %d", ErrInvalid, MinKeyLength, MaxKeyLength, len(k))
+		return errs.New(errs.InvalidArgument, "idempotency key must be %d-%d characters, got %d", MinKeyLength, MaxKeyLength, len(k))
 	}
 	for _, c := range []byte(k) {
 		if c < 0x21 || c > 0x7e {
-			return fmt.Errorf("%w: idempotency key must be printable ASCII without spaces", ErrInvalid)
+			return errs.New(errs.InvalidArgument, "idempotency key must be printable ASCII without spaces")
 		}
 	}
 	return nil
@@ -323,13 +310,11 @@ func requestHash(items []quote.Item, expectedTotal int64, currency string) []byt
 // newOrderID returns a random (version 4) UUID: 122 random bits, so ids can't
 // be guessed or enumerated.
 func newOrderID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	id, err := uuid.NewRandom()
+	if err != nil {
 		return "", fmt.Errorf("order id: %w", err)
 	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
+	return id.String(), nil
 }
 
 // NewIdempotencyKey returns a random key for callers that bring none (the
@@ -343,37 +328,7 @@ func NewIdempotencyKey() (string, error) {
 }
 
 func validOrderID(id string) bool {
-	if len(id) != 36 {
-		return false
-	}
-	for i, c := range []byte(id) {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// trimPrefix drops quote.ErrInvalid's own text so a message reads once.
-func trimPrefix(err error) string {
-	msg := err.Error()
-	p := quote.ErrInvalid.Error() + ": "
-	if len(msg) > len(p) && msg[:len(p)] == p {
-		return msg[len(p):]
-	}
-	return msg
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
+	// Only the hyphenated form: uuid.Validate also takes braces, a urn
+	// prefix and no hyphens, which would make two ids name one order.
+	return len(id) == 36 && uuid.Validate(id) == nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/carbuild/carbuild/pricing/internal/pricing"
 	"github.com/carbuild/carbuild/pricing/internal/quote"
 	"github.com/carbuild/carbuild/pricing/internal/store"
+	"github.com/carbuild/carbuild/shared/errs"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -43,7 +44,7 @@ func (c *catalogStub) Parts(_ context.Context, ids []int64) (map[int64]quote.Par
 	for _, id := range ids {
 		p, ok := c.parts[id]
 		if !ok {
-			return nil, fmt.Errorf("%w: part %d", pricing.ErrNotFound, id)
+			return nil, fmt.Errorf("%w: part %d", errs.NotFound, id)
 		}
 		out[id] = p
 	}
@@ -119,22 +120,22 @@ func TestPlaceOrderRefusals(t *testing.T) {
 		{"key reused with other items", func(r *pricing.PlaceOrderRequest) {
 			r.Items = []quote.Item{{PartID: 10, Quantity: 2}}
 			r.ExpectedTotal = 73000
-		}, pricing.ErrConflict},
-		{"key reused with other total", func(r *pricing.PlaceOrderRequest) { r.ExpectedTotal = 37001 }, pricing.ErrConflict},
-		{"short key", func(r *pricing.PlaceOrderRequest) { r.IdempotencyKey = "abc" }, pricing.ErrInvalid},
-		{"key with spaces", func(r *pricing.PlaceOrderRequest) { r.IdempotencyKey = "has a space" }, pricing.ErrInvalid},
-		{"wrong total", func(r *pricing.PlaceOrderRequest) { r.IdempotencyKey = "new-key-0002"; r.ExpectedTotal = 36000 }, pricing.ErrPriceChanged},
+		}, errs.Conflict},
+		{"key reused with other total", func(r *pricing.PlaceOrderRequest) { r.ExpectedTotal = 37001 }, errs.Conflict},
+		{"short key", func(r *pricing.PlaceOrderRequest) { r.IdempotencyKey = "abc" }, errs.InvalidArgument},
+		{"key with spaces", func(r *pricing.PlaceOrderRequest) { r.IdempotencyKey = "has a space" }, errs.InvalidArgument},
+		{"wrong total", func(r *pricing.PlaceOrderRequest) { r.IdempotencyKey = "new-key-0002"; r.ExpectedTotal = 36000 }, errs.FailedPrecondition},
 		{"total one centavo off is fine", func(r *pricing.PlaceOrderRequest) { r.IdempotencyKey = "new-key-0003"; r.ExpectedTotal = 37001 }, nil},
-		{"empty order", func(r *pricing.PlaceOrderRequest) { r.IdempotencyKey = "new-key-0004"; r.Items = nil }, pricing.ErrInvalid},
+		{"empty order", func(r *pricing.PlaceOrderRequest) { r.IdempotencyKey = "new-key-0004"; r.Items = nil }, errs.InvalidArgument},
 		{"two chassis", func(r *pricing.PlaceOrderRequest) {
 			r.IdempotencyKey = "new-key-0005"
 			r.Items = []quote.Item{{PartID: 7, Quantity: 1}, {PartID: 14, Quantity: 1}}
-		}, pricing.ErrInvalid},
+		}, errs.InvalidArgument},
 		{"unknown part", func(r *pricing.PlaceOrderRequest) {
 			r.IdempotencyKey = "new-key-0006"
 			r.Items = []quote.Item{{PartID: 99, Quantity: 1}}
-		}, pricing.ErrNotFound},
-		{"other currency", func(r *pricing.PlaceOrderRequest) { r.IdempotencyKey = "new-key-0007"; r.Currency = "USD" }, pricing.ErrInvalid},
+		}, errs.NotFound},
+		{"other currency", func(r *pricing.PlaceOrderRequest) { r.IdempotencyKey = "new-key-0007"; r.Currency = "USD" }, errs.InvalidArgument},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -155,18 +156,18 @@ func TestPlaceOrderRefusals(t *testing.T) {
 	}
 	r := ok
 	r.IdempotencyKey = "after-price-change"
-	if _, _, err := svc.PlaceOrder(ctx, r); !errors.Is(err, pricing.ErrPriceChanged) {
+	if _, _, err := svc.PlaceOrder(ctx, r); !errors.Is(err, errs.FailedPrecondition) {
 		t.Errorf("new order at the old total: err %v, want ErrPriceChanged", err)
 	}
 
 	// The catalog is down: a retry of a stored order is still answered (from
 	// the store), a new order gets the catalog's error.
-	cat.fail(fmt.Errorf("%w: catalog down", pricing.ErrUnavailable))
+	cat.fail(fmt.Errorf("%w: catalog down", errs.Unavailable))
 	if _, replayed, err := svc.PlaceOrder(ctx, ok); err != nil || !replayed {
 		t.Errorf("retry while the catalog is down: replayed %v err %v; want the stored order", replayed, err)
 	}
 	r.IdempotencyKey = "while-catalog-down"
-	if _, _, err := svc.PlaceOrder(ctx, r); !errors.Is(err, pricing.ErrUnavailable) {
+	if _, _, err := svc.PlaceOrder(ctx, r); !errors.Is(err, errs.Unavailable) {
 		t.Errorf("new order while the catalog is down: err %v, want ErrUnavailable", err)
 	}
 }
@@ -218,13 +219,13 @@ func TestQuoteAndGetOrderErrors(t *testing.T) {
 	if err != nil || q.Total != 0 {
 		t.Errorf("empty quote = %+v, %v; want zero", q, err)
 	}
-	if _, err := svc.Quote(ctx, []quote.Item{{PartID: 10, Quantity: 100}}); !errors.Is(err, pricing.ErrInvalid) {
+	if _, err := svc.Quote(ctx, []quote.Item{{PartID: 10, Quantity: 100}}); !errors.Is(err, errs.InvalidArgument) {
 		t.Errorf("quantity 100: err %v, want ErrInvalid", err)
 	}
-	if _, err := svc.GetOrder(ctx, "not-a-uuid", "alice", ""); !errors.Is(err, pricing.ErrInvalid) {
+	if _, err := svc.GetOrder(ctx, "not-a-uuid", "alice", ""); !errors.Is(err, errs.InvalidArgument) {
 		t.Errorf("GetOrder(bad id) err %v, want ErrInvalid", err)
 	}
-	if _, err := svc.GetOrder(ctx, "00000000-0000-4000-8000-000000000000", "alice", ""); !errors.Is(err, pricing.ErrNotFound) {
+	if _, err := svc.GetOrder(ctx, "00000000-0000-4000-8000-000000000000", "alice", ""); !errors.Is(err, errs.NotFound) {
 		t.Errorf("GetOrder(unknown) err %v, want ErrNotFound", err)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/carbuild/carbuild/shared/errs"
 )
 
 // maxReceiptLength bounds a receipt token read from a request; real ones
@@ -39,7 +41,7 @@ func encodeCursor(c Cursor) string {
 }
 
 func decodeCursor(tok string) (Cursor, error) {
-	bad := fmt.Errorf("%w: page token %q is not one this API returned", ErrInvalid, truncate(tok, 40))
+	bad := errs.New(errs.InvalidArgument, "page token %q is not one this API returned", errs.Truncate(tok))
 	b, err := base64.RawURLEncoding.DecodeString(tok)
 	if err != nil {
 		return Cursor{}, bad

@@ -4,15 +4,12 @@
 package quote
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 
 	"github.com/carbuild/carbuild/pricing/internal/money"
+	"github.com/carbuild/carbuild/shared/errs"
 )
-
-// ErrInvalid marks a basket the rules refuse; the message says why.
-var ErrInvalid = errors.New("invalid basket")
 
 // Rule constants, from the earlier system.
 const (
@@ -73,15 +70,15 @@ func Merge(items []Item) ([]Item, error) {
 	index := make(map[int64]int, len(items))
 	for _, it := range items {
 		if it.PartID <= 0 {
-			return nil, fmt.Errorf("%w: part id must be positive, got %d", ErrInvalid, it.PartID)
+			return nil, errs.New(errs.InvalidArgument, "part id must be positive, got %d", it.PartID)
 		}
 		if it.Quantity < 1 || it.Quantity > MaxQuantity {
-			return nil, fmt.Errorf("%w: quantity of part %d must be between 1 and %d, got %d", ErrInvalid, it.PartID, MaxQuantity, it.Quantity)
+			return nil, errs.New(errs.InvalidArgument, "quantity of part %d must be between 1 and %d, got %d", it.PartID, MaxQuantity, it.Quantity)
 		}
 		if i, ok := index[it.PartID]; ok {
 			out[i].Quantity += it.Quantity
 			if out[i].Quantity > MaxQuantity {
-				return nil, fmt.Errorf("%w: quantity of part %d must be between 1 and %d, got %d", ErrInvalid, it.PartID, MaxQuantity, out[i].Quantity)
+				return nil, errs.New(errs.InvalidArgument, "quantity of part %d must be between 1 and %d, got %d", it.PartID, MaxQuantity, out[i].Quantity)
 			}
 			continue
 		}
@@ -89,7 +86,7 @@ func Merge(items []Item) ([]Item, error) {
 		out = append(out, it)
 	}
 	if len(out) > MaxLines {
-		return nil, fmt.Errorf("%w: at most %d different parts per order, got %d", ErrInvalid, MaxLines, len(out))
+		return nil, errs.New(errs.InvalidArgument, "at most %d different parts per order, got %d", MaxLines, len(out))
 	}
 	return out, nil
 }
@@ -102,36 +99,36 @@ func Compute(items []Item, parts map[int64]Part) (Quote, error) {
 	for i, it := range items {
 		p, ok := parts[it.PartID]
 		if !ok {
-			return Quote{}, fmt.Errorf("%w: part %d is not priced", ErrInvalid, it.PartID)
+			return Quote{}, errs.New(errs.InvalidArgument, "part %d is not priced", it.PartID)
 		}
 		if i == 0 {
 			q.Currency = p.Currency
 		} else if p.Currency != q.Currency {
-			return Quote{}, fmt.Errorf("%w: parts in %s and %s cannot be ordered together", ErrInvalid, q.Currency, p.Currency)
+			return Quote{}, errs.New(errs.InvalidArgument, "parts in %s and %s cannot be ordered together", q.Currency, p.Currency)
 		}
 		if p.UnitPrice < 0 {
-			return Quote{}, fmt.Errorf("%w: part %d has a negative price", ErrInvalid, p.ID)
+			return Quote{}, errs.New(errs.InvalidArgument, "part %d has a negative price", p.ID)
 		}
 		if p.Category == CategoryChassis {
 			chassis += it.Quantity
 		}
 		lineTotal, err := money.Mul(p.UnitPrice, int64(it.Quantity))
 		if err != nil {
-			return Quote{}, fmt.Errorf("%w: line total of part %d: %v", ErrInvalid, p.ID, err)
+			return Quote{}, errs.Wrap(errs.InvalidArgument, err, fmt.Sprintf("line total of part %d overflows", p.ID))
 		}
 		if q.Subtotal, err = money.Add(q.Subtotal, lineTotal); err != nil {
-			return Quote{}, fmt.Errorf("%w: subtotal: %v", ErrInvalid, err)
+			return Quote{}, errs.Wrap(errs.InvalidArgument, err, "subtotal overflows")
 		}
 		units += int64(it.Quantity)
 		q.Lines = append(q.Lines, Line{Part: p, Quantity: it.Quantity, LineTotal: lineTotal})
 	}
 	if chassis > MaxChassis {
-		return Quote{}, fmt.Errorf("%w: only one chassis per order, got %d", ErrInvalid, chassis)
+		return Quote{}, errs.New(errs.InvalidArgument, "only one chassis per order, got %d", chassis)
 	}
 	q.Shipping, q.FreeShipping = Shipping(q.Subtotal, units)
 	var err error
 	if q.Total, err = money.Add(q.Subtotal, q.Shipping); err != nil {
-		return Quote{}, fmt.Errorf("%w: total: %v", ErrInvalid, err)
+		return Quote{}, errs.Wrap(errs.InvalidArgument, err, "total overflows")
 	}
 	return q, nil
 }

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"math/big"
 	"testing"
+
+	"github.com/carbuild/carbuild/shared/errs"
 )
 
 // FuzzQuote decodes a basket from fuzz bytes (3 bytes per item: part id,
 // quantity as a signed byte, and a split flag that repeats the item) over a
 // catalog whose prices scale with unit, and checks the rules as invariants:
-// Merge and Compute never panic, refuse only with ErrInvalid, and an
+// Merge and Compute never panic, refuse only with errs.InvalidArgument, and an
 // accepted quote has total = subtotal + shipping, subtotal = Σ line totals,
 // line total = price × quantity, the shipping rule, at most one chassis,
 // at most MaxLines lines of 1..MaxQuantity units.
@@ -33,8 +35,8 @@ func FuzzQuote(f *testing.F) {
 		}
 		merged, err := Merge(items)
 		if err != nil {
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("Merge: error %v does not wrap ErrInvalid", err)
+			if !errors.Is(err, errs.InvalidArgument) {
+				t.Fatalf("Merge: error %v does not wrap errs.InvalidArgument", err)
 			}
 			return
 		}
@@ -59,8 +61,8 @@ func FuzzQuote(f *testing.F) {
 		}
 		q, err := Compute(merged, parts)
 		if err != nil {
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("Compute: error %v does not wrap ErrInvalid", err)
+			if !errors.Is(err, errs.InvalidArgument) {
+				t.Fatalf("Compute: error %v does not wrap errs.InvalidArgument", err)
 			}
 			return
 		}

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/carbuild/carbuild/shared/errs"
 )
 
 // Seed parts (docs/architecture.md), prices in centavos.
@@ -91,8 +93,8 @@ func TestCompute(t *testing.T) {
 			}
 			got, err := Compute(items, seed)
 			if tt.wantErr != "" {
-				if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("Compute error = %v, want ErrInvalid containing %q", err, tt.wantErr)
+				if err == nil || !errors.Is(err, errs.InvalidArgument) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Compute error = %v, want errs.InvalidArgument containing %q", err, tt.wantErr)
 				}
 				return
 			}
@@ -144,8 +146,8 @@ func TestMerge(t *testing.T) {
 			t.Parallel()
 			got, err := Merge(tt.in)
 			if tt.wantErr != "" {
-				if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("Merge error = %v, want ErrInvalid containing %q", err, tt.wantErr)
+				if err == nil || !errors.Is(err, errs.InvalidArgument) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Merge error = %v, want errs.InvalidArgument containing %q", err, tt.wantErr)
 				}
 				return
 			}

@@ -4,14 +4,12 @@ import (
 	"context"
 
 	"google.golang.org/grpc/metadata"
+
+	"github.com/carbuild/carbuild/shared/mdkey"
 )
 
-// IdempotencyKeyHeader is the metadata key (from the HTTP Idempotency-Key
-// header, forwarded by the gateway) the compat API reads a key from.
-const IdempotencyKeyHeader = "idempotency-key"
-
 func idempotencyKeyFromMetadata(ctx context.Context) string {
-	if v := metadata.ValueFromIncomingContext(ctx, IdempotencyKeyHeader); len(v) > 0 {
+	if v := metadata.ValueFromIncomingContext(ctx, mdkey.IdempotencyKey); len(v) > 0 {
 		return v[0]
 	}
 	return ""

@@ -1,32 +1,30 @@
 // Package server exposes pricing over gRPC: the canonical
 // carbuild.pricing.v1.PricingService and the seed-compatible
-// pricing.OrcamentoService, thin adapters over pricing.Service. It is the one
-// place where pricing errors become gRPC status codes, and the compat
-// adapter is the only code that converts reais to and from centavos.
+// pricing.OrcamentoService, thin adapters over pricing.Service. Errors
+// (package errs) return as they are: the shared server interceptor chain
+// turns them into gRPC statuses. The compat adapter is the only code that
+// converts reais to and from centavos.
 package server
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/carbuild/carbuild/pricing/internal/money"
 	"github.com/carbuild/carbuild/pricing/internal/pricing"
 	"github.com/carbuild/carbuild/pricing/internal/quote"
 	"github.com/carbuild/carbuild/shared/auth"
+	"github.com/carbuild/carbuild/shared/errs"
 	moneyv1 "github.com/carbuild/carbuild/shared/gen/carbuild/money/v1"
 	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
 	commonpb "github.com/carbuild/carbuild/shared/gen/common"
 	pricingpb "github.com/carbuild/carbuild/shared/gen/pricing"
+	"github.com/carbuild/carbuild/shared/mdkey"
+	"github.com/carbuild/carbuild/shared/partid"
 )
 
 // V1 implements carbuild.pricing.v1.PricingService.
@@ -42,11 +40,11 @@ func NewV1(svc *pricing.Service) *V1 { return &V1{svc: svc} }
 func (s *V1) CreateQuote(ctx context.Context, req *pricingv1.CreateQuoteRequest) (*pricingv1.Quote, error) {
 	items, err := itemsFromV1(req.GetItems())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	q, err := s.svc.Quote(ctx, items)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	return quoteToProto(q), nil
 }
@@ -55,10 +53,10 @@ func (s *V1) CreateQuote(ctx context.Context, req *pricingv1.CreateQuoteRequest)
 func (s *V1) PlaceOrder(ctx context.Context, req *pricingv1.PlaceOrderRequest) (*pricingv1.Order, error) {
 	items, err := itemsFromV1(req.GetItems())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	if req.GetExpectedTotal() == nil {
-		return nil, status.Error(codes.InvalidArgument, "expected_total is required: place the total you were quoted")
+		return nil, errs.New(errs.InvalidArgument, "expected_total is required: place the total you were quoted")
 	}
 	o, _, err := s.svc.PlaceOrder(ctx, pricing.PlaceOrderRequest{
 		Customer:       customer(ctx),
@@ -68,7 +66,7 @@ func (s *V1) PlaceOrder(ctx context.Context, req *pricingv1.PlaceOrderRequest) (
 		Currency:       req.GetExpectedTotal().GetCurrencyCode(),
 	})
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	return orderToProto(o), nil
 }
@@ -76,9 +74,9 @@ func (s *V1) PlaceOrder(ctx context.Context, req *pricingv1.PlaceOrderRequest) (
 // GetOrder returns one of the caller's orders, or an anonymous order whose
 // receipt token is in the "order-receipt" metadata.
 func (s *V1) GetOrder(ctx context.Context, req *pricingv1.GetOrderRequest) (*pricingv1.Order, error) {
-	o, err := s.svc.GetOrder(ctx, req.GetOrderId(), customer(ctx), metadataValue(ctx, receiptMetadata))
+	o, err := s.svc.GetOrder(ctx, req.GetOrderId(), customer(ctx), metadataValue(ctx, mdkey.OrderReceipt))
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	return orderToProto(o), nil
 }
@@ -87,7 +85,7 @@ func (s *V1) GetOrder(ctx context.Context, req *pricingv1.GetOrderRequest) (*pri
 func (s *V1) ListOrders(ctx context.Context, req *pricingv1.ListOrdersRequest) (*pricingv1.ListOrdersResponse, error) {
 	orders, next, err := s.svc.ListOrders(ctx, customer(ctx), int(req.GetPageSize()), req.GetPageToken())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	resp := &pricingv1.ListOrdersResponse{Orders: make([]*pricingv1.Order, len(orders)), NextPageToken: next}
 	for i, o := range orders {
@@ -95,11 +93,6 @@ func (s *V1) ListOrders(ctx context.Context, req *pricingv1.ListOrdersRequest) (
 	}
 	return resp, nil
 }
-
-// receiptMetadata carries an anonymous order's receipt token, in both
-// directions: RealizarCompra answers it as header metadata, GetOrder reads it
-// (the gateway maps it to and from the Order-Receipt header).
-const receiptMetadata = "order-receipt"
 
 // customer is the verified subject of the call ("" when anonymous); only
 // the auth interceptor puts an identity in the context.
@@ -126,11 +119,11 @@ const StatusConfirmado = "CONFIRMADO"
 func (s *Compat) Calcular(ctx context.Context, req *pricingpb.OrcamentoRequest) (*pricingpb.Preco, error) {
 	items, err := itemsFromCompat(req.GetItens())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	q, err := s.svc.Quote(ctx, items)
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	return &pricingpb.Preco{Preco: money.ToReais(q.Subtotal), Frete: money.ToReais(q.Shipping), Total: money.ToReais(q.Total)}, nil
 }
@@ -141,28 +134,28 @@ func (s *Compat) Calcular(ctx context.Context, req *pricingpb.OrcamentoRequest) 
 func (s *Compat) RealizarCompra(ctx context.Context, req *pricingpb.CompraRequest) (*pricingpb.CompraResponse, error) {
 	items, err := itemsFromCompat(req.GetItens())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	expected, err := money.FromReais(req.GetValorTotal())
 	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "valor_total: %v", err)
+		return nil, errs.New(errs.InvalidArgument, "valor_total: %v", err)
 	}
 	key := idempotencyKeyFromMetadata(ctx)
 	if key == "" {
 		if key, err = pricing.NewIdempotencyKey(); err != nil {
-			return nil, toStatus(err)
+			return nil, err
 		}
 	}
 	o, _, err := s.svc.PlaceOrder(ctx, pricing.PlaceOrderRequest{
 		Customer: customer(ctx), IdempotencyKey: key, Items: items, ExpectedTotal: expected, Currency: money.BRL,
 	})
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	// The earlier response has no field for it: an anonymous order's receipt
 	// travels as header metadata (the Order-Receipt HTTP header).
 	if o.ReceiptToken != "" {
-		_ = grpc.SetHeader(ctx, metadata.Pairs(receiptMetadata, o.ReceiptToken))
+		_ = grpc.SetHeader(ctx, metadata.Pairs(mdkey.OrderReceipt, o.ReceiptToken))
 	}
 	q := o.Quote
 	resp := &pricingpb.CompraResponse{
@@ -176,7 +169,7 @@ func (s *Compat) RealizarCompra(ctx context.Context, req *pricingpb.CompraReques
 	}
 	for i, l := range q.Lines {
 		resp.ItensComprados[i] = &pricingpb.Item{
-			Peca:       &commonpb.Peca{Id: strconv.FormatInt(l.Part.ID, 10), Nome: l.Part.Name, Valor: money.ToReais(l.Part.UnitPrice)},
+			Peca:       &commonpb.Peca{Id: partid.Format(l.Part.ID), Nome: l.Part.Name, Valor: money.ToReais(l.Part.UnitPrice)},
 			Quantidade: int32(l.Quantity),
 		}
 	}
@@ -189,11 +182,11 @@ const maxItems = 200
 
 func itemsFromV1(in []*pricingv1.LineItem) ([]quote.Item, error) {
 	if len(in) > maxItems {
-		return nil, fmt.Errorf("%w: at most %d items per request, got %d", pricing.ErrInvalid, maxItems, len(in))
+		return nil, errs.New(errs.InvalidArgument, "at most %d items per request, got %d", maxItems, len(in))
 	}
 	out := make([]quote.Item, len(in))
 	for i, it := range in {
-		id, err := parsePartID(it.GetPartId())
+		id, err := partid.Parse(it.GetPartId())
 		if err != nil {
 			return nil, err
 		}
@@ -204,56 +197,20 @@ func itemsFromV1(in []*pricingv1.LineItem) ([]quote.Item, error) {
 
 func itemsFromCompat(in []*pricingpb.Item) ([]quote.Item, error) {
 	if len(in) > maxItems {
-		return nil, fmt.Errorf("%w: at most %d items per request, got %d", pricing.ErrInvalid, maxItems, len(in))
+		return nil, errs.New(errs.InvalidArgument, "at most %d items per request, got %d", maxItems, len(in))
 	}
 	out := make([]quote.Item, len(in))
 	for i, it := range in {
 		if it.GetPeca() == nil {
-			return nil, fmt.Errorf("%w: item %d has no peca", pricing.ErrInvalid, i+1)
+			return nil, errs.New(errs.InvalidArgument, "item %d has no peca", i+1)
 		}
-		id, err := parsePartID(it.GetPeca().GetId())
+		id, err := partid.Parse(it.GetPeca().GetId())
 		if err != nil {
 			return nil, err
 		}
 		out[i] = quote.Item{PartID: id, Quantity: int(it.GetQuantidade())}
 	}
 	return out, nil
-}
-
-func parsePartID(s string) (int64, error) {
-	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || id <= 0 {
-		if len(s) > 32 {
-			s = s[:32] + "…"
-		}
-		return 0, fmt.Errorf("%w: part id %q must be a positive decimal number", pricing.ErrInvalid, s)
-	}
-	return id, nil
-}
-
-// toStatus maps a pricing error to a gRPC status with the reason a client
-// needs; unexpected errors are not leaked.
-func toStatus(err error) error {
-	switch {
-	case errors.Is(err, pricing.ErrInvalid):
-		return status.Error(codes.InvalidArgument, reason(err, pricing.ErrInvalid))
-	case errors.Is(err, pricing.ErrNotFound):
-		return status.Error(codes.NotFound, reason(err, pricing.ErrNotFound)+" not found")
-	case errors.Is(err, pricing.ErrPriceChanged):
-		return status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, pricing.ErrConflict):
-		return status.Error(codes.AlreadyExists, err.Error())
-	case errors.Is(err, pricing.ErrUnauthenticated):
-		return status.Error(codes.Unauthenticated, reason(err, pricing.ErrUnauthenticated))
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
-	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, "canceled")
-	case errors.Is(err, pricing.ErrUnavailable):
-		return status.Error(codes.Unavailable, "pricing temporarily unavailable; retry")
-	default:
-		return status.Error(codes.Internal, "internal error")
-	}
 }
 
 func moneyToProto(minor int64, currency string) *moneyv1.Money {
@@ -264,7 +221,7 @@ func linesToProto(lines []quote.Line, currency string) []*pricingv1.QuoteLine {
 	out := make([]*pricingv1.QuoteLine, len(lines))
 	for i, l := range lines {
 		out[i] = &pricingv1.QuoteLine{
-			PartId:    strconv.FormatInt(l.Part.ID, 10),
+			PartId:    partid.Format(l.Part.ID),
 			Name:      l.Part.Name,
 			Quantity:  int32(l.Quantity),
 			UnitPrice: moneyToProto(l.Part.UnitPrice, currency),
@@ -300,10 +257,4 @@ func orderToProto(o pricing.Order) *pricingv1.Order {
 		CreateTime:   timestamppb.New(o.CreatedAt),
 		ReceiptToken: o.ReceiptToken,
 	}
-}
-
-// reason is an error's message without its leading sentinel ("invalid
-// argument: x" → "x"): the status code already says what kind it is.
-func reason(err, sentinel error) string {
-	return strings.TrimPrefix(err.Error(), sentinel.Error()+": ")
 }

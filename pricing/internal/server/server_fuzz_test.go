@@ -9,15 +9,16 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/carbuild/carbuild/pricing/internal/pricing"
 	"github.com/carbuild/carbuild/pricing/internal/quote"
+	"github.com/carbuild/carbuild/shared/errs"
 	moneyv1 "github.com/carbuild/carbuild/shared/gen/carbuild/money/v1"
 	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
 	commonpb "github.com/carbuild/carbuild/shared/gen/common"
 	pricingpb "github.com/carbuild/carbuild/shared/gen/pricing"
+	"github.com/carbuild/carbuild/shared/mdkey"
 )
 
 // The fuzz tests decode arbitrary protobuf wire bytes into each request
@@ -51,7 +52,7 @@ func (memCatalog) Parts(_ context.Context, ids []int64) (map[int64]quote.Part, e
 	for _, id := range ids {
 		p, ok := seedParts[id]
 		if !ok {
-			return nil, fmt.Errorf("%w: part %d", pricing.ErrNotFound, id)
+			return nil, fmt.Errorf("%w: part %d", errs.NotFound, id)
 		}
 		out[id] = p
 	}
@@ -82,7 +83,7 @@ func (s *memStore) OrderByKey(_ context.Context, customer, key string) (pricing.
 	if o, ok := s.byKey[customer+"\x00"+key]; ok {
 		return o.o, o.hash, nil
 	}
-	return pricing.Order{}, nil, fmt.Errorf("%w: order", pricing.ErrNotFound)
+	return pricing.Order{}, nil, fmt.Errorf("%w: order", errs.NotFound)
 }
 
 func (s *memStore) SaveOrder(_ context.Context, o pricing.Order, key string, hash, receiptHash []byte) (pricing.Order, []byte, bool, error) {
@@ -118,23 +119,21 @@ func (s *memStore) OrderFor(_ context.Context, id, customer string, receiptHash 
 	if o, ok := s.byID[id]; ok && (customer != "" && o.o.Customer == customer || o.receipts[string(receiptHash)]) {
 		return o.o, nil
 	}
-	return pricing.Order{}, fmt.Errorf("%w: order", pricing.ErrNotFound)
+	return pricing.Order{}, fmt.Errorf("%w: order", errs.NotFound)
 }
 
 func (s *memStore) Orders(context.Context, string, *pricing.Cursor, int) ([]pricing.Order, error) {
 	return nil, nil // the fuzz targets do not list
 }
 
-// clientError fails the test unless err is nil or a status a client caused.
+// clientError fails the test unless err is nil or answers a status a client
+// caused.
 func clientError(t *testing.T, what string, err error) {
 	t.Helper()
 	if err == nil {
 		return
 	}
-	st, ok := status.FromError(err)
-	if !ok {
-		t.Fatalf("%s: %v is not a gRPC status", what, err)
-	}
+	st := errs.Status(err) // what the server interceptor chain answers
 	switch st.Code() {
 	case codes.InvalidArgument, codes.NotFound, codes.FailedPrecondition, codes.AlreadyExists:
 		if st.Message() == "" {
@@ -200,7 +199,7 @@ func FuzzV1(f *testing.F) {
 				checkQuoteProto(t, "PlaceOrder", o.GetLines(), o.GetSubtotal(), o.GetShipping(), o.GetTotal())
 				// Anonymous: the order is read back with its receipt, which
 				// only the answer to PlaceOrder carries.
-				rctx := metadata.NewIncomingContext(ctx, metadata.Pairs("order-receipt", o.GetReceiptToken()))
+				rctx := metadata.NewIncomingContext(ctx, metadata.Pairs(mdkey.OrderReceipt, o.GetReceiptToken()))
 				got, err := svc.GetOrder(rctx, &pricingv1.GetOrderRequest{OrderId: o.GetId()})
 				want := proto.CloneOf(o)
 				want.ReceiptToken = ""
@@ -240,7 +239,7 @@ func FuzzCompat(f *testing.F) {
 	f.Fuzz(func(t *testing.T, wire []byte, key string) {
 		ctx := context.Background()
 		if key != "" {
-			ctx = metadata.NewIncomingContext(ctx, metadata.Pairs(IdempotencyKeyHeader, key))
+			ctx = metadata.NewIncomingContext(ctx, metadata.Pairs(mdkey.IdempotencyKey, key))
 		}
 		var oq pricingpb.OrcamentoRequest
 		if proto.Unmarshal(wire, &oq) == nil {
@@ -257,27 +256,6 @@ func FuzzCompat(f *testing.F) {
 			if err == nil && (r.GetPedidoId() == "" || r.GetStatus() != StatusConfirmado || math.Abs(r.GetValorTotal()-(r.GetSubtotal()+r.GetFrete())) > 0.005) {
 				t.Fatalf("RealizarCompra: %v", r)
 			}
-		}
-	})
-}
-
-// FuzzParsePartID: part ids from either API are positive or refused with a
-// bounded message.
-func FuzzParsePartID(f *testing.F) {
-	for _, s := range []string{"1", "0", "-3", "+4", "007", "9223372036854775808", " 5", "5' OR '1'='1", ""} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		id, err := parsePartID(s)
-		if err != nil {
-			clientError(t, "parsePartID", toStatus(err))
-			if len(err.Error()) > 250 {
-				t.Fatalf("parsePartID(%q): message of %d bytes", s, len(err.Error()))
-			}
-			return
-		}
-		if id <= 0 {
-			t.Fatalf("parsePartID(%q) = %d", s, id)
 		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/carbuild/carbuild/migrations/dbtest"
 	"github.com/carbuild/carbuild/pricing/internal/pricing"
 	"github.com/carbuild/carbuild/pricing/internal/store"
+	"github.com/carbuild/carbuild/shared/errs"
 )
 
 func receiptHash(s string) []byte { h := sha256.Sum256([]byte(s)); return h[:] }
@@ -84,7 +85,7 @@ func TestOrderForOwnerOrReceipt(t *testing.T) {
 			switch {
 			case tt.found && (err != nil || got.ID != tt.id):
 				t.Errorf("OrderFor = %s, %v; want order %s", got.ID, err, tt.id)
-			case !tt.found && !errors.Is(err, pricing.ErrNotFound):
+			case !tt.found && !errors.Is(err, errs.NotFound):
 				t.Errorf("OrderFor = %s, %v; want ErrNotFound", got.ID, err)
 			}
 		})

@@ -3,14 +3,14 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/carbuild/carbuild/pricing/internal/pricing"
 	"github.com/carbuild/carbuild/pricing/internal/quote"
+	"github.com/carbuild/carbuild/shared/database"
+	"github.com/carbuild/carbuild/shared/errs"
 )
 
 const (
@@ -105,7 +105,7 @@ func (s *Store) SaveOrder(ctx context.Context, o pricing.Order, key string, hash
 		// A connection lost around the commit is retryable: the client
 		// retries with its key, and a commit that did happen is then found
 		// by key.
-		return pricing.Order{}, nil, false, fmt.Errorf("insert order: %w", mapErr(err))
+		return pricing.Order{}, nil, false, fmt.Errorf("insert order: %w", database.Classify(err))
 	}
 	if created {
 		return o, hash, true, nil
@@ -124,20 +124,20 @@ func (s *Store) OrderByKey(ctx context.Context, customer, key string) (pricing.O
 		return pricing.Order{}, nil, err
 	}
 	if len(orders) == 0 {
-		return pricing.Order{}, nil, fmt.Errorf("%w: order", pricing.ErrNotFound)
+		return pricing.Order{}, nil, errs.New(errs.NotFound, "order not found")
 	}
 	return orders[0], hashes[0], nil
 }
 
 // OrderFor returns order id if customer placed it or receiptHash is one of
-// its receipts; ErrNotFound otherwise.
+// its receipts; errs.NotFound otherwise.
 func (s *Store) OrderFor(ctx context.Context, id, customer string, receiptHash []byte) (pricing.Order, error) {
 	orders, _, err := s.load(ctx, orderForSQL, id, customer, receiptHash)
 	if err != nil {
 		return pricing.Order{}, err
 	}
 	if len(orders) == 0 {
-		return pricing.Order{}, fmt.Errorf("%w: order", pricing.ErrNotFound)
+		return pricing.Order{}, errs.New(errs.NotFound, "order not found")
 	}
 	return orders[0], nil
 }
@@ -157,7 +157,7 @@ func (s *Store) Orders(ctx context.Context, customer string, after *pricing.Curs
 // AddReceipt stores another receipt hash of an anonymous order.
 func (s *Store) AddReceipt(ctx context.Context, orderID string, receiptHash []byte) error {
 	if _, err := s.pool.Exec(ctx, addReceiptSQL, orderID, receiptHash); err != nil {
-		return fmt.Errorf("add receipt: %w", mapErr(err))
+		return fmt.Errorf("add receipt: %w", database.Classify(err))
 	}
 	return nil
 }
@@ -166,7 +166,7 @@ func (s *Store) AddReceipt(ctx context.Context, orderID string, receiptHash []by
 func (s *Store) load(ctx context.Context, sql string, args ...any) ([]pricing.Order, [][]byte, error) {
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("load orders: %w", mapErr(err))
+		return nil, nil, fmt.Errorf("load orders: %w", database.Classify(err))
 	}
 	var orders []pricing.Order
 	var hashes [][]byte
@@ -176,7 +176,7 @@ func (s *Store) load(ctx context.Context, sql string, args ...any) ([]pricing.Or
 		q := &o.Quote
 		if err := rows.Scan(&o.ID, &o.Status, &o.Customer, &q.Currency, &q.Subtotal, &q.Shipping, &q.Total, &o.CreatedAt, &hash); err != nil {
 			rows.Close()
-			return nil, nil, fmt.Errorf("load orders: %w", mapErr(err))
+			return nil, nil, fmt.Errorf("load orders: %w", database.Classify(err))
 		}
 		q.FreeShipping = q.Shipping == 0 && q.Subtotal > quote.FreeShippingAbove
 		o.CreatedAt = o.CreatedAt.UTC()
@@ -184,7 +184,7 @@ func (s *Store) load(ctx context.Context, sql string, args ...any) ([]pricing.Or
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("load orders: %w", mapErr(err))
+		return nil, nil, fmt.Errorf("load orders: %w", database.Classify(err))
 	}
 	if len(orders) == 0 {
 		return nil, nil, nil
@@ -196,38 +196,21 @@ func (s *Store) load(ctx context.Context, sql string, args ...any) ([]pricing.Or
 	}
 	rows, err = s.pool.Query(ctx, orderLinesSQL, ids)
 	if err != nil {
-		return nil, nil, fmt.Errorf("load order lines: %w", mapErr(err))
+		return nil, nil, fmt.Errorf("load order lines: %w", database.Classify(err))
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id string
 		var l quote.Line
 		if err := rows.Scan(&id, &l.Part.ID, &l.Part.Name, &l.Part.Category, &l.Quantity, &l.Part.UnitPrice, &l.LineTotal); err != nil {
-			return nil, nil, fmt.Errorf("load order lines: %w", mapErr(err))
+			return nil, nil, fmt.Errorf("load order lines: %w", database.Classify(err))
 		}
 		o := &orders[index[id]]
 		l.Part.Currency = o.Quote.Currency
 		o.Quote.Lines = append(o.Quote.Lines, l)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("load order lines: %w", mapErr(err))
+		return nil, nil, fmt.Errorf("load order lines: %w", database.Classify(err))
 	}
 	return orders, hashes, nil
-}
-
-// mapErr turns connection-level failures into pricing.ErrUnavailable so the
-// caller answers UNAVAILABLE (retryable) instead of a generic failure.
-func mapErr(err error) error {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch pgErr.Code[:2] {
-		case "08", "57", "53": // connection exception, operator intervention, insufficient resources
-			return fmt.Errorf("%w: database: %s", pricing.ErrUnavailable, pgErr.Message)
-		}
-		return err
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return err
-	}
-	return fmt.Errorf("%w: database: %v", pricing.ErrUnavailable, err)
 }

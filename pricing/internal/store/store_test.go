@@ -18,6 +18,7 @@ import (
 	"github.com/carbuild/carbuild/pricing/internal/quote"
 	"github.com/carbuild/carbuild/pricing/internal/store"
 	"github.com/carbuild/carbuild/shared/database"
+	"github.com/carbuild/carbuild/shared/errs"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -70,7 +71,7 @@ func TestSaveOrder(t *testing.T) {
 	if diff := cmp.Diff(first, got); diff != "" {
 		t.Errorf("second SaveOrder returned (-first +got):\n%s", diff)
 	}
-	if _, err := s.OrderFor(ctx, second.ID, "alice", nil); !errors.Is(err, pricing.ErrNotFound) {
+	if _, err := s.OrderFor(ctx, second.ID, "alice", nil); !errors.Is(err, errs.NotFound) {
 		t.Errorf("Order(second) err = %v; want ErrNotFound", err)
 	}
 
@@ -110,7 +111,7 @@ func TestSaveOrderIsAtomic(t *testing.T) {
 	if orders != 0 || lines != 0 {
 		t.Errorf("after a failed SaveOrder: %d orders, %d lines; want none", orders, lines)
 	}
-	if _, _, err := s.OrderByKey(ctx, "", "key-bad"); !errors.Is(err, pricing.ErrNotFound) {
+	if _, _, err := s.OrderByKey(ctx, "", "key-bad"); !errors.Is(err, errs.NotFound) {
 		t.Errorf("OrderByKey after failure err = %v; want ErrNotFound", err)
 	}
 }

@@ -1,0 +1,84 @@
+// Package app wires the pricing service: the order store, the catalog client
+// with its parts cache, the pricing service and its two gRPC surfaces
+// (carbuild.pricing.v1.PricingService and the seed-compatible
+// pricing.OrcamentoService), served with the shared bootstrap (package boot).
+package app
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/carbuild/carbuild/pricing/internal/catalogclient"
+	"github.com/carbuild/carbuild/pricing/internal/pricing"
+	"github.com/carbuild/carbuild/pricing/internal/server"
+	"github.com/carbuild/carbuild/pricing/internal/store"
+	"github.com/carbuild/carbuild/shared/auth"
+	"github.com/carbuild/carbuild/shared/boot"
+	"github.com/carbuild/carbuild/shared/config"
+	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
+	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
+	pricingpb "github.com/carbuild/carbuild/shared/gen/pricing"
+)
+
+// Options are pricing's settings (cmd/pricing reads them from flags and the
+// environment).
+type Options struct {
+	// Config is the parsed configuration, logged at start.
+	Config                                          slog.LogValuer
+	Common                                          config.Common
+	Auth                                            auth.Config
+	GRPCAddr, MetricsAddr, DatabaseURL, CatalogAddr string
+	DBMaxConns                                      int
+	// CatalogTimeout is the deadline of each call to the catalog.
+	CatalogTimeout time.Duration
+	// PartsCacheTTL bounds a cached catalog part's age (0 turns the cache
+	// off), PartsCacheMax the cache's size.
+	PartsCacheTTL time.Duration
+	PartsCacheMax int
+	// AnonymousOrders accepts orders without a bearer token.
+	AnonymousOrders bool
+}
+
+// Run serves pricing until ctx ends, then drains and stops.
+func Run(ctx context.Context, o Options) error {
+	p, err := boot.Start(ctx, boot.Options{
+		Name: "pricing", Config: o.Config, Common: o.Common, Auth: o.Auth,
+		Database: true, DatabaseURL: o.DatabaseURL, DBMaxConns: o.DBMaxConns,
+	})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+
+	conn, err := p.Dial(o.CatalogAddr, o.CatalogTimeout)
+	if err != nil {
+		return err
+	}
+	// The cache exists (and its metrics) even when off: it then never goes
+	// live and every look-up is a bypass.
+	catalogAPI := catalogv1.NewCatalogServiceClient(conn)
+	cache := catalogclient.NewCache(p.Registry, catalogclient.CacheOptions{MaxParts: o.PartsCacheMax, TTL: o.PartsCacheTTL})
+	catalog := catalogclient.New(catalogAPI, o.CatalogTimeout, cache)
+	if o.PartsCacheTTL > 0 && o.PartsCacheMax > 0 {
+		watchCtx, stopWatch := context.WithCancel(context.Background())
+		p.Defer(stopWatch)
+		catalog.OnFirstUse(func() { go cache.Follow(watchCtx, p.Log, catalogAPI) })
+	}
+
+	svc := pricing.NewService(
+		catalog,
+		store.New(p.Pool),
+		pricing.NewMetrics(p.Registry),
+	)
+	if !o.AnonymousOrders {
+		svc.RefuseAnonymousOrders()
+	}
+	srv, err := p.GRPCServer()
+	if err != nil {
+		return err
+	}
+	pricingv1.RegisterPricingServiceServer(srv.GRPC(), server.NewV1(svc))
+	pricingpb.RegisterOrcamentoServiceServer(srv.GRPC(), server.NewCompat(svc))
+	return p.ServeGRPC(ctx, srv, o.GRPCAddr, o.MetricsAddr)
+}

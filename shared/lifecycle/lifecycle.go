@@ -1,0 +1,164 @@
+// Package lifecycle is the one start/ready/drain sequence of every Car Build
+// server, gRPC and HTTP alike. Run serves a main server (the gRPC API, or
+// the gateway's public HTTP port) and the private operations server
+// (/metrics, pprof); when the context ends (SIGTERM) or a server fails it
+// turns readiness off, keeps serving for ShutdownDelay so load balancers
+// see that first, drains the main server's in-flight calls for up to
+// ShutdownTimeout and then cuts what is left, and stops the operations
+// server last, so the drain's last seconds are still scraped.
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+
+	"github.com/carbuild/carbuild/shared/metrics"
+)
+
+// DefaultShutdownTimeout bounds a drain when Options.ShutdownTimeout is 0.
+const DefaultShutdownTimeout = 15 * time.Second
+
+// Server is one server on its listener.
+type Server struct {
+	// Name says what it serves ("grpc", "http", "metrics") in logs and errors.
+	Name string
+	// Listener is what it serves on.
+	Listener net.Listener
+	serve    func() error
+	// drain stops taking new calls and waits for the ones in flight until ctx
+	// ends; it reports whether they all finished.
+	drain func(ctx context.Context) bool
+	// stop cuts whatever is left.
+	stop func()
+}
+
+// GRPC serves s on lis. GracefulStop drains it, Stop cuts it.
+func GRPC(lis net.Listener, s *grpc.Server) Server {
+	return Server{
+		Name: "grpc", Listener: lis,
+		serve: func() error { return s.Serve(lis) },
+		drain: func(ctx context.Context) bool {
+			done := make(chan struct{})
+			go func() {
+				s.GracefulStop()
+				close(done)
+			}()
+			select {
+			case <-done:
+				return true
+			case <-ctx.Done():
+				s.Stop()
+				<-done
+				return false
+			}
+		},
+		stop: s.Stop,
+	}
+}
+
+// HTTP serves s on lis (with TLS when s.TLSConfig holds the certificate).
+// Shutdown drains it, Close cuts it.
+func HTTP(name string, lis net.Listener, s *http.Server) Server {
+	return Server{
+		Name: name, Listener: lis,
+		serve: func() error {
+			if s.TLSConfig != nil {
+				return s.ServeTLS(lis, "", "")
+			}
+			return s.Serve(lis)
+		},
+		drain: func(ctx context.Context) bool { return s.Shutdown(ctx) == nil },
+		stop:  func() { _ = s.Close() },
+	}
+}
+
+// Ops listens on addr and returns the operations server: /metrics from reg,
+// and /debug/pprof/ with pprof. It belongs on a private address: a scrape
+// costs CPU and tells an attacker about the system, a profile stalls the
+// process.
+func Ops(addr string, reg *prometheus.Registry, pprof bool) (Server, error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return Server{}, fmt.Errorf("listen metrics %s: %w", addr, err)
+	}
+	writeTimeout := 10 * time.Second
+	if pprof {
+		writeTimeout = 60 * time.Second // a 30 s CPU profile
+	}
+	return HTTP("metrics", lis, metrics.NewHTTPServer(addr, metrics.Mux(reg, pprof), writeTimeout)), nil
+}
+
+// Options configure Run.
+type Options struct {
+	// ShutdownDelay keeps serving, already not ready, for this long before
+	// draining, so load balancers see the readiness change first.
+	ShutdownDelay time.Duration
+	// ShutdownTimeout bounds the drain (DefaultShutdownTimeout when 0);
+	// after it, the calls left are cut.
+	ShutdownTimeout time.Duration
+	// NotReady turns readiness off; called once, when shutdown starts.
+	NotReady func()
+	// Draining is called just before the drain starts, so long-lived
+	// streams can end instead of holding it up (nil: nothing to tell).
+	Draining func()
+}
+
+// Run serves main and ops until ctx ends or one of them fails, then shuts
+// down in the order of the package comment. It returns the first serving
+// error, or nil after a clean shutdown; a drain cut at ShutdownTimeout is
+// logged ("drain timed out") and is not an error.
+func Run(ctx context.Context, log *slog.Logger, o Options, main, ops Server) error {
+	errc := make(chan error, 2)
+	for _, s := range []Server{main, ops} {
+		go func() {
+			if err := s.serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("serve %s: %w", s.Name, err)
+			}
+		}()
+	}
+	log.Info("serving", main.Name, main.Listener.Addr().String(), ops.Name, ops.Listener.Addr().String())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "cause", context.Cause(ctx))
+	case runErr = <-errc:
+		log.Error("server failed; shutting down", "err", runErr)
+	}
+	if o.NotReady != nil {
+		o.NotReady()
+	}
+	if o.ShutdownDelay > 0 {
+		time.Sleep(o.ShutdownDelay)
+	}
+	if o.Draining != nil {
+		o.Draining()
+	}
+	timeout := o.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = DefaultShutdownTimeout
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if main.drain(dctx) {
+		log.Info("drained in-flight calls")
+	} else {
+		log.Warn("drain timed out; closing remaining calls", "timeout", timeout)
+		main.stop()
+	}
+	octx, ocancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer ocancel()
+	if !ops.drain(octx) {
+		ops.stop()
+	}
+	log.Info("stopped")
+	return runErr
+}

@@ -1,0 +1,121 @@
+package lifecycle_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/carbuild/carbuild/shared/lifecycle"
+)
+
+// syncBuffer is a log sink safe for the server goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestRunDrainsHTTP: a request in flight when shutdown starts is answered;
+// readiness is off before the drain starts; the drain, not a timeout, ends
+// the run; metrics answer throughout.
+func TestRunDrainsHTTP(t *testing.T) {
+	for _, tt := range []struct {
+		name         string
+		timeout      time.Duration
+		wantLog      string
+		wantAnswered bool
+	}{
+		{"drained", time.Minute, "drained in-flight calls", true},
+		{"cut at the timeout", time.Nanosecond, "drain timed out", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			entered, release := make(chan struct{}), make(chan struct{})
+			mux := http.NewServeMux()
+			mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+				close(entered)
+				<-release
+				_, _ = io.WriteString(w, "done")
+			})
+			lis, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ops, err := lifecycle.Ops("127.0.0.1:0", prometheus.NewRegistry(), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logs syncBuffer
+			ctx, cancel := context.WithCancel(context.Background())
+			notReady := make(chan struct{})
+			draining := make(chan struct{})
+			done := make(chan error, 1)
+			go func() {
+				done <- lifecycle.Run(ctx, slog.New(slog.NewTextHandler(&logs, nil)), lifecycle.Options{
+					ShutdownTimeout: tt.timeout,
+					NotReady:        func() { close(notReady) },
+					Draining: func() {
+						select {
+						case <-notReady:
+						default:
+							t.Error("the drain started before readiness was off")
+						}
+						close(draining)
+						if tt.wantAnswered {
+							close(release)
+						}
+					},
+				}, lifecycle.HTTP("http", lis, &http.Server{Handler: mux}), ops)
+			}()
+
+			answer := make(chan string, 1)
+			go func() {
+				resp, err := http.Get("http://" + lis.Addr().String() + "/slow")
+				if err != nil {
+					answer <- "error: " + err.Error()
+					return
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				answer <- string(b)
+			}()
+			<-entered
+			if resp, err := http.Get("http://" + ops.Listener.Addr().String() + "/metrics"); err != nil || resp.StatusCode != http.StatusOK {
+				t.Errorf("metrics while serving: %v %v", resp, err)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run = %v, want nil", err)
+			}
+			if !tt.wantAnswered {
+				close(release)
+			}
+			got := <-answer
+			if tt.wantAnswered != (got == "done") {
+				t.Errorf("in-flight request got %q, answered want %v", got, tt.wantAnswered)
+			}
+			if !strings.Contains(logs.String(), tt.wantLog) {
+				t.Errorf("logs %q do not say %q", logs.String(), tt.wantLog)
+			}
+		})
+	}
+}
