@@ -144,7 +144,7 @@ func run(ctx context.Context, args []string) error {
 		MaxBodyBytes: int64(s.maxBodyBytes),
 		CORSOrigins:  strings.Split(s.corsOrigins, ","),
 		Cache:        cache,
-		Admission:    edge.New(reg, s.edge.options()).Wrap,
+		Admission:    edge.New(reg, s.edge.options()),
 		Verifier:     verifier,
 	})
 	if err != nil {
