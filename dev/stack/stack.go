@@ -136,6 +136,9 @@ type Config struct {
 	Log *slog.Logger
 	// ReadyTimeout bounds the wait for readiness (default 60 s).
 	ReadyTimeout time.Duration
+	// CPUs, when set, is the CPU list the services run on (taskset -c
+	// syntax, e.g. "0"); their Go runtimes size GOMAXPROCS to it.
+	CPUs string
 }
 
 // Stack is a running system.
@@ -345,6 +348,9 @@ func (s *Stack) env(name string) []string {
 
 func (s *Stack) start(name string) error {
 	cmd := exec.Command(filepath.Join(s.cfg.BinDir, name))
+	if s.cfg.CPUs != "" { // taskset execs the service: the PID is the service's
+		cmd = exec.Command("taskset", "-c", s.cfg.CPUs, filepath.Join(s.cfg.BinDir, name))
+	}
 	cmd.Env = s.env(name)
 	// Own process group: a terminal's Ctrl-C reaches only the runner, which
 	// then stops the services in order.

@@ -46,6 +46,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sys/unix"
 
 	"github.com/carbuild/carbuild/loadtest/internal/gencatalog"
 	"github.com/carbuild/carbuild/loadtest/internal/load"
@@ -97,6 +98,8 @@ type config struct {
 	genParts        int
 	serviceEnv      []string
 	binDir          string
+	pin             bool
+	stackCPUs       string // with -pin: the services' CPU list
 }
 
 func parseFlags(args []string) (*config, error) {
@@ -134,6 +137,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.genModels, "gen-models", 0, "before measuring, generate this many car models with gencatalog (prefix gen) in the stack's database; needed by -series catalog")
 	fs.IntVar(&c.genParts, "gen-parts", 100, "parts per generated model")
 	fs.IntVar(&c.maxInFlight, "max-inflight", 2000, "bound on outstanding requests of an open-model step (protects the machine when the system saturates; 0: none)")
+	fs.BoolVar(&c.pin, "pin", false, "run the services the bench starts on the first CPU it may use and the load generator on the others (Linux; PostgreSQL is not moved), so that a generator on a small machine can offer several times what the stack serves")
 	fs.BoolVar(&c.skipBuild, "skip-build", false, "use the binaries already in -bin-dir when starting the stack")
 	fs.StringVar(&c.binDir, "bin-dir", "", "where the stack's binaries are built or found (default bin/); with -skip-build, compare another build")
 	fs.StringVar(&c.serviceLogLevel, "service-log-level", "info", "LOG_LEVEL of the services the bench starts")
@@ -229,7 +233,15 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 	if len(cfg.serviceEnv) > 0 {
 		b.Config["service_env"] = strings.Join(cfg.serviceEnv, " ")
 	}
-	b.Config["GOMAXPROCS (load generator + reference)"] = strconv.Itoa(runtime.GOMAXPROCS(0))
+	var genCPUs unix.CPUSet
+	if cfg.pin {
+		if cfg.target != "" {
+			return 0, errors.New("-pin moves the services the bench starts: not with -target")
+		}
+		if cfg.stackCPUs, genCPUs, err = splitCPUs(); err != nil {
+			return 0, err
+		}
+	}
 
 	dir := filepath.Join(cfg.out, "bench-"+b.RunID)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -253,6 +265,14 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 			log.Warn("stopping the stack", "err", err)
 		}
 	}()
+	if cfg.pin {
+		// After the build: the compiler may use every CPU.
+		if err := pinSelf(genCPUs); err != nil {
+			return 0, err
+		}
+		b.Config["pinned"] = fmt.Sprintf("services on CPU %s, load generator + reference on %d other CPU(s)", cfg.stackCPUs, genCPUs.Count())
+	}
+	b.Config["GOMAXPROCS (load generator + reference)"] = strconv.Itoa(runtime.GOMAXPROCS(0))
 	b.Target = st.url
 	if st.databaseURL != "" { // the stack the bench started: count in its database
 		cfg.databaseURL = st.databaseURL
