@@ -189,7 +189,10 @@ func (s *Server) Run(ctx context.Context, o Options) error {
 	if o.Pprof {
 		writeTimeout = 60 * time.Second
 	}
-	msrv := metrics.NewHTTPServer(o.MetricsAddr, metrics.Mux(s.reg, o.Pprof), writeTimeout)
+	mux := metrics.Mux(s.reg, o.Pprof)
+	mux.Handle("GET /readyz", s.healthHandler(""))
+	mux.Handle("GET /healthz", s.healthHandler(LivenessService))
+	msrv := metrics.NewHTTPServer(o.MetricsAddr, mux, writeTimeout)
 
 	errc := make(chan error, 2)
 	go func() {
@@ -233,6 +236,22 @@ func (s *Server) Run(ctx context.Context, o Options) error {
 	}
 	s.log.Info("stopped")
 	return runErr
+}
+
+// healthHandler answers the grpc.health.v1 status of service over plain
+// HTTP on the operations listener: 200 while SERVING, else 503. Kubernetes'
+// native gRPC probes cannot speak TLS, so with mTLS on the gRPC port the
+// probes use these instead (k8s/overlays/tls).
+func (s *Server) healthHandler(service string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := s.health.Check(r.Context(), &healthpb.HealthCheckRequest{Service: service})
+		w.Header().Set("Cache-Control", "no-store")
+		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			http.Error(w, "NOT_SERVING", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("SERVING\n"))
+	})
 }
 
 func (s *Server) drain(timeout time.Duration) {
