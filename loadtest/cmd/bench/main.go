@@ -372,12 +372,23 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 		// not answering, and the phase measures a connection storm.
 		oclient := load.NewClient(cfg.overloadConns, cfg.timeout)
 		oclient.Transport.(*http.Transport).MaxConnsPerHost = cfg.overloadConns
+		gw := st.pprofURLs["gateway"] // its operations listener
+		shed0, errS := scrapeTimes(ctx, client, gw, "503", "0.005")
+		ok0, errA := scrapeTimes(ctx, client, gw, "200", "0.05")
 		if ov, err = runOverload(ctx, oclient, osc, sat.Achieved, cfg.overloadFactor, cfg.overloadFor, sampler); err != nil {
 			b.Notes = append(b.Notes, "overload phase: "+err.Error())
 		}
+		if ov != nil && errS == nil && errA == nil {
+			shed1, errS := scrapeTimes(ctx, client, gw, "503", "0.005")
+			ok1, errA := scrapeTimes(ctx, client, gw, "200", "0.05")
+			if errS == nil && errA == nil {
+				s, a := shed1.minus(shed0), ok1.minus(ok0)
+				ov.ServerShed, ov.ServerAdmitted = &s, &a
+			}
+		}
 		if ov != nil {
-			fmt.Fprintf(os.Stderr, "   offered %.0f req/s: goodput %.0f req/s, admitted %d (P99 %.1f ms), shed %d (max %.2f ms), other %d\n",
-				ov.Offered, ov.Goodput, ov.Admitted, ov.AdmittedP99, ov.Shed, ov.ShedMax, ov.Other)
+			fmt.Fprintf(os.Stderr, "   offered %.0f req/s: goodput %.0f req/s, admitted %d (P99 %.1f ms%s), shed %d (max %.2f ms%s), other %d\n",
+				ov.Offered, ov.Goodput, ov.Admitted, ov.AdmittedP99, ov.ServerAdmitted.text("200", "50 ms"), ov.Shed, ov.ShedMax, ov.ServerShed.text("503", "5 ms"), ov.Other)
 			if files, err := ov.plot(dir); err != nil {
 				b.Notes = append(b.Notes, "overload plot: "+err.Error())
 			} else {
