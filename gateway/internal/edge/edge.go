@@ -53,6 +53,12 @@ type Options struct {
 	MaxClients int
 	// MaxInFlight bounds the requests being served at once.
 	MaxInFlight int
+	// LatencyTarget, when set, makes MaxInFlight the ceiling of an
+	// adaptive limit (between MinInFlight and MaxInFlight) that shrinks
+	// while more than a tenth of the admitted requests take longer than
+	// this, and grows back while they do not.
+	LatencyTarget time.Duration
+	MinInFlight   int
 	// BrowseShare is the part of MaxInFlight that browsing (anything but
 	// checkout) may use, in (0, 1]; the rest is kept for checkout.
 	BrowseShare float64
@@ -102,6 +108,7 @@ type Guard struct {
 	failed        *clients // by address: tokens that failed verification
 	shed          *prometheus.CounterVec
 	inFlightGauge prometheus.GaugeFunc
+	adaptive      *adaptive // nil: the bound is MaxInFlight
 }
 
 // New builds the guard and registers its metrics on reg.
@@ -114,6 +121,9 @@ func New(reg prometheus.Registerer, o Options) *Guard {
 	if o.Rate > 0 {
 		g.clients = newClients(rate.Limit(o.Rate), max(o.Burst, 1), max(o.MaxClients, 1))
 		g.failed = newClients(rate.Limit(o.Rate), max(o.Burst, 1), max(o.MaxClients, 1))
+	}
+	if o.LatencyTarget > 0 && o.MaxInFlight > 0 {
+		g.adaptive = newAdaptive(o.LatencyTarget, int64(max(o.MinInFlight, 1)), int64(o.MaxInFlight))
 	}
 	if g.o.Subject == nil {
 		g.o.Subject = verifiedSubject
@@ -152,17 +162,26 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 			}
 		}
 		if g.o.MaxInFlight > 0 {
-			limit := int64(g.o.MaxInFlight)
-			if class == Browse {
-				limit = g.browseMax
+			limit, browse := int64(g.o.MaxInFlight), g.browseMax
+			if g.adaptive != nil {
+				limit = g.adaptive.current()
+				browse = int64(math.Ceil(float64(limit) * g.o.BrowseShare))
 			}
-			if n := g.inFlight.Add(1); n > limit {
+			if class == Browse {
+				limit = browse
+			}
+			n := g.inFlight.Add(1)
+			if n > limit {
 				g.inFlight.Add(-1)
 				g.shed.WithLabelValues("overloaded", class.String()).Inc()
 				refuse(w, http.StatusServiceUnavailable, "UNAVAILABLE", "the service is at capacity; retry after the time in Retry-After", time.Second)
 				return
 			}
 			defer g.inFlight.Add(-1)
+			if g.adaptive != nil {
+				start := time.Now()
+				defer func() { g.adaptive.done(time.Since(start), n) }()
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
