@@ -157,6 +157,10 @@ test-loadtest-smoke: build ## Locust journeys for 15 s against the real stack, 0
 bench: ## benchmark the local stack against a bare reference; report + plots under results/ (BENCH_FLAGS=-pprof ...)
 	go run ./loadtest/cmd/bench $(BENCH_FLAGS)
 
+.PHONY: bench-overload
+bench-overload: ## only the overload phase (orders at 3x their closed loop), stack pinned to one CPU and the generator to the other(s); plots under results/
+	go run ./loadtest/cmd/bench -pin -series= $(BENCH_FLAGS)
+
 .PHONY: loadtest
 loadtest: ## Locust shopper journeys against http://127.0.0.1:8000 (start `make run` first); USERS, DURATION, API=v1|compat
 	locust -f loadtest/locustfile.py --headless -u $${USERS:-100} -r $${SPAWN:-20} -t $${DURATION:-60s} \

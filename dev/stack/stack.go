@@ -10,6 +10,8 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -136,7 +138,25 @@ type Config struct {
 	Log *slog.Logger
 	// ReadyTimeout bounds the wait for readiness (default 60 s).
 	ReadyTimeout time.Duration
+	// TLS, when set, turns TLS on between everything: the gateway serves
+	// HTTPS only and the services speak gRPC with mutual TLS (catalog
+	// accepts the clients gateway and pricing, pricing accepts gateway).
+	// PostgreSQL's TLS is DatabaseURL's (sslmode).
+	TLS *TLS
+	// CPUs, when set, is the CPU list the services run on (taskset -c
+	// syntax, e.g. "0"); their Go runtimes size GOMAXPROCS to it.
+	CPUs string
 }
+
+// TLS names the certificate files of a stack with TLS on: Dir holds ca.crt
+// (the CA that signs every certificate) and <service>.crt and <service>.key
+// for gateway, catalog and pricing, each naming the service (its identity)
+// and 127.0.0.1 (the address its clients dial).
+type TLS struct {
+	Dir string
+}
+
+func (t *TLS) file(name string) string { return filepath.Join(t.Dir, name) }
 
 // Stack is a running system.
 type Stack struct {
@@ -147,6 +167,9 @@ type Stack struct {
 	DatabaseURL string
 	// DatabaseSource says where PostgreSQL came from.
 	DatabaseSource string
+	// ClientTLS is the TLS configuration a client of the gateway needs
+	// (trusting the stack's CA); nil when TLS is off.
+	ClientTLS *tls.Config
 	// Issuer is the local development issuer every service trusts (its URL
 	// is AUTH_ISSUER); tests mint tokens with it.
 	Issuer *devissuer.Issuer
@@ -205,6 +228,18 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		cfg.ReadyTimeout = 60 * time.Second
 	}
 	s := &Stack{cfg: cfg, Addrs: cfg.Addrs, GatewayURL: "http://" + cfg.Addrs.Gateway, procs: map[string]*Process{}}
+	if cfg.TLS != nil {
+		pem, err := os.ReadFile(cfg.TLS.file("ca.crt"))
+		if err != nil {
+			return nil, fmt.Errorf("stack TLS: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("stack TLS: no certificate in %s", cfg.TLS.file("ca.crt"))
+		}
+		s.ClientTLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		s.GatewayURL = "https://" + cfg.Addrs.Gateway
+	}
 	defer func() {
 		if err != nil {
 			s.Stop()
@@ -340,11 +375,25 @@ func (s *Stack) env(name string) []string {
 	case "gateway":
 		env = append(env, "GATEWAY_HTTP_ADDR="+a.Gateway, "GATEWAY_METRICS_ADDR="+a.GatewayMetrics, "CATALOG_ADDR="+a.Catalog, "PRICING_ADDR="+a.Pricing)
 	}
+	if t := s.cfg.TLS; t != nil {
+		env = append(env, "GRPC_TLS_CA="+t.file("ca.crt"), "GRPC_TLS_CERT="+t.file(name+".crt"), "GRPC_TLS_KEY="+t.file(name+".key"))
+		switch name {
+		case "catalog":
+			env = append(env, "GRPC_TLS_CLIENTS=gateway,pricing")
+		case "pricing":
+			env = append(env, "GRPC_TLS_CLIENTS=gateway")
+		case "gateway":
+			env = append(env, "GATEWAY_TLS_CERT="+t.file("gateway.crt"), "GATEWAY_TLS_KEY="+t.file("gateway.key"))
+		}
+	}
 	return append(env, s.cfg.Env...)
 }
 
 func (s *Stack) start(name string) error {
 	cmd := exec.Command(filepath.Join(s.cfg.BinDir, name))
+	if s.cfg.CPUs != "" { // taskset execs the service: the PID is the service's
+		cmd = exec.Command("taskset", "-c", s.cfg.CPUs, filepath.Join(s.cfg.BinDir, name))
+	}
 	cmd.Env = s.env(name)
 	// Own process group: a terminal's Ctrl-C reaches only the runner, which
 	// then stops the services in order.
@@ -398,7 +447,8 @@ func (s *Stack) Logs() string {
 // nothing may call the stack ready before.
 func (s *Stack) waitReady(ctx context.Context) error {
 	deadline := time.Now().Add(s.cfg.ReadyTimeout)
-	client := &http.Client{Timeout: time.Second}
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: s.ClientTLS}}
+	defer client.CloseIdleConnections()
 	for {
 		for name, p := range s.procs {
 			if p.Exited() {

@@ -132,7 +132,7 @@ func checkContainer(o *Objects, w Workload, c corev1.Container, b *Binary, bins 
 
 	// Probes.
 	if w.Kind != "Job" {
-		errs = append(errs, checkProbes(w, c, ports)...)
+		errs = append(errs, checkProbes(w, c, ports, values)...)
 	}
 
 	// Backend addresses.
@@ -240,19 +240,33 @@ func regexpWord(text, word string) bool {
 	return false
 }
 
-func checkProbes(w Workload, c corev1.Container, ports map[int32]string) []error {
+// checkProbes wants native gRPC probes on a gRPC server's port, or, when
+// that port requires mTLS (GRPC_TLS_CERT set: the kubelet's gRPC probes
+// cannot speak TLS), httpGet on its operations port, where /readyz and
+// /healthz mirror the health service; and httpGet /readyz and /healthz on
+// an HTTP server's port, over HTTPS when it serves TLS (GATEWAY_TLS_CERT).
+func checkProbes(w Workload, c corev1.Container, ports map[int32]string, values map[string]string) []error {
 	var errs []error
 	if c.ReadinessProbe == nil || c.LivenessProbe == nil {
 		return []error{fmt.Errorf("readiness and liveness probes are required")}
 	}
-	grpcPort, httpPort := int32(0), int32(0)
+	grpcPort, httpPort, opsPort := int32(0), int32(0), int32(0)
 	for p, env := range ports {
 		switch {
 		case strings.HasSuffix(env, "_GRPC_ADDR"):
 			grpcPort = p
 		case strings.HasSuffix(env, "_HTTP_ADDR"):
 			httpPort = p
+		case strings.HasSuffix(env, "_METRICS_ADDR"):
+			opsPort = p
 		}
+	}
+	scheme := corev1.URISchemeHTTP
+	if values["GATEWAY_TLS_CERT"] != "" {
+		scheme = corev1.URISchemeHTTPS
+	}
+	if grpcPort != 0 && values["GRPC_TLS_CERT"] != "" {
+		grpcPort, httpPort = 0, opsPort
 	}
 	type want struct {
 		probe   *corev1.Probe
@@ -285,11 +299,21 @@ func checkProbes(w Workload, c corev1.Container, ports map[int32]string) []error
 			if err != nil || port != httpPort || h.Path != x.path {
 				errs = append(errs, fmt.Errorf("%s probe: httpGet %s on %s, want %s on %d", x.what, h.Path, h.Port.String(), x.path, httpPort))
 			}
+			if got := cmpOr(h.Scheme, corev1.URISchemeHTTP); got != scheme {
+				errs = append(errs, fmt.Errorf("%s probe: httpGet scheme %s, want %s", x.what, got, scheme))
+			}
 		default:
 			errs = append(errs, fmt.Errorf("%s probe: the binary listens on no gRPC or HTTP port", x.what))
 		}
 	}
 	return errs
+}
+
+func cmpOr(s, def corev1.URIScheme) corev1.URIScheme {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // checkBackend follows "host:port" or "dns:///host:port" to a Service in the

@@ -12,7 +12,7 @@ var Services = []string{"catalog", "pricing", "gateway"}
 
 // WantReplicas is each overlay's replica count for the services; 0 means the
 // Deployment leaves replicas to a HorizontalPodAutoscaler.
-var WantReplicas = map[string]int32{"baseline": 1, "replicated": 3, "spread": 3, "autoscale": 0, "dev": 1}
+var WantReplicas = map[string]int32{"baseline": 1, "replicated": 3, "spread": 3, "autoscale": 0, "dev": 1, "tls": 1}
 
 // CheckOverlay checks what makes each overlay the experiment it stands for.
 func CheckOverlay(name string, o *Objects) []error {

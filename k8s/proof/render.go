@@ -3,6 +3,7 @@ package proof
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -15,7 +16,7 @@ import (
 
 // Overlays are the kustomize overlays under k8s/overlays. Their paths are
 // stable: the simulated control plane (k8s/sim) consumes them.
-var Overlays = []string{"baseline", "replicated", "spread", "autoscale", "dev"}
+var Overlays = []string{"baseline", "replicated", "spread", "autoscale", "dev", "tls"}
 
 // RepoRoot returns the repository root (two levels above this package).
 func RepoRoot() string {
@@ -55,12 +56,30 @@ func Kustomize(dir string) ([]byte, error) {
 }
 
 // RenderOverlay renders k8s/overlays/NAME and splits it into documents.
+// The tls overlay's certificates (git-ignored) are made first if missing.
 func RenderOverlay(name string) ([]Doc, error) {
+	if name == "tls" {
+		if err := devCerts(); err != nil {
+			return nil, err
+		}
+	}
 	out, err := Kustomize(filepath.Join(RepoRoot(), "k8s", "overlays", name))
 	if err != nil {
 		return nil, err
 	}
 	return SplitDocs(out)
+}
+
+// devCerts runs dev/cmd/devcerts for the tls overlay; it keeps existing
+// files, so it changes nothing once they are there.
+func devCerts() error {
+	cmd := exec.Command("go", "run", "./dev/cmd/devcerts", "-out", filepath.Join("k8s", "overlays", "tls", "certs"))
+	cmd.Dir = RepoRoot()
+	cmd.Env = append(os.Environ(), "GOWORK=") // the repository's go.work, whatever this test runs with
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("make the tls overlay's certificates: %w\n%s", err, out)
+	}
+	return nil
 }
 
 // SplitDocs splits a multi-document YAML stream and reads each document's

@@ -44,6 +44,9 @@ var expectations = map[string]expectation{
 	// No metrics API here, so the HPA controller holds each Deployment at minReplicas.
 	"autoscale": {replicas: each(1), hpa: map[string][2]int{"catalog": {1, 6}, "pricing": {1, 6}, "gateway": {1, 6}}},
 	"dev":       {replicas: each(1)},
+	// TLS on every hop (certificates from dev/cmd/devcerts); not in overlayOrder:
+	// its Secrets are generated from git-ignored files.
+	"tls": {replicas: each(1)},
 }
 
 // overlayOrder lists every overlay; TestOverlays applies them in this order on one live cluster

@@ -72,6 +72,17 @@ type FindOptions struct {
 	// Dir is where private servers are created; default /dev/shm when it
 	// is writable, else os.TempDir().
 	Dir string
+	// TLS, when set, boots a private server (DATABASE_URL and the local
+	// server are not tried) that accepts TCP connections only over TLS
+	// (hostssl), with this certificate; its URL asks for sslmode=verify-full.
+	TLS *ServerTLS
+}
+
+// ServerTLS is the TLS of a private server: its certificate and key (PEM
+// files; the certificate must name 127.0.0.1) and the CA that signed it,
+// which clients check it against.
+type ServerTLS struct {
+	CertFile, KeyFile, CAFile string
 }
 
 // Find returns the first PostgreSQL server that works, in the order the
@@ -84,6 +95,9 @@ func Find(ctx context.Context, logger *slog.Logger) (*Server, error) {
 func FindWith(ctx context.Context, logger *slog.Logger, opts FindOptions) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.TLS != nil {
+		opts.SkipEnv, opts.SkipLocal, opts.SkipPrivate = true, true, false
 	}
 	var tried []string
 	if !opts.SkipEnv {
@@ -108,7 +122,7 @@ func FindWith(ctx context.Context, logger *slog.Logger, opts FindOptions) (*Serv
 		tried = append(tried, fmt.Sprintf("no usable server at %s (%v)", LocalURL, err))
 	}
 	if !opts.SkipPrivate {
-		s, err := startPrivate(ctx, logger, opts.Dir)
+		s, err := startPrivate(ctx, logger, opts.Dir, opts.TLS)
 		if err == nil {
 			logger.InfoContext(ctx, "using PostgreSQL", "source", s.Source, "url", s.URL)
 			return s, nil

@@ -36,7 +36,7 @@ type private struct {
 }
 
 // startPrivate boots a throw-away cluster.
-func startPrivate(ctx context.Context, logger *slog.Logger, base string) (*Server, error) {
+func startPrivate(ctx context.Context, logger *slog.Logger, base string, tls *ServerTLS) (*Server, error) {
 	bin, err := findBinDir()
 	if err != nil {
 		return nil, err
@@ -87,6 +87,14 @@ func startPrivate(ctx context.Context, logger *slog.Logger, base string) (*Serve
 		}
 	}
 
+	settings := ""
+	if tls != nil {
+		if err := p.requireTLS(data, tls); err != nil {
+			return nil, err
+		}
+		settings = " -c ssl=on"
+	}
+
 	// A free port can be taken by someone else before the server binds it;
 	// try a few.
 	var port int
@@ -96,7 +104,7 @@ func startPrivate(ctx context.Context, logger *slog.Logger, base string) (*Serve
 			return nil, err
 		}
 		opts := fmt.Sprintf("-F -p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off "+
-			"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200", port, dir)
+			"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200", port, dir) + settings
 		_, err = p.run(ctx, p.pgCtl, "-D", data, "-l", filepath.Join(dir, "server.log"),
 			"-w", "-t", "30", "-o", opts, "start")
 		if err == nil {
@@ -109,11 +117,46 @@ func startPrivate(ctx context.Context, logger *slog.Logger, base string) (*Serve
 	ok = true
 	logger.InfoContext(ctx, "started private PostgreSQL", "dir", dir, "port", port,
 		"bin", bin, "took", time.Since(start).Round(time.Millisecond))
+	url := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	if tls != nil {
+		url = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=verify-full&sslrootcert=%s", port, tls.CAFile)
+	}
 	return &Server{
-		URL:     fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port),
+		URL:     url,
 		Source:  "private server in " + dir,
 		private: p,
 	}, nil
+}
+
+// requireTLS gives the cluster in data the certificate of t (as
+// server.crt and server.key, owned by the server's user: PostgreSQL refuses
+// a key others can read) and a pg_hba.conf that accepts TCP connections
+// only over TLS; the socket in the server's directory stays open for the
+// server's own tools.
+func (p *private) requireTLS(data string, t *ServerTLS) error {
+	hba := "local all all trust\nhostssl all all 127.0.0.1/32 trust\n"
+	for _, f := range []struct {
+		from, to string
+		mode     os.FileMode
+	}{{t.CertFile, "server.crt", 0o644}, {t.KeyFile, "server.key", 0o600}, {"", "pg_hba.conf", 0o600}} {
+		b := []byte(hba)
+		if f.from != "" {
+			var err error
+			if b, err = os.ReadFile(f.from); err != nil {
+				return fmt.Errorf("private server TLS: %w", err)
+			}
+		}
+		to := filepath.Join(data, f.to)
+		if err := os.WriteFile(to, b, f.mode); err != nil {
+			return fmt.Errorf("private server TLS: %w", err)
+		}
+		if p.cred != nil {
+			if err := os.Chown(to, int(p.cred.Uid), int(p.cred.Gid)); err != nil {
+				return fmt.Errorf("private server TLS: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // close stops the server (if it runs) and removes its directory.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"runtime"
 	"sync"
 	"time"
@@ -177,7 +178,10 @@ func (s *Server) Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("listen grpc %s: %w", o.Addr, err)
 	}
-	ops, err := lifecycle.Ops(o.MetricsAddr, s.reg, o.Pprof)
+	ops, err := lifecycle.Ops(o.MetricsAddr, s.reg, o.Pprof, map[string]http.Handler{
+		"GET /readyz":  s.healthHandler(""),
+		"GET /healthz": s.healthHandler(LivenessService),
+	})
 	if err != nil {
 		lis.Close()
 		return err
@@ -200,6 +204,22 @@ func (s *Server) Run(ctx context.Context, o Options) error {
 		},
 		Draining: func() { close(s.draining) },
 	}, lifecycle.GRPC(netutil.LimitListener(lis, MaxConnections), s.grpc), ops)
+}
+
+// healthHandler answers the grpc.health.v1 status of service over plain
+// HTTP on the operations listener: 200 while SERVING, else 503. Kubernetes'
+// native gRPC probes cannot speak TLS, so with mTLS on the gRPC port the
+// probes use these instead (k8s/overlays/tls).
+func (s *Server) healthHandler(service string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := s.health.Check(r.Context(), &healthpb.HealthCheckRequest{Service: service})
+		w.Header().Set("Cache-Control", "no-store")
+		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			http.Error(w, "NOT_SERVING", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("SERVING\n"))
+	})
 }
 
 // watchReadiness flips readiness with the result of o.Ready until ctx ends.

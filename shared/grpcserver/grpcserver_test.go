@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -209,5 +211,60 @@ func TestUnknownMethodsAddNoSeries(t *testing.T) {
 		if err := <-runErr; err != nil {
 			t.Errorf("Run: %v", err)
 		}
+	}
+}
+
+// TestHTTPHealth checks the plain-HTTP mirror of grpc.health.v1 on the
+// operations listener (what probes use when the gRPC port needs mTLS):
+// /readyz follows the readiness check, /healthz liveness.
+func TestHTTPHealth(t *testing.T) {
+	t.Parallel()
+	srv := grpcserver.New(slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	metricsAddr := freeAddr(t)
+	var ready atomic.Bool
+	ctx, stop := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() {
+		runErr <- srv.Run(ctx, grpcserver.Options{Addr: freeAddr(t), MetricsAddr: metricsAddr, ReadyInterval: 10 * time.Millisecond,
+			Ready: func(context.Context) error {
+				if !ready.Load() {
+					return errors.New("not yet")
+				}
+				return nil
+			}})
+	}()
+	client := &http.Client{Timeout: 5 * time.Second}
+	get := func(path string) int {
+		resp, err := client.Get("http://" + metricsAddr + path)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// waitFor polls until path answers want: the states change on the
+	// server's own schedule.
+	waitFor := func(path string, want int) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for get(path) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never answered %d (last %d)", path, want, get(path))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitFor("/healthz", http.StatusOK)
+	if got := get("/readyz"); got != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while the readiness check fails: %d, want 503", got)
+	}
+	ready.Store(true)
+	waitFor("/readyz", http.StatusOK)
+	if got := get("/healthz"); got != http.StatusOK {
+		t.Errorf("/healthz when ready: %d, want 200", got)
+	}
+	stop()
+	if err := <-runErr; err != nil {
+		t.Errorf("Run: %v", err)
 	}
 }

@@ -2,17 +2,8 @@ package grpctls_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -22,66 +13,16 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/carbuild/carbuild/shared/devcert"
 	"github.com/carbuild/carbuild/shared/grpctls"
 )
 
-type authority struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
-
-func newKey(t *testing.T) *ecdsa.PrivateKey {
+// files issues a certificate for name (a DNS name, and 127.0.0.1) and
+// returns it as files with caFile.
+func files(t *testing.T, ca *devcert.CA, dir, name, caFile string) grpctls.Files {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func newCA(t *testing.T, name string) authority {
-	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return authority{c, key}
-}
-
-var serial int64 = 10
-
-// issue writes a leaf certificate for name (a DNS name, and 127.0.0.1) and
-// its key into dir, and returns the files with the CA's.
-func (a authority) issue(t *testing.T, dir, name, caFile string) grpctls.Files {
-	t.Helper()
-	serial++
-	key := newKey(t)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
-		DNSNames: []string{name}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, &key.PublicKey, a.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalECPrivateKey(key)
-	f := grpctls.Files{Cert: filepath.Join(dir, name+".crt"), Key: filepath.Join(dir, name+".key"), CA: caFile}
-	write(t, f.Cert, "CERTIFICATE", der)
-	write(t, f.Key, "EC PRIVATE KEY", kder)
-	return f
-}
-
-func write(t *testing.T, file, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cert, key, _ := ca.TestFiles(t, dir, devcert.Leaf{Name: name, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	return grpctls.Files{Cert: cert, Key: key, CA: caFile}
 }
 
 // TestMutualTLS serves grpc.health.v1 with mTLS on, accepting the client
@@ -89,13 +30,11 @@ func write(t *testing.T, file, typ string, der []byte) {
 // identity, one signed by another CA, one without a certificate and a
 // plaintext one are all refused.
 func TestMutualTLS(t *testing.T) {
-	dir := t.TempDir()
-	ca, other := newCA(t, "carbuild-ca"), newCA(t, "other-ca")
-	caFile, otherFile := filepath.Join(dir, "ca.crt"), filepath.Join(dir, "other.crt")
-	write(t, caFile, "CERTIFICATE", ca.cert.Raw)
-	write(t, otherFile, "CERTIFICATE", other.cert.Raw)
+	dir, otherDir := t.TempDir(), t.TempDir()
+	ca, caFile := devcert.TestCA(t, dir, "carbuild-ca")
+	other, otherFile := devcert.TestCA(t, otherDir, "other-ca")
 
-	serverOpts, err := grpctls.ServerOptions(ca.issue(t, dir, "catalog", caFile), "gateway, pricing")
+	serverOpts, err := grpctls.ServerOptions(files(t, ca, dir, "catalog", caFile), "gateway, pricing")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,12 +47,11 @@ func TestMutualTLS(t *testing.T) {
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
 
-	gateway := ca.issue(t, dir, "gateway", caFile)
-	intruder := ca.issue(t, dir, "intruder", caFile)
-	foreign := other.issue(t, dir, "pricing", otherFile)
+	gateway := files(t, ca, dir, "gateway", caFile)
+	intruder := files(t, ca, dir, "intruder", caFile)
+	foreign := files(t, other, otherDir, "pricing", otherFile)
 	foreign.CA = caFile // it trusts our server, but its own certificate is not ours
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.cert)
+	pool := ca.Pool()
 
 	dialOpts := func(f grpctls.Files) []grpc.DialOption {
 		o, err := grpctls.DialOptions(f)

@@ -81,10 +81,10 @@ func HTTP(name string, lis net.Listener, s *http.Server) Server {
 }
 
 // Ops listens on addr and returns the operations server: /metrics from reg,
-// and /debug/pprof/ with pprof. It belongs on a private address: a scrape
+// and /debug/pprof/ with pprof, plus extra (pattern → handler). It belongs on a private address: a scrape
 // costs CPU and tells an attacker about the system, a profile stalls the
 // process.
-func Ops(addr string, reg *prometheus.Registry, pprof bool) (Server, error) {
+func Ops(addr string, reg *prometheus.Registry, pprof bool, extra map[string]http.Handler) (Server, error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return Server{}, fmt.Errorf("listen metrics %s: %w", addr, err)
@@ -93,7 +93,11 @@ func Ops(addr string, reg *prometheus.Registry, pprof bool) (Server, error) {
 	if pprof {
 		writeTimeout = 60 * time.Second // a 30 s CPU profile
 	}
-	return HTTP("metrics", lis, metrics.NewHTTPServer(addr, metrics.Mux(reg, pprof), writeTimeout)), nil
+	mux := metrics.Mux(reg, pprof)
+	for pattern, h := range extra {
+		mux.Handle(pattern, h)
+	}
+	return HTTP("metrics", lis, metrics.NewHTTPServer(addr, mux, writeTimeout)), nil
 }
 
 // Options configure Run.

@@ -60,7 +60,7 @@ func TestRunDrainsHTTP(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ops, err := lifecycle.Ops("127.0.0.1:0", prometheus.NewRegistry(), false)
+			ops, err := lifecycle.Ops("127.0.0.1:0", prometheus.NewRegistry(), false, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -85,7 +85,7 @@ func Run(ctx context.Context, o Options) error {
 		MaxBodyBytes: int64(o.MaxBodyBytes),
 		CORSOrigins:  strings.Split(o.CORSOrigins, ","),
 		Cache:        cache,
-		Admission:    edge.New(p.Registry, o.Edge).Wrap,
+		Admission:    edge.New(p.Registry, o.Edge),
 		Verifier:     p.Verifier,
 	})
 	if err != nil {
@@ -104,7 +104,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", o.HTTPAddr, err)
 	}
-	ops, err := lifecycle.Ops(o.MetricsAddr, p.Registry, o.Common.Pprof)
+	ops, err := lifecycle.Ops(o.MetricsAddr, p.Registry, o.Common.Pprof, nil)
 	if err != nil {
 		lis.Close()
 		return err

@@ -4,7 +4,15 @@
 //
 //   - a token bucket per client (golang.org/x/time/rate): a client that
 //     sends faster than its rate gets 429 with Retry-After, so one client
-//     cannot take the capacity of all the others;
+//     cannot take the capacity of all the others. The client is the
+//     subject of a verified bearer token, else the peer's address: the
+//     guard runs after authentication, so two customers behind one NAT
+//     keep their own buckets and one customer on two networks has one.
+//     A token that fails verification is charged to its address in a
+//     second set of buckets, checked before the next token from that
+//     address is verified at all (MayVerify, VerifyFailed): a flood of
+//     forged tokens costs one verification per token the rate allows,
+//     then 429s that cost a map lookup;
 //   - a bound on the requests in flight, with room kept for checkout: when
 //     the stack is saturated, more concurrent work only makes every call
 //     wait longer (for a backend stream, then a database connection) until
@@ -29,6 +37,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
+
+	"github.com/carbuild/carbuild/shared/auth"
 )
 
 // Options configure the guards. A zero rate or bound turns that guard off.
@@ -43,11 +53,18 @@ type Options struct {
 	MaxClients int
 	// MaxInFlight bounds the requests being served at once.
 	MaxInFlight int
+	// LatencyTarget, when set, makes MaxInFlight the ceiling of an
+	// adaptive limit (between MinInFlight and MaxInFlight) that shrinks
+	// while more than a tenth of the admitted requests take longer than
+	// this, and grows back while they do not.
+	LatencyTarget time.Duration
+	MinInFlight   int
 	// BrowseShare is the part of MaxInFlight that browsing (anything but
 	// checkout) may use, in (0, 1]; the rest is kept for checkout.
 	BrowseShare float64
-	// Subject, when set, names the authenticated client of a request ("" if
-	// none): such clients are limited by subject, others by address.
+	// Subject names the verified client of a request ("" if none): such
+	// clients are limited by subject, others by address. Nil: the subject
+	// authentication put in the request's context (auth.FromContext).
 	Subject func(*http.Request) string
 }
 
@@ -88,8 +105,10 @@ type Guard struct {
 	browseMax     int64
 	inFlight      atomic.Int64
 	clients       *clients
+	failed        *clients // by address: tokens that failed verification
 	shed          *prometheus.CounterVec
 	inFlightGauge prometheus.GaugeFunc
+	adaptive      *adaptive // nil: the bound is MaxInFlight
 }
 
 // New builds the guard and registers its metrics on reg.
@@ -101,6 +120,13 @@ func New(reg prometheus.Registerer, o Options) *Guard {
 	g.browseMax = int64(math.Ceil(float64(o.MaxInFlight) * g.o.BrowseShare))
 	if o.Rate > 0 {
 		g.clients = newClients(rate.Limit(o.Rate), max(o.Burst, 1), max(o.MaxClients, 1))
+		g.failed = newClients(rate.Limit(o.Rate), max(o.Burst, 1), max(o.MaxClients, 1))
+	}
+	if o.LatencyTarget > 0 && o.MaxInFlight > 0 {
+		g.adaptive = newAdaptive(o.LatencyTarget, int64(max(o.MinInFlight, 1)), int64(o.MaxInFlight))
+	}
+	if g.o.Subject == nil {
+		g.o.Subject = verifiedSubject
 	}
 	g.shed = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "carbuild_gateway_shed_total",
@@ -119,7 +145,8 @@ func New(reg prometheus.Registerer, o Options) *Guard {
 	return g
 }
 
-// Wrap returns next behind the guards.
+// Wrap returns next behind the guards. It goes inside authentication,
+// which puts the verified subject in the request's context.
 func (g *Guard) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if exempt(r.URL.Path) {
@@ -135,31 +162,71 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 			}
 		}
 		if g.o.MaxInFlight > 0 {
-			limit := int64(g.o.MaxInFlight)
-			if class == Browse {
-				limit = g.browseMax
+			limit, browse := int64(g.o.MaxInFlight), g.browseMax
+			if g.adaptive != nil {
+				limit = g.adaptive.current()
+				browse = int64(math.Ceil(float64(limit) * g.o.BrowseShare))
 			}
-			if n := g.inFlight.Add(1); n > limit {
+			if class == Browse {
+				limit = browse
+			}
+			n := g.inFlight.Add(1)
+			if n > limit {
 				g.inFlight.Add(-1)
 				g.shed.WithLabelValues("overloaded", class.String()).Inc()
 				refuse(w, http.StatusServiceUnavailable, "UNAVAILABLE", "the service is at capacity; retry after the time in Retry-After", time.Second)
 				return
 			}
 			defer g.inFlight.Add(-1)
+			if g.adaptive != nil {
+				start := time.Now()
+				defer func() { g.adaptive.done(time.Since(start), n) }()
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// clientKey is the authenticated subject, else the peer's IP address. The
-// address is the TCP peer's, never X-Forwarded-For, which any client can
-// write (behind a trusted proxy, the proxy's limit applies to all).
-func (g *Guard) clientKey(r *http.Request) string {
-	if g.o.Subject != nil {
-		if s := g.o.Subject(r); s != "" {
-			return "sub:" + s
-		}
+// MayVerify reports whether a bearer token from r's address may be
+// verified now; when its address has spent its budget of failed
+// verifications (the client rate and burst), it says how long until it may.
+// A nil guard, or one without a rate, allows everything.
+func (g *Guard) MayVerify(r *http.Request) (time.Duration, bool) {
+	if g == nil || g.failed == nil {
+		return 0, true
 	}
+	wait, ok := g.failed.peek(addrKey(r), time.Now())
+	if !ok {
+		g.shed.WithLabelValues("rate_limited", Classify(r).String()).Inc()
+	}
+	return wait, ok
+}
+
+// VerifyFailed charges a token that failed verification to r's address.
+func (g *Guard) VerifyFailed(r *http.Request) {
+	if g == nil || g.failed == nil {
+		return
+	}
+	g.failed.allow(addrKey(r), time.Now())
+}
+
+// clientKey is the verified subject, else the peer's IP address.
+func (g *Guard) clientKey(r *http.Request) string {
+	if s := g.o.Subject(r); s != "" {
+		return "sub:" + s
+	}
+	return addrKey(r)
+}
+
+func verifiedSubject(r *http.Request) string {
+	id, _ := auth.FromContext(r.Context())
+	return id.Subject
+}
+
+// addrKey is the peer's IP address: the TCP peer's, never X-Forwarded-For,
+// which any client can write (behind a trusted proxy, the proxy's limit
+// applies to all).
+func addrKey(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
@@ -215,6 +282,21 @@ func (c *clients) allow(key string, now time.Time) (time.Duration, bool) {
 	if d := res.DelayFrom(now); d > 0 {
 		res.CancelAt(now)
 		return d, false
+	}
+	return 0, true
+}
+
+// peek reports whether key's bucket holds a token, without taking it, and
+// otherwise how long until it will. A key without a bucket has a full one.
+func (c *clients) peek(key string, now time.Time) (time.Duration, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.m[key]
+	if b == nil {
+		return 0, true
+	}
+	if t := b.lim.TokensAt(now); t < 1 {
+		return time.Duration(math.Ceil((1 - t) / float64(c.limit) * float64(time.Second))), false
 	}
 	return 0, true
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/time/rate"
+
+	"github.com/carbuild/carbuild/shared/auth"
 )
 
 func TestClassify(t *testing.T) {
@@ -180,15 +182,16 @@ func TestInFlightBound(t *testing.T) {
 
 // TestRateLimit: each client has its own bucket; an authenticated subject is
 // limited as itself, wherever it comes from; health is never limited.
+// TestRateLimit checks who shares a bucket: the verified subject that
+// authentication put in the context, else the peer's address (not its port).
 func TestRateLimit(t *testing.T) {
-	g := New(prometheus.NewRegistry(), Options{Rate: 1, Burst: 2, MaxClients: 100,
-		Subject: func(r *http.Request) string { return r.Header.Get("X-Test-Subject") }})
+	g := New(prometheus.NewRegistry(), Options{Rate: 1, Burst: 2, MaxClients: 100})
 	h := g.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
 	call := func(addr, subject, path string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest("GET", path, nil)
 		req.RemoteAddr = addr
 		if subject != "" {
-			req.Header.Set("X-Test-Subject", subject)
+			req = req.WithContext(auth.NewContext(req.Context(), auth.Identity{Subject: subject}))
 		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
@@ -204,8 +207,11 @@ func TestRateLimit(t *testing.T) {
 		{"a health", "192.0.2.1:1000", "", "/readyz", 200},
 		{"b has its own bucket", "192.0.2.2:1000", "", "/v1/cars", 200},
 		{"subject s from a's address", "192.0.2.1:1000", "s", "/v1/cars", 200},
+		{"subject t from a's address", "192.0.2.1:1000", "t", "/v1/cars", 200},
 		{"subject s from elsewhere", "198.51.100.7:1", "s", "/v1/cars", 200},
 		{"subject s is over its burst", "198.51.100.8:1", "s", "/v1/cars", 429},
+		{"subject t still has a token", "198.51.100.8:1", "t", "/v1/cars", 200},
+		{"subject t is over its burst", "192.0.2.1:1000", "t", "/v1/cars", 429},
 	}
 	for _, s := range steps {
 		rec := call(s.addr, s.subject, s.path)
@@ -215,6 +221,68 @@ func TestRateLimit(t *testing.T) {
 		if s.want == 429 && rec.Header().Get("Retry-After") != "1" {
 			t.Errorf("%s: Retry-After %q, want 1", s.name, rec.Header().Get("Retry-After"))
 		}
+	}
+}
+
+// TestFailedVerifications checks the budget of forged tokens per address:
+// failures are charged to the address, the address is refused before
+// verifying once the burst is spent, other addresses are not, and the
+// budget refills at the client rate.
+func TestFailedVerifications(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	g := New(reg, Options{Rate: 10, Burst: 2, MaxClients: 100})
+	req := func(addr string) *http.Request {
+		r := httptest.NewRequest("GET", "/v1/cars", nil)
+		r.RemoteAddr = addr
+		return r
+	}
+	for i := range 2 {
+		if _, ok := g.MayVerify(req("192.0.2.1:1")); !ok {
+			t.Fatalf("failure %d: refused before the burst was spent", i)
+		}
+		g.VerifyFailed(req("192.0.2.1:1"))
+	}
+	wait, ok := g.MayVerify(req("192.0.2.1:2"))
+	if ok {
+		t.Fatal("an address past its failure budget may still verify")
+	}
+	if wait <= 0 || wait > 100*time.Millisecond {
+		t.Errorf("wait = %s, want (0, 100ms] at 10/s", wait)
+	}
+	if _, ok := g.MayVerify(req("192.0.2.2:1")); !ok {
+		t.Error("another address is refused")
+	}
+	if got := testutil.ToFloat64(g.shed.WithLabelValues("rate_limited", "browse")); got != 1 {
+		t.Errorf("rate_limited browse = %g, want 1", got)
+	}
+	// The peek takes nothing: the same address is refused until a token
+	// is back, and the refusals do not make the wait longer.
+	if w2, ok := g.MayVerify(req("192.0.2.1:2")); ok || w2 > wait {
+		t.Errorf("second peek: ok=%v wait=%s, want refused and <= %s", ok, w2, wait)
+	}
+	var off *Guard
+	if _, ok := off.MayVerify(req("192.0.2.1:1")); !ok {
+		t.Error("a nil guard refuses")
+	}
+	off.VerifyFailed(req("192.0.2.1:1"))
+}
+
+// TestFailedVerificationsRefill drives the failure bucket with a fake clock.
+func TestFailedVerificationsRefill(t *testing.T) {
+	c := newClients(rate.Limit(2), 1, 10)
+	t0 := time.Unix(1_000_000, 0)
+	if _, ok := c.peek("k", t0); !ok {
+		t.Fatal("a key without a bucket is refused")
+	}
+	c.allow("k", t0)
+	if wait, ok := c.peek("k", t0); ok || wait != 500*time.Millisecond {
+		t.Fatalf("after one failure: ok=%v wait=%s, want refused for 500ms", ok, wait)
+	}
+	if wait, ok := c.peek("k", t0.Add(400*time.Millisecond)); ok || wait != 100*time.Millisecond {
+		t.Fatalf("400ms later: ok=%v wait=%s, want refused for 100ms", ok, wait)
+	}
+	if _, ok := c.peek("k", t0.Add(500*time.Millisecond)); !ok {
+		t.Fatal("500ms later: still refused")
 	}
 }
 

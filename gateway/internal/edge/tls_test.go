@@ -1,69 +1,35 @@
 package edge
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/carbuild/carbuild/shared/devcert"
 )
 
-// writePair writes a self-signed certificate for 127.0.0.1 with the given
-// serial number, and returns it parsed.
-func writePair(t *testing.T, certFile, keyFile string, serial int64) *x509.Certificate {
+// writePair writes a certificate for 127.0.0.1 with the given serial
+// number, signed by ca, to the files of the name "gateway".
+func writePair(t *testing.T, ca *devcert.CA, dir string, serial int64) (certFile, keyFile string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: "gateway"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	certFile, keyFile, _ = ca.TestFiles(t, dir, devcert.Leaf{Name: "gateway", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Serial: serial})
+	return certFile, keyFile
 }
 
 // TestCertReloader drives the reloader with a fake clock: a new pair is
 // served after the next check, a broken one keeps the old certificate.
 func TestCertReloader(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	writePair(t, certFile, keyFile, 1)
+	ca, _ := devcert.TestCA(t, dir, "ca")
+	certFile, keyFile := writePair(t, ca, dir, 1)
 	r, err := NewCertReloader(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +65,7 @@ func TestCertReloader(t *testing.T) {
 		want    int64
 	}{
 		{"first", func() {}, 0, 1},
-		{"renewed, not checked yet", func() { writePair(t, certFile, keyFile, 2); touch(time.Hour) }, 500 * time.Millisecond, 1},
+		{"renewed, not checked yet", func() { writePair(t, ca, dir, 2); touch(time.Hour) }, 500 * time.Millisecond, 1},
 		{"renewed, checked", func() {}, time.Second, 2},
 		{"half-written pair keeps the old one", func() {
 			if err := os.WriteFile(keyFile, []byte("garbage"), 0o600); err != nil {
@@ -107,7 +73,7 @@ func TestCertReloader(t *testing.T) {
 			}
 			touch(2 * time.Hour)
 		}, time.Second, 2},
-		{"completed pair is loaded", func() { writePair(t, certFile, keyFile, 3); touch(3 * time.Hour) }, time.Second, 3},
+		{"completed pair is loaded", func() { writePair(t, ca, dir, 3); touch(3 * time.Hour) }, time.Second, 3},
 	}
 	for _, s := range steps {
 		s.do()
@@ -125,8 +91,8 @@ func TestCertReloader(t *testing.T) {
 // client gets the answer with HSTS; a plaintext request is refused.
 func TestHTTPSOnly(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	cert := writePair(t, certFile, keyFile, 7)
+	ca, _ := devcert.TestCA(t, dir, "ca")
+	certFile, keyFile := writePair(t, ca, dir, 7)
 	r, err := NewCertReloader(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
@@ -151,8 +117,7 @@ func TestHTTPSOnly(t *testing.T) {
 	})
 	addr := lis.Addr().String()
 
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
+	pool := ca.Pool()
 	tlsClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	resp, err := tlsClient.Get("https://" + addr + "/")
 	if err != nil {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
+	"github.com/carbuild/carbuild/gateway/internal/edge"
 	"github.com/carbuild/carbuild/shared/auth"
 )
 
@@ -22,11 +25,22 @@ const HeaderReceipt = "Order-Receipt"
 // request's context (auth.FromContext). The Authorization header itself is
 // forwarded to the backends (grpc-gateway always does), which verify it again: the
 // gateway adds nothing a backend would have to trust.
-func authenticate(v *auth.Verifier, next http.Handler) http.Handler {
+//
+// The verified identity goes into the request's context, where the
+// admission guard (lim) finds the subject to limit by. lim also bounds the
+// cost of forged tokens: each failure is charged to the sender's address,
+// and an address past its budget is answered 429 before its token is
+// verified. lim may be nil.
+func authenticate(v *auth.Verifier, lim *edge.Guard, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		vals := r.Header.Values("Authorization")
 		if len(vals) == 0 {
 			next.ServeHTTP(w, r)
+			return
+		}
+		if wait, ok := lim.MayVerify(r); !ok {
+			w.Header().Set("Retry-After", strconv.FormatInt(max(int64(math.Ceil(wait.Seconds())), 1), 10))
+			writeError(w, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED", "too many invalid tokens from this address; retry after the time in Retry-After", isCompat(r))
 			return
 		}
 		err := errors.New("more than one Authorization header")
@@ -45,6 +59,7 @@ func authenticate(v *auth.Verifier, next http.Handler) http.Handler {
 			writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "could not verify the token in time; retry", isCompat(r))
 			return
 		}
+		lim.VerifyFailed(r)
 		msg := err.Error()
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer error="invalid_token", error_description=%q`, strings.ReplaceAll(msg, `"`, `'`)))
 		writeError(w, http.StatusUnauthorized, "UNAUTHENTICATED", msg, isCompat(r))

@@ -24,6 +24,7 @@ import (
 
 	"github.com/carbuild/carbuild/catalog/catalogclient"
 	"github.com/carbuild/carbuild/gateway/internal/backend"
+	"github.com/carbuild/carbuild/gateway/internal/edge"
 	"github.com/carbuild/carbuild/gateway/internal/respcache"
 	"github.com/carbuild/carbuild/gateway/web"
 	"github.com/carbuild/carbuild/shared/auth"
@@ -53,10 +54,11 @@ type Options struct {
 	CORSOrigins []string
 	// Cache, when set, answers the catalog's read routes from memory.
 	Cache *respcache.Cache
-	// Admission, when set, wraps the routes just inside the HTTP metrics,
-	// so the requests it refuses are counted (package edge: rate limits and
-	// load shedding).
-	Admission func(http.Handler) http.Handler
+	// Admission, when set, is the overload control (rate limits and load
+	// shedding). It wraps the routes just inside authentication, so a
+	// client is limited by its verified subject, and also limits the
+	// tokens that fail verification by address.
+	Admission *edge.Guard
 	// Verifier checks bearer tokens (nil: authentication off, a token is
 	// refused with 401).
 	Verifier *auth.Verifier
@@ -124,12 +126,12 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 	h = requireJSON(h)
 	h = noStoreOrders(h)
 	h = operatorsOnly(h)
-	h = authenticate(o.Verifier, h)
+	if o.Admission != nil {
+		h = o.Admission.Wrap(h)
+	}
+	h = authenticate(o.Verifier, o.Admission, h)
 	h = limitBody(o.MaxBodyBytes, h)
 	h = cors(o.CORSOrigins, h)
-	if o.Admission != nil {
-		h = o.Admission(h)
-	}
 	h = baseHeaders(h)
 	h = m.measure(h)
 	return h, nil

@@ -46,6 +46,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sys/unix"
 
 	"github.com/carbuild/carbuild/loadtest/internal/gencatalog"
 	"github.com/carbuild/carbuild/loadtest/internal/load"
@@ -88,6 +89,8 @@ type config struct {
 	maxDuration     time.Duration
 	overloadFactor  float64
 	overloadFor     time.Duration
+	overloadConns   int
+	overloadSeries  string
 	strict          bool
 	skipBuild       bool
 	serviceLogLevel string
@@ -97,6 +100,8 @@ type config struct {
 	genParts        int
 	serviceEnv      []string
 	binDir          string
+	pin             bool
+	stackCPUs       string // with -pin: the services' CPU list
 }
 
 func parseFlags(args []string) (*config, error) {
@@ -123,6 +128,8 @@ func parseFlags(args []string) (*config, error) {
 	fs.DurationVar(&c.maxDuration, "max-duration", 10*time.Minute, "bound on the whole run")
 	fs.Float64Var(&c.overloadFactor, "overload-factor", 3, "overload phase: offer this many times the closed loop's throughput (0 skips the phase)")
 	fs.DurationVar(&c.overloadFor, "overload-duration", 10*time.Second, "length of the overload phase")
+	fs.StringVar(&c.overloadSeries, "overload-series", "order", "overload phase: the scenario offered (get-pecas, mixed, parts, quote, order, health); its saturation is a closed loop of it with -conns connections (get-pecas reuses the first). The default, orders, saturates the stack's database, not the load generator")
+	fs.IntVar(&c.overloadConns, "overload-conns", 512, "overload phase: connections the generator keeps at most, like a fleet of keep-alive clients or a proxy; a request finding them all busy waits for one, and the wait counts in its latency")
 	fs.BoolVar(&c.strict, "strict", false, "exit 2 when a target is not met")
 	fs.Func("service-env", "extra NAME=value for the services the bench starts (repeatable), e.g. GOMAXPROCS=1 or GOGC=400", func(v string) error {
 		if !strings.Contains(v, "=") {
@@ -134,6 +141,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.genModels, "gen-models", 0, "before measuring, generate this many car models with gencatalog (prefix gen) in the stack's database; needed by -series catalog")
 	fs.IntVar(&c.genParts, "gen-parts", 100, "parts per generated model")
 	fs.IntVar(&c.maxInFlight, "max-inflight", 2000, "bound on outstanding requests of an open-model step (protects the machine when the system saturates; 0: none)")
+	fs.BoolVar(&c.pin, "pin", false, "run the services the bench starts on the first CPU it may use and the load generator on the others (Linux; PostgreSQL is not moved), so that a generator on a small machine can offer several times what the stack serves")
 	fs.BoolVar(&c.skipBuild, "skip-build", false, "use the binaries already in -bin-dir when starting the stack")
 	fs.StringVar(&c.binDir, "bin-dir", "", "where the stack's binaries are built or found (default bin/); with -skip-build, compare another build")
 	fs.StringVar(&c.serviceLogLevel, "service-log-level", "info", "LOG_LEVEL of the services the bench starts")
@@ -168,6 +176,9 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if c.pprofURLs, err = parseMap(pprofURLs, func(s string) (string, error) { return s, nil }); err != nil {
 		return nil, fmt.Errorf("-pprof-urls: %w", err)
+	}
+	if !slices.Contains([]string{"get-pecas", "mixed", "parts", "quote", "order", "health"}, c.overloadSeries) {
+		return nil, fmt.Errorf("-overload-series: unknown %q", c.overloadSeries)
 	}
 	if slices.Contains(c.series, "catalog") && c.genModels <= 0 {
 		return nil, errors.New("-series catalog needs -gen-models N (a generated catalog to browse)")
@@ -225,11 +236,19 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 	b.Config["series"] = strings.Join(cfg.series, ",")
 	b.Config["request_timeout"] = cfg.timeout.String()
 	b.Config["max_inflight"] = strconv.Itoa(cfg.maxInFlight)
-	b.Config["overload"] = fmt.Sprintf("%g× the closed loop for %s", cfg.overloadFactor, cfg.overloadFor)
+	b.Config["overload"] = fmt.Sprintf("%g× the closed loop for %s over at most %d connections", cfg.overloadFactor, cfg.overloadFor, cfg.overloadConns)
 	if len(cfg.serviceEnv) > 0 {
 		b.Config["service_env"] = strings.Join(cfg.serviceEnv, " ")
 	}
-	b.Config["GOMAXPROCS (load generator + reference)"] = strconv.Itoa(runtime.GOMAXPROCS(0))
+	var genCPUs unix.CPUSet
+	if cfg.pin {
+		if cfg.target != "" {
+			return 0, errors.New("-pin moves the services the bench starts: not with -target")
+		}
+		if cfg.stackCPUs, genCPUs, err = splitCPUs(); err != nil {
+			return 0, err
+		}
+	}
 
 	dir := filepath.Join(cfg.out, "bench-"+b.RunID)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -253,6 +272,14 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 			log.Warn("stopping the stack", "err", err)
 		}
 	}()
+	if cfg.pin {
+		// After the build: the compiler may use every CPU.
+		if err := pinSelf(genCPUs); err != nil {
+			return 0, err
+		}
+		b.Config["pinned"] = fmt.Sprintf("services on CPU %s, load generator + reference on %d other CPU(s)", cfg.stackCPUs, genCPUs.Count())
+	}
+	b.Config["GOMAXPROCS (load generator + reference)"] = strconv.Itoa(runtime.GOMAXPROCS(0))
 	b.Target = st.url
 	if st.databaseURL != "" { // the stack the bench started: count in its database
 		cfg.databaseURL = st.databaseURL
@@ -290,7 +317,7 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 
 	// Quote the baskets once: the mixed journey's orders carry these totals.
 	baskets := scenario.DefaultBaskets()
-	needsBaskets := slices.ContainsFunc(cfg.series, func(s string) bool { return s == "mixed" || s == "quote" || s == "order" })
+	needsBaskets := slices.ContainsFunc(append(slices.Clone(cfg.series), cfg.overloadSeries), func(s string) bool { return s == "mixed" || s == "quote" || s == "order" })
 	if needsBaskets {
 		if err := scenario.Quote(ctx, client, st.url, baskets); err != nil {
 			return 0, fmt.Errorf("preparing the baskets: %w", err)
@@ -325,22 +352,48 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 	}
 	fmt.Fprintf(os.Stderr, "   stack / reference = %.1f %%\n", 100*b.Closed.Ratio)
 
-	// 2. Overload: the closed loop's throughput, several times over.
+	// 2. Overload: a scenario's closed-loop throughput, several times over.
 	var ov *overload
 	if cfg.overloadFactor > 0 && b.Closed.Stack != nil && ctx.Err() == nil {
-		fmt.Fprintf(os.Stderr, "== overload: %.0f× the closed loop's %.0f req/s, %s\n", cfg.overloadFactor, b.Closed.Stack.Achieved, cfg.overloadFor)
-		oclient := load.NewClient(4096, cfg.timeout)
-		if ov, err = runOverload(ctx, oclient, stackSc, b.Closed.Stack.Achieved, cfg.overloadFactor, cfg.overloadFor, sampler); err != nil {
+		osc, _ := seriesScenario(cfg.overloadSeries, ref.URL, st.url, baskets, orders, gen)
+		sat := b.Closed.Stack
+		if cfg.overloadSeries != "get-pecas" {
+			fmt.Fprintf(os.Stderr, "== closed loop, %s, %d connections, %s: the overload phase's saturation\n", cfg.overloadSeries, cfg.conns, cfg.closedDuration)
+			if sat, err = load.Closed(ctx, client, osc, cfg.conns, cfg.warmup, cfg.closedDuration, prog); err != nil {
+				return 0, fmt.Errorf("closed loop, %s: %w", cfg.overloadSeries, err)
+			}
+			printStats(cfg.overloadSeries+" closed", sat)
+			printCPU(sampler.Usage(sat.Started, sat.Ended))
+			sleep(ctx, cfg.settle)
+		}
+		fmt.Fprintf(os.Stderr, "== overload: %.0f× the %s closed loop's %.0f req/s, %s\n", cfg.overloadFactor, cfg.overloadSeries, sat.Achieved, cfg.overloadFor)
+		// Without a bound, every request that waits opens one more
+		// connection: the stack then spends its CPU accepting connections,
+		// not answering, and the phase measures a connection storm.
+		oclient := load.NewClient(cfg.overloadConns, cfg.timeout)
+		oclient.Transport.(*http.Transport).MaxConnsPerHost = cfg.overloadConns
+		gw := st.pprofURLs["gateway"] // its operations listener
+		shed0, errS := scrapeTimes(ctx, client, gw, "503", "0.005")
+		ok0, errA := scrapeTimes(ctx, client, gw, "200", "0.05")
+		if ov, err = runOverload(ctx, oclient, osc, sat.Achieved, cfg.overloadFactor, cfg.overloadFor, sampler); err != nil {
 			b.Notes = append(b.Notes, "overload phase: "+err.Error())
 		}
+		if ov != nil && errS == nil && errA == nil {
+			shed1, errS := scrapeTimes(ctx, client, gw, "503", "0.005")
+			ok1, errA := scrapeTimes(ctx, client, gw, "200", "0.05")
+			if errS == nil && errA == nil {
+				s, a := shed1.minus(shed0), ok1.minus(ok0)
+				ov.ServerShed, ov.ServerAdmitted = &s, &a
+			}
+		}
 		if ov != nil {
-			fmt.Fprintf(os.Stderr, "   offered %.0f req/s: goodput %.0f req/s, admitted %d (P99 %.1f ms), shed %d (max %.2f ms), other %d\n",
-				ov.Offered, ov.Goodput, ov.Admitted, ov.AdmittedP99, ov.Shed, ov.ShedMax, ov.Other)
+			fmt.Fprintf(os.Stderr, "   offered %.0f req/s: goodput %.0f req/s, admitted %d (P99 %.1f ms%s), shed %d (max %.2f ms%s), other %d\n",
+				ov.Offered, ov.Goodput, ov.Admitted, ov.AdmittedP99, ov.ServerAdmitted.text("200", "50 ms"), ov.Shed, ov.ShedMax, ov.ServerShed.text("503", "5 ms"), ov.Other)
 			if files, err := ov.plot(dir); err != nil {
 				b.Notes = append(b.Notes, "overload plot: "+err.Error())
 			} else {
-				b.Notes = append(b.Notes, fmt.Sprintf("overload phase (issue #15): %.0f req/s offered for %s (%.0f× the closed loop's %.0f req/s); plots: %s",
-					ov.Offered, cfg.overloadFor, cfg.overloadFactor, ov.Saturation, files))
+				b.Notes = append(b.Notes, fmt.Sprintf("overload phase (issue #15): %s, %.0f req/s offered for %s (%.0f× its closed loop's %.0f req/s); plots: %s",
+					cfg.overloadSeries, ov.Offered, cfg.overloadFor, cfg.overloadFactor, ov.Saturation, files))
 			}
 		}
 		sleep(ctx, cfg.settle)

@@ -110,3 +110,27 @@ func TestReportWritten(t *testing.T) {
 		}
 	}
 }
+
+func TestParseOverloadFlags(t *testing.T) {
+	tests := []struct {
+		args       []string
+		wantErr    bool
+		wantSeries string
+		wantConns  int
+	}{
+		{nil, false, "order", 512},
+		{[]string{"-overload-series", "get-pecas", "-overload-conns", "64", "-pin"}, false, "get-pecas", 64},
+		{[]string{"-overload-series", "reference"}, true, "", 0},
+		{[]string{"-overload-series", "nope"}, true, "", 0},
+	}
+	for _, tt := range tests {
+		c, err := parseFlags(tt.args)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("%v: err %v, want error %v", tt.args, err, tt.wantErr)
+			continue
+		}
+		if err == nil && (c.overloadSeries != tt.wantSeries || c.overloadConns != tt.wantConns) {
+			t.Errorf("%v: series %q conns %d, want %q %d", tt.args, c.overloadSeries, c.overloadConns, tt.wantSeries, tt.wantConns)
+		}
+	}
+}

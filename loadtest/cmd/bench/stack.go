@@ -46,7 +46,7 @@ func startStack(ctx context.Context, log *slog.Logger, cfg *config) (*stack, err
 	t := time.Now()
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	scfg := devstack.Config{Addrs: addrs, Env: env, Log: log, SkipBuild: cfg.skipBuild, BinDir: cfg.binDir}
+	scfg := devstack.Config{Addrs: addrs, Env: env, Log: log, SkipBuild: cfg.skipBuild, BinDir: cfg.binDir, CPUs: cfg.stackCPUs}
 	if logs != nil {
 		scfg.Logs = logs
 	}
