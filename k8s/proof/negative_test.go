@@ -315,7 +315,7 @@ func TestBrokenTiltfileFails(t *testing.T) {
 }
 
 func TestCompileDepsMissingShared(t *testing.T) {
-	src := strings.Replace(string(mustRead(t, "Tiltfile")), `"deps": ["gateway", "shared"]`, `"deps": ["gateway"]`, 1)
+	src := strings.Replace(string(mustRead(t, "Tiltfile")), `"deps": ["gateway", "catalog/catalogclient", "shared"]`, `"deps": ["gateway", "catalog/catalogclient"]`, 1)
 	run, err := EvalTiltfile([]byte(src), nil)
 	if err != nil {
 		t.Fatal(err)
