@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/resolver/dns"
 
 	"github.com/carbuild/carbuild/shared/auth"
 	"github.com/carbuild/carbuild/shared/buildinfo"
@@ -40,6 +41,12 @@ import (
 // the error on stderr when run fails (0 after -h).
 func Main(name string, run func(ctx context.Context, args []string) error) {
 	config.TuneGC(os.LookupEnv)
+	// A "dns:///" target (a headless Service) is re-resolved when a
+	// connection fails, but by default at most once in 30 s: in a rolling
+	// restart the caller then keeps no usable address for up to 30 s after
+	// the old pod goes away, though the new one is Ready. Once a second
+	// bounds that by the DNS record's TTL. It must be set before any dial.
+	dns.SetMinResolutionInterval(time.Second)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:])
 	stop()
