@@ -6,6 +6,8 @@
 #   dockerfile  (before the cluster) the root Dockerfile builds; prod image non-root, read-only
 #   dev         tilt ci for the dev overlay: every resource built, pushed, deployed, healthy;
 #               the README's curl paths through localhost:8000
+#   server      every overlay passes the API server's strict validation (server-side dry
+#               run, no warning); Prometheus' service account may read pods in carbuild only
 #   smoke       the project's Locust journeys (loadtest/smoke.sh) through localhost:8000, 0 failures
 #   netpol      every NetworkPolicy: allowed flows connect, others are refused
 #   prometheus  every service pod a target and up; every recording rule has series
@@ -21,7 +23,7 @@ BASE_URL=http://localhost:8000
 
 run_checks() {
 	local steps=$1 s
-	[[ $steps == all ]] && steps="dev smoke netpol prometheus liveness liveupdate restart baseline replicated spread autoscale"
+	[[ $steps == all ]] && steps="dev server smoke netpol prometheus liveness liveupdate restart baseline replicated spread autoscale"
 	for s in $steps; do
 		log "=== $s"
 		"check_$s"
@@ -30,6 +32,7 @@ run_checks() {
 
 tilt_ci() { # overlay
 	local t0 rc=0
+	[[ -n $TILT ]] || { tiltless_ci "$1"; return; }
 	t0=$(date +%s)
 	(cd "$REPO" && "$TILT" ci --web-mode=prod --port 0 --timeout 15m --context "$KIND_CONTEXT" -- --overlay="$1") \
 		>"$KIND_STATE/tilt-ci-$1.log" 2>&1 || rc=$?
@@ -83,6 +86,49 @@ check_dev() {
 	tilt_ci dev
 	kubectl -n "$NS" get pods -o wide >&2
 	check_curl_paths
+}
+
+# check_server: what the API server itself rejects or warns about, for every
+# overlay (unknown or misspelled fields, bad values, PodSecurity `restricted`
+# on the carbuild namespace, deprecated APIs), and RBAC through the real
+# authorizer: Prometheus' service account reads pods in carbuild and nothing else.
+check_server() {
+	local o out n=0 verb res ns want got where r=0
+	for o in "$REPO"/k8s/overlays/*/; do
+		o=$(basename "$o")
+		out=$(kubectl kustomize "$REPO/k8s/overlays/$o" | kubectl apply --dry-run=server --validate=strict -f - 2>&1 >/dev/null) ||
+			{ echo "$out" >&2; log "FAIL: overlay $o: the API server rejects it"; return 1; }
+		[[ -z $out ]] || { echo "$out" >&2; log "FAIL: overlay $o: the API server warns"; return 1; }
+		n=$((n + 1))
+	done
+	log "server: all $n overlays pass strict server-side validation with no warning"
+	while read -r verb res ns want; do
+		[[ -n $verb && $verb != \#* ]] || continue
+		where=(-n "$ns")
+		[[ $ns != - ]] || where=(--all-namespaces)
+		got=$(kubectl auth can-i "$verb" "$res" "${where[@]}" --as="system:serviceaccount:$NS:prometheus" 2>/dev/null) || true
+		[[ $got == "$want" ]] || { log "FAIL: RBAC: prometheus may $verb $res (${where[*]}): $got, want $want"; return 1; }
+		r=$((r + 1))
+	done <<-'EOF2'
+		# verb resource namespace(- = cluster-wide) answer
+		list pods carbuild yes
+		watch pods carbuild yes
+		get pods carbuild yes
+		list pods kube-system no
+		list pods - no
+		create pods carbuild no
+		delete pods carbuild no
+		create pods/exec carbuild no
+		get pods/log carbuild no
+		get secrets carbuild no
+		get configmaps carbuild no
+		list nodes - no
+		get nodes/proxy - no
+		patch deployments.apps carbuild no
+		create serviceaccounts/token carbuild no
+		create rolebindings.rbac.authorization.k8s.io carbuild no
+	EOF2
+	log "server: RBAC as Prometheus' service account: $r answers as expected (get/list/watch pods in $NS only)"
 }
 
 # ---------------------------------------------------------------- load helpers
@@ -359,7 +405,12 @@ port_forward() {
 }
 
 check_prometheus() {
-	local p want targets rules r missing=""
+	local p want targets rules r missing="" out
+	# The in-cluster config and rules as mounted, checked by the promtool of
+	# the Prometheus that runs them (the static checks use Debian's).
+	out=$(kubectl -n "$NS" exec deploy/prometheus -- promtool check config /etc/prometheus/prometheus.yml 2>&1) ||
+		{ echo "$out" >&2; log "FAIL: promtool check config in the Prometheus pod"; return 1; }
+	log "promtool $(kubectl -n "$NS" exec deploy/prometheus -- promtool --version 2>&1 | head -1 | awk '{print $3}'): config and $(grep -c 'SUCCESS: .* rules found' <<<"$out") rule files pass in the pod"
 	p=$(port_forward svc/prometheus 9090)
 	want=$(kubectl -n "$NS" get pods -l 'app.kubernetes.io/name in (catalog,pricing,gateway)' --field-selector=status.phase=Running --no-headers | wc -l)
 	all_up() {
@@ -387,31 +438,37 @@ check_prometheus() {
 
 # --------------------------------------------------------------- live update
 
-# check_liveupdate: with `tilt up` running (dev overlay), a new source file in
-# the gateway; time from the save until the gateway answers with the new code
-# on localhost:8000, and the pod must be the same pod (no new pod, no
+# check_liveupdate: with `tilt up` running (dev overlay), a new file in the
+# gateway's embedded storefront; time from the save until the gateway answers
+# with the new binary on localhost:8000, and the pod must be the same pod (no new pod, no
 # container restart: restart.sh restarted the process in place).
 check_liveupdate() {
 	local tp pod uid rc nonce f t0 t1 ms
-	tp=$(free_port)
-	(cd "$REPO" && exec "$TILT" up --web-mode=prod --port "$tp" --stream --context "$KIND_CONTEXT" -- --overlay=dev) >"$KIND_STATE/tilt-up.log" 2>&1 &
-	STARTED_PIDS+=("$!")
-	TILT_UP_PID=$!
-	tilt_settled() {
-		"$TILT" get uiresource --port "$tp" -o json 2>/dev/null | jq -e '
-			[.items[] | select(.status.disableStatus.state != "Disabled") | select(.metadata.name != "(Tiltfile)")]
-			| length > 0 and all((.status.updateStatus | IN("ok","not_applicable")) and (.status.runtimeStatus | IN("ok","not_applicable")))' >/dev/null
-	}
-	wait_for "tilt up: every resource up to date and healthy" 600 tilt_settled || { tail -40 "$KIND_STATE/tilt-up.log" >&2; return 1; }
+	if [[ -n $TILT ]]; then
+		tp=$(free_port)
+		(cd "$REPO" && exec "$TILT" up --web-mode=prod --port "$tp" --stream --context "$KIND_CONTEXT" -- --overlay=dev) >"$KIND_STATE/tilt-up.log" 2>&1 &
+		STARTED_PIDS+=("$!")
+		TILT_UP_PID=$!
+		tilt_settled() {
+			"$TILT" get uiresource --port "$tp" -o json 2>/dev/null | jq -e '
+				[.items[] | select(.status.disableStatus.state != "Disabled") | select(.metadata.name != "(Tiltfile)")]
+				| length > 0 and all((.status.updateStatus | IN("ok","not_applicable")) and (.status.runtimeStatus | IN("ok","not_applicable")))' >/dev/null
+		}
+		wait_for "tilt up: every resource up to date and healthy" 600 tilt_settled || { tail -40 "$KIND_STATE/tilt-up.log" >&2; return 1; }
+	fi
 	pod=$(kubectl -n "$NS" get pods -l app.kubernetes.io/name=gateway -o jsonpath='{.items[0].metadata.name}')
 	uid=$(kubectl -n "$NS" get pod "$pod" -o jsonpath='{.metadata.uid}')
 	rc=$(kubectl -n "$NS" get pod "$pod" -o jsonpath='{.status.containerStatuses[0].restartCount}')
 	nonce=liveupdate-$(date +%s)
-	f=$REPO/gateway/cmd/gateway/zz_kind_liveupdate.go
+	# A new file in the storefront the gateway binary embeds (gateway/web/static):
+	# the Tiltfile's gateway-compile rebuilds, live update syncs and restarts,
+	# and the file answers on localhost:8000 only once the new binary runs.
+	f=$REPO/gateway/web/static/kind-liveupdate.json
 	LIVEUPDATE_FILE=$f
-	new_code() { curl -fsS --max-time 2 "$BASE_URL/metrics" 2>/dev/null | grep -q "version=\"$nonce\""; }
+	new_code() { curl -fsS --max-time 2 "$BASE_URL/kind-liveupdate.json" 2>/dev/null | grep -q "\"$nonce\""; }
 	t0=$(date +%s%N)
-	printf '// Written and removed by k8s/kind/run.sh (live update check).\n\npackage main\n\nimport "github.com/carbuild/carbuild/shared/buildinfo"\n\nfunc init() { buildinfo.Version = "%s" }\n' "$nonce" >"$f"
+	printf '{"written_by": "k8s/kind/checks.sh (live update check), removed after it", "nonce": "%s"}\n' "$nonce" >"$f"
+	[[ -n $TILT ]] || tiltless_live gateway
 	for _ in $(seq 1 1200); do
 		new_code && break
 		sleep 0.1
@@ -428,9 +485,12 @@ check_liveupdate() {
 	grep -q 'restart.sh: restarting' < <(kubectl -n "$NS" logs "$pod" 2>&1) || { log "FAIL: live update: restart.sh did not restart the process"; return 1; }
 	log "live update: same pod $pod (uid $uid), restartCount $rc, process restarted by restart.sh"
 	rm -f "$f"
-	wait_for "live update: the original code is back" 180 bash -c "! curl -fsS --max-time 2 $BASE_URL/metrics | grep -q 'version=\"$nonce\"'"
-	kill -TERM "$TILT_UP_PID"
-	wait "$TILT_UP_PID" 2>/dev/null || true
+	[[ -n $TILT ]] || tiltless_live gateway
+	wait_for "live update: the original code is back" 180 bash -c "! curl -fsS --max-time 2 $BASE_URL/kind-liveupdate.json"
+	if [[ -n $TILT ]]; then
+		kill -TERM "$TILT_UP_PID"
+		wait "$TILT_UP_PID" 2>/dev/null || true
+	fi
 }
 
 # ------------------------------------------------------- the root Dockerfile

@@ -9,6 +9,7 @@
 #   k8s/kind/run.sh                 everything
 #   KIND_STEPS="dev overlays" ...   only some check groups (see checks.sh)
 #   KIND_KEEP=1 ...                 keep the cluster after a failure, to look (then: KIND_KEEP=0 teardown by hand)
+#   KIND_TOOLS=script ...           do without tilt and ctlptl even when found (tiltless.sh, cluster.sh)
 set -euo pipefail
 KIND_DIR=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$KIND_DIR/../.." && pwd)
@@ -19,6 +20,7 @@ export KIND_DIR REPO
 . "$KIND_DIR/images.sh"
 . "$KIND_DIR/cluster.sh"
 . "$KIND_DIR/checks.sh"
+. "$KIND_DIR/tiltless.sh"
 
 KIND_CACHE=${KIND_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/carbuild/kind}/$K8S_VERSION-kind$KIND_VERSION
 KIND_BINS=$KIND_CACHE/bin
@@ -70,13 +72,10 @@ check_nothing_left() {
 	[[ $left == 0 ]] && log "host check: no dockerd, mounts, sysctl, nft table or link left from this run"
 }
 
-find_tool() { # name: PATH, then ~/.cache/carbuild/tools/bin, then ../shared/tools/install.sh
+find_tool() { # name: PATH, then ~/.cache/carbuild/tools/bin
 	local name=$1 dir=${XDG_CACHE_HOME:-$HOME/.cache}/carbuild/tools/bin
 	if command -v "$name" >/dev/null; then command -v "$name"; return; fi
 	if [[ -x $dir/$name ]]; then echo "$dir/$name"; return; fi
-	if [[ -x $REPO/../shared/tools/install.sh ]]; then
-		"$REPO/../shared/tools/install.sh" "$dir" >/dev/null && [[ -x $dir/$name ]] && { echo "$dir/$name"; return; }
-	fi
 	return 1
 }
 
@@ -87,8 +86,11 @@ trap teardown EXIT
 trap "exit 130" INT TERM
 
 host_record "$KIND_STATE"
-TILT=$(find_tool tilt) || { log "tilt not found: install Tilt (https://docs.tilt.dev/install.html) or put it on PATH"; exit 1; }
-CTLPTL=$(find_tool ctlptl) || { CTLPTL=""; log "ctlptl not found: the cluster is created by script (same checks)"; }
+TILT=$(find_tool tilt) || { TILT=""; log "tilt not found on PATH or in ~/.cache/carbuild/tools/bin: the Tiltfile's build, push, deploy and live update run by script (tiltless.sh); install Tilt (https://docs.tilt.dev/install.html) to test Tilt itself"; }
+CTLPTL=$(find_tool ctlptl) || { CTLPTL=""; log "ctlptl not found on PATH or in ~/.cache/carbuild/tools/bin: the cluster and registry are created by script (same checks)"; }
+if [[ ${KIND_TOOLS:-} == script ]]; then TILT="" CTLPTL=""; log "KIND_TOOLS=script: tilt and ctlptl not used (the script path)"; fi
+[[ -z $TILT ]] || log "tilt: $TILT ($("$TILT" version 2>/dev/null | head -1))"
+[[ -z $CTLPTL ]] || log "ctlptl: $CTLPTL"
 export TILT CTLPTL
 
 t0=$(date +%s)
