@@ -60,26 +60,31 @@ http_expect() {
 }
 
 check_curl_paths() {
-	local body id key
+	local body id key receipt json=(-H 'Content-Type: application/json')
 	http_expect 200 GET "$BASE_URL/healthz" >/dev/null
 	http_expect 200 GET "$BASE_URL/readyz" >/dev/null
 	body=$(http_expect 200 GET "$BASE_URL/v1/cars")
 	for c in fusca civic corolla; do [[ $body == *"\"$c\""* ]] || { log "FAIL: /v1/cars lacks $c: $body"; return 1; }; done
 	body=$(http_expect 200 GET "$BASE_URL/v1/cars/civic/parts?year=2023&page_size=3")
 	[[ $body == *nextPageToken* ]] || { log "FAIL: parts page: $body"; return 1; }
-	body=$(http_expect 200 POST "$BASE_URL/v1/quotes" -d '{"items":[{"partId":"7","quantity":1},{"partId":"10","quantity":2}]}')
+	body=$(http_expect 200 POST "$BASE_URL/v1/quotes" "${json[@]}" -d '{"items":[{"partId":"7","quantity":1},{"partId":"10","quantity":2}]}')
 	[[ $body == *874500* ]] || { log "FAIL: quote: $body"; return 1; }
-	key="kind-$(date +%s%N)"
-	body=$(http_expect 200 POST "$BASE_URL/v1/orders" -H "Idempotency-Key: $key" \
-		-d '{"items":[{"partId":"7","quantity":1},{"partId":"10","quantity":2}],"expectedTotal":{"currencyCode":"BRL","minorUnits":"874500"}}')
+	http_expect 415 POST "$BASE_URL/v1/quotes" -d '{"items":[{"partId":"7","quantity":1}]}' >/dev/null
+	# A guest's order, as the README places one: a random key, read back with its receipt only.
+	key=guest-kind-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+	body=$(http_expect 200 POST "$BASE_URL/v1/orders" "${json[@]}" \
+		-d '{"idempotencyKey":"'"$key"'","items":[{"partId":"7","quantity":1},{"partId":"10","quantity":2}],"expectedTotal":{"currencyCode":"BRL","minorUnits":"874500"}}')
 	id=$(jq -r '.id // .order.id' <<<"$body")
-	http_expect 200 GET "$BASE_URL/v1/orders/$id" >/dev/null
+	receipt=$(jq -r '.receiptToken // .order.receiptToken // empty' <<<"$body")
+	[[ -n $id && -n $receipt ]] || { log "FAIL: order answer without id or receiptToken: $body"; return 1; }
+	http_expect 200 GET "$BASE_URL/v1/orders/$id" -H "Order-Receipt: $receipt" >/dev/null
+	http_expect 404 GET "$BASE_URL/v1/orders/$id" >/dev/null
 	http_expect 404 GET "$BASE_URL/v1/cars/gol/parts" >/dev/null
-	body=$(http_expect 200 POST "$BASE_URL/get-pecas" -d '{"modelo":"Civic","ano":2023}')
+	body=$(http_expect 200 POST "$BASE_URL/get-pecas" "${json[@]}" -d '{"modelo":"Civic","ano":2023}')
 	[[ $body == *Chassi* ]] || { log "FAIL: /get-pecas: $body"; return 1; }
 	http_expect 200 GET "$BASE_URL/" >/dev/null
 	http_expect 200 GET "$BASE_URL/openapi.json" >/dev/null
-	log "curl: the README's paths answer through localhost:8000 (order $id stored and read back)"
+	log "curl: the README's paths answer through localhost:8000 (guest order $id stored and read back with its receipt)"
 }
 
 check_dev() {
