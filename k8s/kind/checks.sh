@@ -23,7 +23,7 @@ BASE_URL=http://localhost:8000
 
 run_checks() {
 	local steps=$1 s
-	[[ $steps == all ]] && steps="dev server smoke netpol prometheus liveness liveupdate restart baseline replicated spread autoscale"
+	[[ $steps == all ]] && steps="server dev smoke netpol prometheus liveness liveupdate restart baseline replicated spread autoscale"
 	for s in $steps; do
 		log "=== $s"
 		"check_$s"
@@ -98,15 +98,23 @@ check_dev() {
 # on the carbuild namespace, deprecated APIs), and RBAC through the real
 # authorizer: Prometheus' service account reads pods in carbuild and nothing else.
 check_server() {
-	local o out n=0 verb res ns want got where r=0
+	local o out n=0 verb res ns want got where r=0 skip_jobs=0
+	# Namespaced objects are validated in their namespace: it must exist.
+	kubectl apply -f "$REPO/k8s/base/namespace.yaml" >/dev/null
+	# A Job's pod template is immutable: once tilt ci made the migrate Job,
+	# the overlays' Jobs (image not yet rewritten) are left out of the dry run.
+	kubectl -n "$NS" get job migrate >/dev/null 2>&1 && skip_jobs=1
 	for o in "$REPO"/k8s/overlays/*/; do
 		o=$(basename "$o")
-		out=$(kubectl kustomize "$REPO/k8s/overlays/$o" | kubectl apply --dry-run=server --validate=strict -f - 2>&1 >/dev/null) ||
+		out=$(kubectl kustomize "$REPO/k8s/overlays/$o" |
+			awk -v skip="$skip_jobs" 'function flush() { if (!(skip && doc ~ /\nkind: Job\n/)) printf "%s", doc; doc = "" }
+				/^---$/ { flush(); doc = "---\n"; next } { doc = doc $0 "\n" } END { flush() }' |
+			kubectl apply --dry-run=server --validate=strict -f - 2>&1 >/dev/null) ||
 			{ echo "$out" >&2; log "FAIL: overlay $o: the API server rejects it"; return 1; }
 		[[ -z $out ]] || { echo "$out" >&2; log "FAIL: overlay $o: the API server warns"; return 1; }
 		n=$((n + 1))
 	done
-	log "server: all $n overlays pass strict server-side validation with no warning"
+	log "server: all $n overlays pass strict server-side validation with no warning$([[ $skip_jobs == 0 ]] || echo " (Jobs left out: migrate exists)")"
 	while read -r verb res ns want; do
 		[[ -n $verb && $verb != \#* ]] || continue
 		where=(-n "$ns")
