@@ -7,10 +7,11 @@
 #   dev         tilt ci for the dev overlay: every resource built, pushed, deployed, healthy;
 #               the README's curl paths through localhost:8000
 #   server      every overlay passes the API server's strict validation (server-side dry
-#               run, no warning); Prometheus' service account may read pods in carbuild only
+#               run, no warning)
 #   smoke       the project's Locust journeys (loadtest/smoke.sh) through localhost:8000, 0 failures
 #   netpol      every NetworkPolicy: allowed flows connect, others are refused
-#   prometheus  every service pod a target and up; every recording rule has series
+#   prometheus  Prometheus' service account may read pods in carbuild only; promtool checks
+#               the mounted config; every service pod a target and up; every recording rule has series
 #   liveness    a wedged (SIGSTOPped) process is restarted by its liveness probe
 #   liveupdate  tilt up, a source change, time until the new code answers; same pod
 #   restart     rolling restart of each service under load: 0 failed requests, orders == rows
@@ -95,10 +96,9 @@ check_dev() {
 
 # check_server: what the API server itself rejects or warns about, for every
 # overlay (unknown or misspelled fields, bad values, PodSecurity `restricted`
-# on the carbuild namespace, deprecated APIs), and RBAC through the real
-# authorizer: Prometheus' service account reads pods in carbuild and nothing else.
+# on the carbuild namespace, deprecated APIs).
 check_server() {
-	local o out n=0 verb res ns want got where r=0 skip_jobs=0
+	local o out n=0 skip_jobs=0
 	# Namespaced objects are validated in their namespace: it must exist.
 	kubectl apply -f "$REPO/k8s/base/namespace.yaml" >/dev/null
 	# A Job's pod template is immutable: once tilt ci made the migrate Job,
@@ -115,33 +115,6 @@ check_server() {
 		n=$((n + 1))
 	done
 	log "server: all $n overlays pass strict server-side validation with no warning$([[ $skip_jobs == 0 ]] || echo " (Jobs left out: migrate exists)")"
-	while read -r verb res ns want; do
-		[[ -n $verb && $verb != \#* ]] || continue
-		where=(-n "$ns")
-		[[ $ns != - ]] || where=(--all-namespaces)
-		got=$(kubectl auth can-i "$verb" "$res" "${where[@]}" --as="system:serviceaccount:$NS:prometheus" 2>/dev/null) || true
-		[[ $got == "$want" ]] || { log "FAIL: RBAC: prometheus may $verb $res (${where[*]}): $got, want $want"; return 1; }
-		r=$((r + 1))
-	done <<-'EOF2'
-		# verb resource namespace(- = cluster-wide) answer
-		list pods carbuild yes
-		watch pods carbuild yes
-		get pods carbuild yes
-		list pods kube-system no
-		list pods - no
-		create pods carbuild no
-		delete pods carbuild no
-		create pods/exec carbuild no
-		get pods/log carbuild no
-		get secrets carbuild no
-		get configmaps carbuild no
-		list nodes - no
-		get nodes/proxy - no
-		patch deployments.apps carbuild no
-		create serviceaccounts/token carbuild no
-		create rolebindings.rbac.authorization.k8s.io carbuild no
-	EOF2
-	log "server: RBAC as Prometheus' service account: $r answers as expected (get/list/watch pods in $NS only)"
 }
 
 # ---------------------------------------------------------------- load helpers
@@ -417,8 +390,42 @@ port_forward() {
 	echo "$p"
 }
 
+# check_rbac: through the real authorizer, Prometheus' service account reads
+# pods in carbuild and nothing else.
+check_rbac() {
+	local verb res ns want got where r=0
+	while read -r verb res ns want; do
+		[[ -n $verb && $verb != \#* ]] || continue
+		where=(-n "$ns")
+		[[ $ns != - ]] || where=(--all-namespaces)
+		got=$(kubectl auth can-i "$verb" "$res" "${where[@]}" --as="system:serviceaccount:$NS:prometheus" 2>/dev/null) || true
+		[[ $got == "$want" ]] || { log "FAIL: RBAC: prometheus may $verb $res (${where[*]}): $got, want $want"; return 1; }
+		r=$((r + 1))
+	done <<-'EOF2'
+		# verb resource namespace(- = cluster-wide) answer
+		list pods carbuild yes
+		watch pods carbuild yes
+		get pods carbuild yes
+		list pods kube-system no
+		list pods - no
+		create pods carbuild no
+		delete pods carbuild no
+		create pods/exec carbuild no
+		get pods/log carbuild no
+		get secrets carbuild no
+		get configmaps carbuild no
+		list nodes - no
+		get nodes/proxy - no
+		patch deployments.apps carbuild no
+		create serviceaccounts/token carbuild no
+		create rolebindings.rbac.authorization.k8s.io carbuild no
+	EOF2
+	log "RBAC as Prometheus' service account: $r answers as expected (get/list/watch pods in $NS only)"
+}
+
 check_prometheus() {
 	local p want targets rules r missing="" out
+	check_rbac
 	# The in-cluster config and rules as mounted, checked by the promtool of
 	# the Prometheus that runs them (the static checks use Debian's).
 	out=$(kubectl -n "$NS" exec deploy/prometheus -- promtool check config /etc/prometheus/prometheus.yml 2>&1) ||
