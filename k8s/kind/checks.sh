@@ -415,13 +415,16 @@ port_forward() {
 # check_rbac: through the real authorizer, Prometheus' service account reads
 # pods in carbuild and nothing else.
 check_rbac() {
-	local verb res ns want got where r=0
+	local verb res ns want got where sub r=0
 	while read -r verb res ns want; do
 		[[ -n $verb && $verb != \#* ]] || continue
 		where=(-n "$ns")
 		[[ $ns != - ]] || where=(--all-namespaces)
-		got=$(kubectl auth can-i "$verb" "$res" "${where[@]}" --as="system:serviceaccount:$NS:prometheus" 2>/dev/null) || true
-		[[ $got == "$want" ]] || { log "FAIL: RBAC: prometheus may $verb $res (${where[*]}): $got, want $want"; return 1; }
+		# can-i reads RESOURCE/NAME: a subresource goes in --subresource.
+		sub=()
+		[[ $res != */* ]] || { sub=(--subresource "${res#*/}"); res=${res%%/*}; }
+		got=$(kubectl auth can-i "$verb" "$res" "${sub[@]}" "${where[@]}" --as="system:serviceaccount:$NS:prometheus" 2>/dev/null) || true
+		[[ $got == "$want" ]] || { log "FAIL: RBAC: prometheus may $verb $res ${sub[*]} (${where[*]}): $got, want $want"; return 1; }
 		r=$((r + 1))
 	done <<-'EOF2'
 		# verb resource namespace(- = cluster-wide) answer
