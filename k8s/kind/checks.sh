@@ -400,16 +400,15 @@ check_netpol() {
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-# port_forward NS/RESOURCE PORT: kubectl port-forward in the background on a
-# free local port; prints the port.
+# port_forward RESOURCE PORT: kubectl port-forward in the background on a
+# free local port (PF_PORT), stopped by PID (PF_PID, also in STARTED_PIDS).
+# Called directly, not in $(...): the PIDs must reach this shell.
 port_forward() {
-	local p
-	p=$(free_port)
-	kubectl -n "$NS" port-forward "$1" "$p:$2" >"$KIND_STATE/pf-$p.log" 2>&1 &
-	STARTED_PIDS+=("$!")
+	PF_PORT=$(free_port)
+	kubectl -n "$NS" port-forward "$1" "$PF_PORT:$2" >"$KIND_STATE/pf-$PF_PORT.log" 2>&1 &
 	PF_PID=$!
-	wait_for "port-forward $1 on :$p" 30 curl -s -o /dev/null "http://127.0.0.1:$p/" >&2
-	echo "$p"
+	STARTED_PIDS+=("$PF_PID")
+	wait_for "port-forward $1 on :$PF_PORT" 30 curl -s -o /dev/null "http://127.0.0.1:$PF_PORT/"
 }
 
 # check_rbac: through the real authorizer, Prometheus' service account reads
@@ -456,7 +455,8 @@ check_prometheus() {
 	out=$(kubectl -n "$NS" exec deploy/prometheus -- promtool check config /etc/prometheus/prometheus.yml 2>&1) ||
 		{ echo "$out" >&2; log "FAIL: promtool check config in the Prometheus pod"; return 1; }
 	log "promtool $(kubectl -n "$NS" exec deploy/prometheus -- promtool --version 2>&1 | head -1 | awk '{print $3}'): config and $(grep -c 'SUCCESS: .* rules found' <<<"$out") rule files pass in the pod"
-	p=$(port_forward svc/prometheus 9090)
+	port_forward svc/prometheus 9090
+	p=$PF_PORT
 	want=$(kubectl -n "$NS" get pods -l 'app.kubernetes.io/name in (catalog,pricing,gateway)' --field-selector=status.phase=Running --no-headers | wc -l)
 	all_up() {
 		curl -fsS "http://127.0.0.1:$p/api/v1/targets?state=active" | jq -e --argjson want "$want" '
