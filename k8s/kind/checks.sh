@@ -494,10 +494,11 @@ check_liveupdate() {
 		(cd "$REPO" && exec "$TILT" up --web-mode=prod --port "$tp" --stream --context "$KIND_CONTEXT" -- --overlay=dev) >"$KIND_STATE/tilt-up.log" 2>&1 &
 		STARTED_PIDS+=("$!")
 		TILT_UP_PID=$!
-		tilt_settled() {
+		# Manual buttons (auto_init=False) stay at updateStatus "none": never triggered.
+	tilt_settled() {
 			"$TILT" get uiresource --port "$tp" -o json 2>/dev/null | jq -e '
 				[.items[] | select(.status.disableStatus.state != "Disabled") | select(.metadata.name != "(Tiltfile)")]
-				| length > 0 and all((.status.updateStatus | IN("ok","not_applicable")) and (.status.runtimeStatus | IN("ok","not_applicable")))' >/dev/null
+				| length > 0 and all((.status.updateStatus | IN("ok","not_applicable","none")) and (.status.runtimeStatus | IN("ok","not_applicable")))' >/dev/null
 		}
 		wait_for "tilt up: every resource up to date and healthy" 600 tilt_settled || { tail -40 "$KIND_STATE/tilt-up.log" >&2; return 1; }
 	fi
