@@ -130,10 +130,10 @@ locust_start() {
 	STARTED_PIDS+=("$LOCUST_PID")
 }
 
-# locust_result NAME: waits for the run, prints "requests failures orders".
+# locust_result NAME: prints "requests failures orders" of a finished run
+# (wait for LOCUST_PID first, in this shell: a $(...) subshell cannot wait for it).
 locust_result() {
 	local name=$1 csv
-	wait "$LOCUST_PID" || true
 	csv=$KIND_STATE/locust-${name}_stats.csv
 	[[ -s $csv ]] || { tail -20 "$KIND_STATE/locust-$name.log" >&2; log "FAIL: locust $name wrote no stats"; return 1; }
 	awk -F, 'NR>1 && $2=="Aggregated" {r=$3; f=$4} NR>1 && $1=="POST" && $2=="/v1/orders" {o=$3-$4} END {print r+0, f+0, o+0}' "$csv"
@@ -155,6 +155,7 @@ under_load() {
 	locust_start "$name" "$dur" "${KIND_LOAD_USERS:-10}"
 	sleep 5
 	"$@"
+	wait "$LOCUST_PID" || true
 	res=$(locust_result "$name")
 	read -r req fail orders <<<"$res"
 	after=$(orders_in_db)
@@ -532,7 +533,8 @@ check_liveupdate() {
 	log "live update: same pod $pod (uid $uid), restartCount $rc, process restarted by restart.sh"
 	rm -f "$f"
 	[[ -n $TILT ]] || tiltless_live gateway
-	wait_for "live update: the original code is back" 180 bash -c "! curl -fsS --max-time 2 $BASE_URL/kind-liveupdate.json"
+	# Back means the gateway is up again and the file is gone (404), not unreachable.
+	wait_for "live update: the original code is back" 180 bash -c "[[ \$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 $BASE_URL/kind-liveupdate.json) == 404 ]] && curl -fsS --max-time 2 $BASE_URL/readyz"
 	if [[ -n $TILT ]]; then
 		kill -TERM "$TILT_UP_PID"
 		wait "$TILT_UP_PID" 2>/dev/null || true
