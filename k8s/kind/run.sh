@@ -29,6 +29,8 @@ KIND_DOCKER_DATA=$KIND_CACHE/docker
 KIND_STATE=$(mktemp -d /tmp/carbuild-kind.XXXXXX)
 export KIND_CACHE KIND_BINS KIND_DOCKER_DATA KIND_STATE
 export KUBECONFIG=$KIND_STATE/kubeconfig
+# kubectl's discovery cache too: never the user's ~/.kube/cache, never stale from an earlier cluster on the same port.
+export KUBECACHEDIR=$KIND_STATE/kubecache
 RUN_T0=$(date +%s)
 
 teardown() {
