@@ -71,5 +71,5 @@ tiltless_live() { # service
 	tiltless_compile "$1" "$pkg"
 	pod=$(kubectl -n "$NS" get pods -l "app.kubernetes.io/name=$1" -o jsonpath='{.items[0].metadata.name}')
 	kubectl -n "$NS" cp "$REPO/build/$1" "$pod:/app/server" -c "$1"
-	kubectl -n "$NS" exec "$pod" -c "$1" -- kill -HUP 1
+	kubectl -n "$NS" exec "$pod" -c "$1" -- sh -c 'kill -HUP 1' # Tilt's run() goes through sh too
 }
