@@ -74,6 +74,15 @@ need /usr/bin/chromium chromium
 need node nodejs
 need npm npm
 need busybox busybox
+# make test-kind (k8s/kind): a Docker engine it starts itself, with Debian's
+# 20.10 client for BuildKit; debootstrap for the base images; jq (the runc
+# wrapper and the checks); nft to find and remove what the engine and
+# kube-proxy leave on the host.
+need /usr/sbin/dockerd docker.io
+need /usr/bin/docker docker.io
+need debootstrap debootstrap
+need jq jq
+need nft nftables
 pg_binaries || missing+=(postgresql)
 
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # build-bins.sh OUT: builds, niced, every Go binary the offline Kind cluster
-# needs into OUT (skipping those already there): Kubernetes from the wrapper
-# module in kube/, etcd, CoreDNS, kube-network-policies, metrics-server and
-# kind itself, all from the Go module proxy.
+# needs into OUT (skipping those already there at the version versions.env
+# names: OUT/NAME.version): Kubernetes from the wrapper module in kube/, etcd,
+# Prometheus, CoreDNS, kube-network-policies, metrics-server and kind itself,
+# all from the Go module proxy.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -12,13 +13,18 @@ mkdir -p "$out"
 nice_=(nice -n "${KIND_NICE:-10}")
 export CGO_ENABLED=0 GOWORK=off GOFLAGS=-trimpath
 
-timed() { # name cmd...: runs cmd unless $out/name exists, logs the time
-	local name=$1 t0
-	shift
-	if [[ -x $out/$name ]]; then return 0; fi
+have() { # name version: $out/name was built at that version
+	[[ -x $out/$1 && $(cat "$out/$1.version" 2>/dev/null) == "$2" ]]
+}
+
+timed() { # name version cmd...: runs cmd unless have name version, logs the time
+	local name=$1 version=$2 t0
+	shift 2
+	if have "$name" "$version"; then return 0; fi
 	t0=$(date +%s)
 	"$@"
-	echo "build-bins: $name built in $(($(date +%s) - t0)) s" >&2
+	echo "$version" >"$out/$name.version"
+	echo "build-bins: $name $version built in $(($(date +%s) - t0)) s" >&2
 }
 
 major=${K8S_VERSION#v}; major=${major%%.*}
@@ -29,15 +35,17 @@ kv="$kv -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION -X k8s.io/client
 # (-p KIND_BUILD_P) keeps both cores busy instead of compiling them in turn.
 kcmds=(kubeadm kubectl kube-apiserver kube-scheduler kube-proxy kube-controller-manager kubelet)
 missing=()
-for c in "${kcmds[@]}"; do [[ -x $out/$c ]] || missing+=("k8s.io/kubernetes/cmd/$c"); done
+for c in "${kcmds[@]}"; do have "$c" "$K8S_VERSION" || missing+=("k8s.io/kubernetes/cmd/$c"); done
 if ((${#missing[@]})); then
 	t0=$(date +%s)
 	(cd "$here/kube" && "${nice_[@]}" go build -p "${KIND_BUILD_P:-6}" -ldflags "-s -w $kv" -o "$out/" "${missing[@]}")
+	for c in "${missing[@]##*/}"; do echo "$K8S_VERSION" >"$out/$c.version"; done
 	echo "build-bins: ${missing[*]##*/} built in $(($(date +%s) - t0)) s" >&2
 fi
-timed pause bash -c "cd '$here/kube' && ${nice_[*]} go build -ldflags '-s -w' -o '$out/pause' ./cmd/pause"
-timed kindcfg bash -c "cd '$here/kube' && go build -o '$out/kindcfg' ./cmd/kindcfg"
-timed grafana-standin bash -c "cd '$here/kube' && ${nice_[*]} go build -ldflags '-s -w' -o '$out/grafana-standin' ./cmd/grafana-standin"
+local_v=$(cat "$here/kube/go.sum" "$here"/kube/cmd/*/*.go | sha256sum | cut -c1-12)
+timed pause "$local_v" bash -c "cd '$here/kube' && ${nice_[*]} go build -ldflags '-s -w' -o '$out/pause' ./cmd/pause"
+timed kindcfg "$local_v" bash -c "cd '$here/kube' && go build -o '$out/kindcfg' ./cmd/kindcfg"
+timed grafana-standin "$local_v" bash -c "cd '$here/kube' && ${nice_[*]} go build -ldflags '-s -w' -o '$out/grafana-standin' ./cmd/grafana-standin"
 
 gi() { # name module@version: go install into a scratch GOBIN, then move
 	local name=$1 mod=$2 tmp
@@ -46,9 +54,21 @@ gi() { # name module@version: go install into a scratch GOBIN, then move
 	mv "$tmp"/bin/* "$out/$name"
 	rm -rf "$tmp"
 }
-timed kind gi kind "sigs.k8s.io/kind@$KIND_VERSION"
+timed kind "$KIND_VERSION" gi kind "sigs.k8s.io/kind@$KIND_VERSION"
 # etcd's server module has replace directives (go install refuses it): etcd/ pins it.
-timed etcd bash -c "cd '$here/etcd' && ${nice_[*]} go build -ldflags '-s -w' -o '$out/etcd' go.etcd.io/etcd/server/v3"
-timed coredns gi coredns "github.com/coredns/coredns@$COREDNS_VERSION"
-timed kube-network-policies gi kube-network-policies "sigs.k8s.io/kube-network-policies/cmd@$KNP_VERSION"
-timed metrics-server gi metrics-server "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
+timed etcd "$ETCD_VERSION" bash -c "cd '$here/etcd' && ${nice_[*]} go build -ldflags '-s -w' -o '$out/etcd' go.etcd.io/etcd/server/v3"
+timed coredns "$COREDNS_VERSION" gi coredns "github.com/coredns/coredns@$COREDNS_VERSION"
+timed kube-network-policies "$KNP_VERSION" gi kube-network-policies "sigs.k8s.io/kube-network-policies/cmd@$KNP_VERSION"
+timed metrics-server "$METRICS_SERVER_VERSION" gi metrics-server "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
+# The prom/prometheus stand-in: Prometheus' own Go module (prometheus/ pins it;
+# its replace directive makes go install refuse it). No web UI assets (the
+# builtinassets tag is off): the API, scraping and rules are what the cluster uses.
+pv="-X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION#v} -X github.com/prometheus/common/version.Branch=HEAD -X github.com/prometheus/common/version.Revision=$PROMETHEUS_MODULE"
+if ! have prometheus "$PROMETHEUS_VERSION" || ! have promtool "$PROMETHEUS_VERSION"; then
+	t0=$(date +%s)
+	(cd "$here/prometheus" && "${nice_[@]}" go build -p "${KIND_BUILD_P:-6}" -ldflags "-s -w $pv" -o "$out/" \
+		github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool)
+	echo "$PROMETHEUS_VERSION" >"$out/prometheus.version"
+	echo "$PROMETHEUS_VERSION" >"$out/promtool.version"
+	echo "build-bins: prometheus, promtool $PROMETHEUS_VERSION built in $(($(date +%s) - t0)) s" >&2
+fi

@@ -11,7 +11,7 @@
 #   golang:1.26                              Debian + the host's Go toolchain
 #   gcr.io/distroless/static-debian12:nonroot  passwd/group + CA certificates, uid 65532
 #   postgres:15.14-alpine                    Debian's PostgreSQL 15, uid 70, official-style entrypoint
-#   prom/prometheus:v3.5.0                   Debian's Prometheus 2.42
+#   prom/prometheus:v3.5.0                   Prometheus v3.5.0 from its Go module (no web UI assets)
 #   locustio/locust:2.37.0                   Debian's python3-locust 2.12
 #   grafana/grafana:11.6.0                   kube/cmd/grafana-standin (NOT Grafana: checks provisioning, serves /api/health)
 #   registry:2                               Debian's docker-registry 2.8
@@ -94,7 +94,11 @@ bin_image() {
 images_standins() {
 	local img=$KIND_DIR/images bins=$1
 	build postgres:15.14-alpine "$img/postgres.Dockerfile" "$img"
-	build prom/prometheus:v3.5.0 "$img/prometheus.Dockerfile" "$img"
+	local ctx
+	ctx=$(mktemp -d "$KIND_STATE/ctx.XXXX")
+	cp "$bins/prometheus" "$bins/promtool" "$ctx/"
+	build "prom/prometheus:$PROMETHEUS_VERSION" "$img/prometheus.Dockerfile" "$ctx" --build-arg "VERSION=$PROMETHEUS_VERSION"
+	rm -rf "$ctx"
 	build locustio/locust:2.37.0 "$img/locust.Dockerfile" "$img"
 	build registry:2 "$img/registry.Dockerfile" "$img"
 	bin_image grafana/grafana:11.6.0 carbuild-kind/distroless:nonroot "$bins" grafana-standin /usr/bin/grafana-standin
@@ -108,7 +112,7 @@ node_image_list() {
 	echo "carbuild-kind/cni:local"
 	# Third-party images the manifests name (stand-ins), as a user's nodes would pull them.
 	echo postgres:15.14-alpine
-	echo prom/prometheus:v3.5.0
+	echo "prom/prometheus:$PROMETHEUS_VERSION"
 	echo locustio/locust:2.37.0
 	echo grafana/grafana:11.6.0
 	echo "registry.k8s.io/networking/kube-network-policies:$KNP_VERSION"

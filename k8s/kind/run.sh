@@ -8,7 +8,9 @@
 #
 #   k8s/kind/run.sh                 everything
 #   KIND_STEPS="dev overlays" ...   only some check groups (see checks.sh)
-#   KIND_KEEP=1 ...                 keep the cluster after a failure, to look (then: KIND_KEEP=0 teardown by hand)
+#   KIND_KEEP=1 ...                 keep the cluster after a failure, to look; then
+#   k8s/kind/run.sh down STATE      tear that kept run down (STATE: the directory it logged)
+#   KIND_TOOLS=script ...           do without tilt and ctlptl even when found (tiltless.sh, cluster.sh)
 set -euo pipefail
 KIND_DIR=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$KIND_DIR/../.." && pwd)
@@ -19,6 +21,7 @@ export KIND_DIR REPO
 . "$KIND_DIR/images.sh"
 . "$KIND_DIR/cluster.sh"
 . "$KIND_DIR/checks.sh"
+. "$KIND_DIR/tiltless.sh"
 
 KIND_CACHE=${KIND_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/carbuild/kind}/$K8S_VERSION-kind$KIND_VERSION
 KIND_BINS=$KIND_CACHE/bin
@@ -26,6 +29,8 @@ KIND_DOCKER_DATA=$KIND_CACHE/docker
 KIND_STATE=$(mktemp -d /tmp/carbuild-kind.XXXXXX)
 export KIND_CACHE KIND_BINS KIND_DOCKER_DATA KIND_STATE
 export KUBECONFIG=$KIND_STATE/kubeconfig
+# kubectl's discovery cache too: never the user's ~/.kube/cache, never stale from an earlier cluster on the same port.
+export KUBECACHEDIR=$KIND_STATE/kubecache
 RUN_T0=$(date +%s)
 
 teardown() {
@@ -41,7 +46,7 @@ teardown() {
 	cluster_delete
 	engine_down "$KIND_STATE"
 	host_restore "$KIND_STATE"
-	check_nothing_left
+	check_nothing_left || rc=1
 	rm -rf "$KIND_STATE"
 	log "teardown done; run took $(($(date +%s) - RUN_T0)) s, exit $rc"
 	exit "$rc"
@@ -62,23 +67,46 @@ stop_started_processes() {
 }
 
 check_nothing_left() {
-	local left=0
+	local left=0 line p
 	if [[ -f $KIND_STATE/dockerd.pid ]] && kill -0 "$(cat "$KIND_STATE/dockerd.pid")" 2>/dev/null && [[ ! -f $KIND_STATE/engine.external ]]; then
 		log "LEFT: dockerd $(cat "$KIND_STATE/dockerd.pid")"; left=1
 	fi
-	if awk '{print $2}' /proc/mounts | grep -q "^$KIND_STATE/"; then log "LEFT: mounts under $KIND_STATE"; left=1; fi
-	[[ $left == 0 ]] && log "host check: no dockerd, mounts, sysctl, nft table or link left from this run"
+	if pgrep -f "$KIND_STATE/" >/dev/null 2>&1; then log "LEFT: processes under $KIND_STATE: $(pgrep -af "$KIND_STATE/" | head -3)"; left=1; fi
+	if awk '{print $2}' /proc/mounts | grep -qE "^($KIND_STATE|$KIND_DOCKER_DATA)/"; then log "LEFT: mounts under $KIND_STATE or $KIND_DOCKER_DATA"; left=1; fi
+	while IFS= read -r line; do
+		[[ $(sysctl -n "${line%%=*}" 2>/dev/null) == "${line#*=}" ]] || { log "LEFT: sysctl ${line%%=*}=$(sysctl -n "${line%%=*}") (was ${line#*=})"; left=1; }
+	done <"$KIND_STATE/sysctls"
+	if [[ -f $KIND_STATE/nft-tables ]] && ! diff -q "$KIND_STATE/nft-tables" <(nft list tables 2>/dev/null | sort) >/dev/null; then
+		log "LEFT: nft tables $(comm -13 "$KIND_STATE/nft-tables" <(nft list tables 2>/dev/null | sort) | tr '\n' ' ')"; left=1
+	fi
+	if ! diff -q "$KIND_STATE/links" <(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort) >/dev/null; then
+		log "LEFT: links $(comm -13 "$KIND_STATE/links" <(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort) | tr '\n' ' ')"; left=1
+	fi
+	for p in "${STARTED_PIDS[@]}"; do kill -0 "$p" 2>/dev/null && { log "LEFT: process $p"; left=1; }; done
+	if [[ $left == 0 ]]; then
+		log "host check: no dockerd, process, mount, sysctl, nft table or link left from this run"
+	fi
+	return $left
 }
 
-find_tool() { # name: PATH, then ~/.cache/carbuild/tools/bin, then ../shared/tools/install.sh
+find_tool() { # name: PATH, then ~/.cache/carbuild/tools/bin
 	local name=$1 dir=${XDG_CACHE_HOME:-$HOME/.cache}/carbuild/tools/bin
 	if command -v "$name" >/dev/null; then command -v "$name"; return; fi
 	if [[ -x $dir/$name ]]; then echo "$dir/$name"; return; fi
-	if [[ -x $REPO/../shared/tools/install.sh ]]; then
-		"$REPO/../shared/tools/install.sh" "$dir" >/dev/null && [[ -x $dir/$name ]] && { echo "$dir/$name"; return; }
-	fi
 	return 1
 }
+
+if [[ ${1:-} == down ]]; then # the teardown of a run kept with KIND_KEEP=1
+	rm -rf "$KIND_STATE"
+	KIND_STATE=${2:?usage: run.sh down STATE}
+	KUBECONFIG=$KIND_STATE/kubeconfig
+	[[ ! -S $KIND_STATE/docker.sock ]] || export DOCKER_HOST=unix://$KIND_STATE/docker.sock
+	KIND_CLUSTER=$(jq -r .cluster "$KIND_STATE/summary.json" 2>/dev/null || true)
+	KIND_REGISTRY=$(jq -r .registry "$KIND_STATE/summary.json" 2>/dev/null || true)
+	export PATH=$KIND_BINS:$PATH KIND_KEEP=0
+	trap teardown EXIT
+	exit 0
+fi
 
 mkdir -p "$KIND_CACHE"
 exec 9>"${KIND_CACHE%/*}/.lock"
@@ -87,8 +115,11 @@ trap teardown EXIT
 trap "exit 130" INT TERM
 
 host_record "$KIND_STATE"
-TILT=$(find_tool tilt) || { log "tilt not found: install Tilt (https://docs.tilt.dev/install.html) or put it on PATH"; exit 1; }
-CTLPTL=$(find_tool ctlptl) || { CTLPTL=""; log "ctlptl not found: the cluster is created by script (same checks)"; }
+TILT=$(find_tool tilt) || { TILT=""; log "tilt not found on PATH or in ~/.cache/carbuild/tools/bin: the Tiltfile's build, push, deploy and live update run by script (tiltless.sh); install Tilt (https://docs.tilt.dev/install.html) to test Tilt itself"; }
+CTLPTL=$(find_tool ctlptl) || { CTLPTL=""; log "ctlptl not found on PATH or in ~/.cache/carbuild/tools/bin: the cluster and registry are created by script (same checks)"; }
+if [[ ${KIND_TOOLS:-} == script ]]; then TILT="" CTLPTL=""; log "KIND_TOOLS=script: tilt and ctlptl not used (the script path)"; fi
+[[ -z $TILT ]] || log "tilt: $TILT ($("$TILT" version 2>/dev/null | head -1))"
+[[ -z $CTLPTL ]] || log "ctlptl: $CTLPTL"
 export TILT CTLPTL
 
 t0=$(date +%s)

@@ -1,10 +1,14 @@
-# Stand-in for prom/prometheus: Debian's Prometheus 2.42 (the manifest's
-# config and rules pass `promtool check` of that version), same entrypoint,
-# user nobody.
-FROM carbuild-kind/debian:bookworm
-RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus \
- && rm -rf /var/lib/apt/lists/* && ln -s /usr/bin/prometheus /bin/prometheus 2>/dev/null || true
+# Stand-in for prom/prometheus: Prometheus and promtool built from Prometheus'
+# own Go module at the version the manifests name (build-bins.sh, prometheus/),
+# laid out as the official image is: /bin/prometheus, /bin/promtool, user
+# nobody, data in /prometheus. No web UI assets: the API, scraping, service
+# discovery and rules are what the cluster uses. Context: the two binaries.
+FROM carbuild-kind/distroless:root
+ARG VERSION
+LABEL org.opencontainers.image.version=${VERSION}
+COPY prometheus promtool /bin/
 USER 65534:65534
+WORKDIR /prometheus
 EXPOSE 9090
-ENTRYPOINT ["/usr/bin/prometheus"]
+ENTRYPOINT ["/bin/prometheus"]
 CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]
