@@ -93,15 +93,21 @@ func (e *Error) Is(target error) bool {
 }
 
 // Status returns the gRPC status a server answers for err: the kind's code
-// and the client message of an *Error; DeadlineExceeded or Canceled for a
-// context error; a status error a handler made itself as it is; and for
+// and the client message of an *Error (for a bare Kind in the chain, its
+// code and name); DeadlineExceeded or Canceled for a context error; a
+// status error a handler made itself as it is; and for
 // anything else, or an *Error of kind Internal, Internal with a message that
 // tells nothing (the cause is for the server's log).
 func Status(err error) *status.Status {
 	var e *Error
+	var k Kind
 	switch {
 	case errors.As(err, &e) && e.Kind != Internal:
 		return status.New(e.Kind.Code(), e.Msg)
+	case e == nil && errors.As(err, &k) && k != Internal:
+		// A bare kind wrapped with fmt.Errorf("%w: …"): its code, and only the
+		// kind's name, since the rest of the text was not written for clients.
+		return status.New(k.Code(), k.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.New(codes.DeadlineExceeded, "deadline exceeded")
 	case errors.Is(err, context.Canceled):

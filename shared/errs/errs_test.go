@@ -28,6 +28,7 @@ func TestStatus(t *testing.T) {
 		{"unavailable keeps its cause out", errs.Wrap(errs.Unavailable, cause, "database unavailable; retry"), codes.Unavailable, "database unavailable; retry"},
 		{"permission denied", errs.New(errs.PermissionDenied, "admins only"), codes.PermissionDenied, "admins only"},
 		{"unauthenticated", errs.New(errs.Unauthenticated, "send a token"), codes.Unauthenticated, "send a token"},
+		{"a bare kind keeps its code, not the text around it", fmt.Errorf("%w: part 99 at 10.0.0.7", errs.NotFound), codes.NotFound, "not found"},
 		{"classified internal tells nothing", errs.Wrap(errs.Internal, cause, "secret detail"), codes.Internal, "internal error"},
 		{"unclassified tells nothing", fmt.Errorf("dial 10.0.0.7:5432: %w", cause), codes.Internal, "internal error"},
 		{"deadline", fmt.Errorf("list: %w", context.DeadlineExceeded), codes.DeadlineExceeded, "deadline exceeded"},

@@ -3,7 +3,6 @@ package pricing_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"testing"
 
@@ -44,7 +43,7 @@ func (c *catalogStub) Parts(_ context.Context, ids []int64) (map[int64]quote.Par
 	for _, id := range ids {
 		p, ok := c.parts[id]
 		if !ok {
-			return nil, fmt.Errorf("%w: part %d", errs.NotFound, id)
+			return nil, errs.New(errs.NotFound, "part %d not found", id)
 		}
 		out[id] = p
 	}
@@ -162,7 +161,7 @@ func TestPlaceOrderRefusals(t *testing.T) {
 
 	// The catalog is down: a retry of a stored order is still answered (from
 	// the store), a new order gets the catalog's error.
-	cat.fail(fmt.Errorf("%w: catalog down", errs.Unavailable))
+	cat.fail(errs.New(errs.Unavailable, "catalog down"))
 	if _, replayed, err := svc.PlaceOrder(ctx, ok); err != nil || !replayed {
 		t.Errorf("retry while the catalog is down: replayed %v err %v; want the stored order", replayed, err)
 	}

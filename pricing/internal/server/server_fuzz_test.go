@@ -52,7 +52,7 @@ func (memCatalog) Parts(_ context.Context, ids []int64) (map[int64]quote.Part, e
 	for _, id := range ids {
 		p, ok := seedParts[id]
 		if !ok {
-			return nil, fmt.Errorf("%w: part %d", errs.NotFound, id)
+			return nil, errs.New(errs.NotFound, "part %d not found", id)
 		}
 		out[id] = p
 	}
@@ -83,7 +83,7 @@ func (s *memStore) OrderByKey(_ context.Context, customer, key string) (pricing.
 	if o, ok := s.byKey[customer+"\x00"+key]; ok {
 		return o.o, o.hash, nil
 	}
-	return pricing.Order{}, nil, fmt.Errorf("%w: order", errs.NotFound)
+	return pricing.Order{}, nil, errs.New(errs.NotFound, "order not found")
 }
 
 func (s *memStore) SaveOrder(_ context.Context, o pricing.Order, key string, hash, receiptHash []byte) (pricing.Order, []byte, bool, error) {
@@ -119,7 +119,7 @@ func (s *memStore) OrderFor(_ context.Context, id, customer string, receiptHash 
 	if o, ok := s.byID[id]; ok && (customer != "" && o.o.Customer == customer || o.receipts[string(receiptHash)]) {
 		return o.o, nil
 	}
-	return pricing.Order{}, fmt.Errorf("%w: order", errs.NotFound)
+	return pricing.Order{}, errs.New(errs.NotFound, "order not found")
 }
 
 func (s *memStore) Orders(context.Context, string, *pricing.Cursor, int) ([]pricing.Order, error) {
