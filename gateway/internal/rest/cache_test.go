@@ -2,7 +2,6 @@ package rest_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/grpclog"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/carbuild/carbuild/gateway/internal/backend"
@@ -63,7 +61,6 @@ func (revEcho) WatchRevision(_ *catalogv1.WatchRevisionRequest, st grpc.ServerSt
 // with a live cache unless cached is false.
 func newCachedHandler(tb testing.TB, cached bool) (http.Handler, *prometheus.Registry) {
 	tb.Helper()
-	grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, io.Discard))
 	conn := serveBackends(tb, revEcho{})
 	log := slog.New(slog.DiscardHandler)
 	reg := prometheus.NewRegistry()

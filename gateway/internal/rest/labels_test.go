@@ -2,7 +2,6 @@ package rest_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/grpclog"
 
 	"github.com/carbuild/carbuild/gateway/internal/backend"
 	"github.com/carbuild/carbuild/gateway/internal/rest"
@@ -62,7 +60,6 @@ func randomToken(r *rand.Rand) string {
 // must leave the series count where the baseline left it, and every label
 // value must come from its fixed set.
 func TestMetricSeriesBounded(t *testing.T) {
-	grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, io.Discard))
 	conn := serveBackends(t, echo{})
 	reg := prometheus.NewRegistry()
 	watcher := backend.NewWatcher(slog.New(slog.DiscardHandler), time.Second, map[string]*grpc.ClientConn{"catalog": conn, "pricing": conn})

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/grpclog"
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/carbuild/carbuild/gateway/internal/backend"
@@ -128,7 +126,6 @@ func serveBackends(tb testing.TB, b backends) *grpc.ClientConn {
 // newHandler returns the gateway's real handler over the echo backends.
 func newHandler(tb testing.TB) http.Handler {
 	tb.Helper()
-	grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, io.Discard))
 	conn := serveBackends(tb, echo{})
 	log := slog.New(slog.DiscardHandler)
 	watcher := backend.NewWatcher(log, time.Second, map[string]*grpc.ClientConn{"catalog": conn, "pricing": conn})
