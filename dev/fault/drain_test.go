@@ -129,7 +129,7 @@ func splitWarmUp(t *testing.T, rs []result, steady time.Time) (warm, run []resul
 	for _, r := range rs {
 		if r.start.Before(steady) {
 			warm = append(warm, r)
-			if !r.ok() && !(r.err == nil && r.status == http.StatusGatewayTimeout) {
+			if !r.ok() && !r.timedOut() {
 				t.Errorf("warm-up request failed: %s", r)
 			}
 			continue

@@ -63,6 +63,11 @@ type result struct {
 
 func (r result) ok() bool { return r.err == nil && r.status >= 200 && r.status < 300 }
 
+// timedOut reports whether the gateway answered 504: the call outlasted its
+// deadline. Before a fault is injected that can only be a stalled machine,
+// which the tests log instead of counting as the fault's doing.
+func (r result) timedOut() bool { return r.err == nil && r.status == http.StatusGatewayTimeout }
+
 func (r result) String() string {
 	if r.err != nil {
 		return fmt.Sprintf("%s %s %s at %s: %v (after %s)", r.kind, r.method, r.path, r.start.Format("15:04:05.000"), r.err, r.end.Sub(r.start).Round(time.Millisecond))
