@@ -23,6 +23,10 @@ recomputed here from the listed prices and the business rules; an order must
 be confirmed with the quoted total. A failed check is a Locust failure whose
 message says what was wrong. Baskets respect the rules (at most one chassis).
 
+With CARBUILD_ORDER_LOG=FILE every confirmed v1 order is appended to FILE as
+"id idempotency-key" the moment its answer arrives, so a test can match the
+orders the database stored against the ones a client saw confirmed, by id.
+
 Examples:
   locust -f loadtest/locustfile.py --headless -u 50 -r 10 -t 30s \
       --host http://127.0.0.1:8000 --api v1 --only-summary
@@ -213,6 +217,21 @@ if _CLIENT not in ("requests", "fast"):
     raise SystemExit(f"CARBUILD_CLIENT={_CLIENT!r}: want requests or fast")
 
 
+_ORDER_LOG = None
+
+
+def log_confirmed(order_id, key):
+    """Appends a confirmed order to CARBUILD_ORDER_LOG (when set), one line, flushed."""
+    global _ORDER_LOG
+    path = os.environ.get("CARBUILD_ORDER_LOG")
+    if not path:
+        return
+    if _ORDER_LOG is None:
+        _ORDER_LOG = open(path, "a", encoding="utf-8")
+    _ORDER_LOG.write(f"{order_id} {key}\n")
+    _ORDER_LOG.flush()
+
+
 class Shopper(FastHttpUser if _CLIENT == "fast" else HttpUser):
     """A shopper: browse cars, list a car's parts, quote a basket, place the order."""
 
@@ -376,6 +395,8 @@ class Shopper(FastHttpUser if _CLIENT == "fast" else HttpUser):
             order = json_body(r)
             expect(order.get("status") == "ORDER_STATUS_CONFIRMED", f"order status {order.get('status')!r}")
             order_id = order.get("id", "")
+            if order.get("status") == "ORDER_STATUS_CONFIRMED" and order_id:
+                log_confirmed(order_id, key)
             expect(len(order_id) >= 16, f"order id {order_id!r} looks guessable")
             self.v1_check_priced(order, basket, "order")
             expect(money(order.get("total"), "total") == money(quote["total"], "quoted total"), "order total differs from the quote")

@@ -92,3 +92,29 @@ class RFC3339Test(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class OrderLogTest(unittest.TestCase):
+    def test_appends_each_confirmed_order(self):
+        import os
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "orders.txt")
+            os.environ["CARBUILD_ORDER_LOG"] = path
+            try:
+                lf.log_confirmed("a1", "locust-1")
+                lf.log_confirmed("b2", "locust-2")
+                with open(path, encoding="utf-8") as f:
+                    self.assertEqual(f.read().splitlines(), ["a1 locust-1", "b2 locust-2"])
+            finally:
+                del os.environ["CARBUILD_ORDER_LOG"]
+                lf._ORDER_LOG.close()
+                lf._ORDER_LOG = None
+
+    def test_off_without_the_variable(self):
+        import os
+
+        os.environ.pop("CARBUILD_ORDER_LOG", None)
+        lf.log_confirmed("a1", "locust-1")
+        self.assertIsNone(lf._ORDER_LOG)

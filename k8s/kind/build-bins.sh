@@ -2,7 +2,7 @@
 # build-bins.sh OUT: builds, niced, every Go binary the offline Kind cluster
 # needs into OUT (skipping those already there at the version versions.env
 # names: OUT/NAME.version): Kubernetes from the wrapper module in kube/, etcd,
-# Prometheus, CoreDNS, kube-network-policies, metrics-server and kind itself,
+# Prometheus, CoreDNS, the NetworkPolicy enforcer (netpol/), metrics-server and kind itself,
 # all from the Go module proxy.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -58,7 +58,10 @@ timed kind "$KIND_VERSION" gi kind "sigs.k8s.io/kind@$KIND_VERSION"
 # etcd's server module has replace directives (go install refuses it): etcd/ pins it.
 timed etcd "$ETCD_VERSION" bash -c "cd '$here/etcd' && ${nice_[*]} go build -ldflags '-s -w' -o '$out/etcd' go.etcd.io/etcd/server/v3"
 timed coredns "$COREDNS_VERSION" gi coredns "github.com/coredns/coredns@$COREDNS_VERSION"
-timed kube-network-policies "$KNP_VERSION" gi kube-network-policies "sigs.k8s.io/kube-network-policies/cmd@$KNP_VERSION"
+# NetworkPolicy enforcement: kube-network-policies' engine with an iptables
+# diversion (netpol/main.go says why); versioned by its source.
+netpol_v=$KNP_VERSION-$(cat "$here/netpol/go.sum" "$here/netpol/"*.go | sha256sum | cut -c1-12)
+timed netpol "$netpol_v" bash -c "cd '$here/netpol' && ${nice_[*]} go build -ldflags '-s -w' -o '$out/netpol' ."
 timed metrics-server "$METRICS_SERVER_VERSION" gi metrics-server "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
 # The prom/prometheus stand-in: Prometheus' own Go module (prometheus/ pins it;
 # its replace directive makes go install refuse it). No web UI assets (the

@@ -146,30 +146,45 @@ pg() { # SQL: runs in the postgres pod as the owner
 	kubectl -n "$NS" exec postgres-0 -c postgres -- psql -U carbuild -d carbuild -tAc "$1"
 }
 
-orders_in_db() { pg "SELECT count(*) FROM orders.orders"; }
-
 # under_load NAME DURATION ACTION...: Locust journeys for DURATION while ACTION
-# runs; then requests, failures, confirmed orders and rows added are logged and
-# failures must be 0 and confirmed orders must equal the new rows.
+# runs; then requests, failures, confirmed orders and rows added are logged.
+# Failures must be 0, and no order may be lost: every order Locust saw
+# confirmed (its ledger, CARBUILD_ORDER_LOG, by idempotency key) must be a row.
+# A row Locust never saw confirmed (its answer cut off, e.g. by the end of the
+# run) is no loss, since a client retrying with the same key gets that order;
+# such rows are counted and shown, with their time against the run's end.
 under_load() {
-	local name=$1 dur=$2 before after res req fail orders
+	local name=$1 dur=$2 t0 res req fail orders ledger stored missing unseen
 	shift 2
-	before=$(orders_in_db)
-	locust_start "$name" "$dur" "${KIND_LOAD_USERS:-10}"
+	ledger=$KIND_STATE/orders-$name.txt
+	: >"$ledger"
+	t0=$(pg "SELECT now()")
+	CARBUILD_ORDER_LOG=$ledger locust_start "$name" "$dur" "${KIND_LOAD_USERS:-10}"
 	sleep 5
 	"$@"
 	wait "$LOCUST_PID" || true
 	res=$(locust_result "$name")
 	read -r req fail orders <<<"$res"
-	after=$(orders_in_db)
-	log "$name: $req requests, $fail failed; $orders orders confirmed, $((after - before)) rows stored"
-	echo "$name requests=$req failed=$fail confirmed=$orders stored=$((after - before))" >>"$KIND_STATE/figures"
+	pg "SELECT idempotency_key FROM orders.orders WHERE created_at >= '$t0' AND idempotency_key LIKE 'locust-%'" | sort -u >"$ledger.stored"
+	awk '{print $2}' "$ledger" | sort -u >"$ledger.confirmed"
+	stored=$(wc -l <"$ledger.stored")
+	missing=$(comm -23 "$ledger.confirmed" "$ledger.stored" | wc -l)
+	unseen=$(comm -13 "$ledger.confirmed" "$ledger.stored" | wc -l)
+	log "$name: $req requests, $fail failed; $orders orders confirmed ($(wc -l <"$ledger.confirmed") in the ledger), $stored rows stored, $missing confirmed orders missing, $unseen rows never seen confirmed"
+	echo "$name requests=$req failed=$fail confirmed=$orders stored=$stored lost=$missing unseen=$unseen" >>"$KIND_STATE/figures"
+	if ((unseen > 0)); then
+		log "$name: rows stored whose answer Locust never recorded (created_at; the run ended $(date -u +%H:%M:%S)):"
+		comm -13 "$ledger.confirmed" "$ledger.stored" | while read -r key; do
+			pg "SELECT idempotency_key, created_at FROM orders.orders WHERE idempotency_key = '$key'"
+		done >&2
+	fi
 	if ((req == 0 || fail != 0)); then
 		grep -A3 -i 'error\|fail' "$KIND_STATE/locust-$name.log" | head -20 >&2
 		log "FAIL: $name: $fail of $req requests failed"
 		return 1
 	fi
-	((orders == after - before)) || { log "FAIL: $name: $orders orders confirmed but $((after - before)) rows"; return 1; }
+	((missing == 0)) || { comm -23 "$ledger.confirmed" "$ledger.stored" | head >&2; log "FAIL: $name: $missing confirmed orders are not in the database"; return 1; }
+	(($(wc -l <"$ledger.confirmed") == orders)) || { log "FAIL: $name: Locust counted $orders confirmed orders, its ledger $(wc -l <"$ledger.confirmed")"; return 1; }
 }
 
 # ------------------------------------------------------------------- checks
@@ -331,27 +346,11 @@ connects() { # probe ip port: one TCP connect, 3 s timeout
 # sources reach a selected pod on the rule's ports, and a pod of no allowed
 # identity does not (the same target and port, checked right after an allowed
 # connection succeeded, so the refusal is the policy's).
-# nft_queue_ok: the kernel (the nodes share the host's) has nftables' queue
-# expression, which kube-network-policies uses to judge new connections.
-nft_queue_ok() {
-	if [[ -r /proc/config.gz ]]; then
-		zcat /proc/config.gz | grep -qE '^CONFIG_NFT_QUEUE=(y|m)$'
-		return
-	fi
-	local t=carbuild_kind_probe rc=0
-	nft add table inet "$t" && nft add chain inet "$t" c '{ type filter hook forward priority 0; }' &&
-		nft add rule inet "$t" c queue num 65000 bypass 2>/dev/null || rc=1
-	nft delete table inet "$t" 2>/dev/null
-	return $rc
-}
-
+# Enforcement is kube-network-policies' engine run by netpol/ (DaemonSet
+# kube-network-policies in kube-system).
 check_netpol() {
-	local flows ident pol target ip port src n=0 denied=0 enforce=1
-	if ! nft_queue_ok; then
-		enforce=0
-		log "NOT ENFORCED on this machine: the kernel lacks nftables' queue expression (CONFIG_NFT_QUEUE), which kube-network-policies needs; allowed flows are checked, denials cannot be"
-		echo "netpol enforced=no (kernel without CONFIG_NFT_QUEUE)" >>"$KIND_STATE/figures"
-	fi
+	local flows ident pol target ip port src n=0 denied=0
+	kubectl -n kube-system rollout status ds/kube-network-policies --timeout=120s >/dev/null || { log "FAIL: the NetworkPolicy enforcer is not running"; return 1; }
 	flows=$(kubectl -n "$NS" get networkpolicy -o json | jq -r '
 		.items[] | .metadata.name as $p | (.spec.podSelector.matchLabels // {}) as $sel
 		| if (.spec.ingress // []) == [] then "\($p) \($sel | tojson) - -"
@@ -374,7 +373,6 @@ check_netpol() {
 				 | select([.spec.containers[].ports[]?] | length > 0)][0]
 				| "\(.metadata.name) \(.status.podIP) \(.spec.containers[0].ports[0].containerPort)"')
 			[[ -n $ip ]] || { log "FAIL: netpol $pol: no pod only it selects"; return 1; }
-			((enforce)) || continue
 			if connects probe-outsider "$ip" "$port"; then log "FAIL: netpol $pol: outsider reached $target:$port"; return 1; fi
 			log "netpol $pol: outsider -> $target:$port refused"
 			denied=$((denied + 1))
@@ -388,15 +386,15 @@ check_netpol() {
 		[[ $src == "*" ]] && from=probe-outsider
 		wait_for "netpol $pol: ${src/\*/anyone} -> $target:$port allowed" 60 connects "$from" "$ip" "$port" || return 1
 		n=$((n + 1))
-		if ((enforce)) && [[ $src != "*" ]]; then
+		if [[ $src != "*" ]]; then
 			if connects probe-outsider "$ip" "$port"; then log "FAIL: netpol $pol: outsider reached $target:$port"; return 1; fi
 			log "netpol $pol: outsider -> $target:$port refused"
 			denied=$((denied + 1))
 		fi
 	done <<<"$flows"
 	kubectl -n "$NS" delete pod -l carbuild.dev/kind-probe=true --wait=false >/dev/null
-	log "NetworkPolicies: $n allowed flows connect, $denied denied flows refused ($(kubectl -n "$NS" get networkpolicy --no-headers | wc -l) policies$( ((enforce)) || echo "; denials not enforceable on this kernel"))"
-	((enforce)) && echo "netpol allowed=$n refused=$denied" >>"$KIND_STATE/figures"
+	log "NetworkPolicies: $n allowed flows connect, $denied denied flows refused ($(kubectl -n "$NS" get networkpolicy --no-headers | wc -l) policies)"
+	echo "netpol allowed=$n refused=$denied" >>"$KIND_STATE/figures"
 	return 0
 }
 

@@ -115,7 +115,7 @@ node_image_list() {
 	echo "prom/prometheus:$PROMETHEUS_VERSION"
 	echo locustio/locust:2.37.0
 	echo grafana/grafana:11.6.0
-	echo "registry.k8s.io/networking/kube-network-policies:$KNP_VERSION"
+	echo "carbuild-kind/netpol:$(cat "$1/netpol.version")"
 	echo "registry.k8s.io/metrics-server/metrics-server:$METRICS_SERVER_VERSION"
 }
 
@@ -140,7 +140,11 @@ images_kube() {
 				ctx=$(mktemp -d "$KIND_STATE/ctx.XXXX") && cp "$bins/kubectl" "$KIND_DIR/node/cni-node.sh" "$ctx/"
 				build "$ref" "$KIND_DIR/images/debtools.Dockerfile" "$ctx" && rm -rf "$ctx"
 			fi ;;
-		kube-network-policies) bin_image "$ref" carbuild-kind/distroless:root "$bins" kube-network-policies /bin/netpol ;;
+		netpol) # needs iptables: Debian with network tools, like kube-proxy
+			if ! have_image "$ref"; then
+				ctx=$(mktemp -d "$KIND_STATE/ctx.XXXX") && cp "$bins/netpol" "$ctx/"
+				build "$ref" "$KIND_DIR/images/debtools.Dockerfile" "$ctx" && rm -rf "$ctx"
+			fi ;;
 		metrics-server) bin_image "$ref" carbuild-kind/distroless:nonroot "$bins" metrics-server /metrics-server ;;
 		postgres | prometheus | locust | grafana) have_image "$ref" || { log "stand-in $ref missing"; return 1; } ;;
 		*) log "no recipe for image $ref"; return 1 ;;
@@ -167,7 +171,7 @@ fix_entrypoint() { # ref json
 node_image() {
 	local bins=$1 kind_files hash tag ctx pause c t0
 	kind_files=$(go mod download -json "sigs.k8s.io/kind@$KIND_VERSION" | jq -r .Dir)/images/base/files
-	hash=$(cat "$KIND_DIR/versions.env" "$KIND_DIR/images/node.Dockerfile" "$KIND_DIR/node/"* "$KIND_DIR/images/"*.Dockerfile "$KIND_DIR/images/"*.sh "$KIND_DIR/images.sh" | sha256sum | cut -c1-12)
+	hash=$(cat "$bins/netpol.version" "$KIND_DIR/versions.env" "$KIND_DIR/images/node.Dockerfile" "$KIND_DIR/node/"* "$KIND_DIR/images/"*.Dockerfile "$KIND_DIR/images/"*.sh "$KIND_DIR/images.sh" | sha256sum | cut -c1-12)
 	tag="carbuild-kind/node:$K8S_VERSION-$hash"
 	if have_image "$tag"; then echo "$tag"; return 0; fi
 	t0=$(date +%s)
@@ -175,7 +179,7 @@ node_image() {
 	cp -r "$kind_files" "$ctx/kind" && chmod -R u+w "$ctx/kind"
 	mkdir -p "$ctx/bin" "$ctx/manifests"
 	cp "$bins"/{kubeadm,kubelet,kubectl} "$ctx/bin/"
-	sed "s/KNP_VERSION/$KNP_VERSION/" "$KIND_DIR/node/default-cni.yaml" >"$ctx/manifests/default-cni.yaml"
+	sed "s|NETPOL_IMAGE|$(node_image_list "$bins" | grep /netpol:)|" "$KIND_DIR/node/default-cni.yaml" >"$ctx/manifests/default-cni.yaml"
 	cp "$KIND_DIR/node/default-storage.yaml" "$ctx/manifests/"
 	echo "$K8S_VERSION" >"$ctx/version"
 	pause=$(node_image_list "$bins" | grep /pause:)
