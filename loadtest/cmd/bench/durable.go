@@ -225,8 +225,8 @@ func runDurable(ctx context.Context, client *http.Client, cfg *config, b *report
 		s.Memory = append(s.Memory, mem)
 		s.CPU = append(s.CPU, cpu)
 		steps = append(steps, d)
-		if stats.ErrorRatio > 0.10 {
-			s.StoppedWhy = fmt.Sprintf("at %d orders/s errors %.1f %% > 10 %%: higher rates would only measure a drowning stack", rate, 100*stats.ErrorRatio)
+		if stats.ErrorRatio > 0.50 {
+			s.StoppedWhy = fmt.Sprintf("at %d orders/s errors %.1f %% > 50 %%: higher rates would only measure a drowning stack", rate, 100*stats.ErrorRatio)
 			break
 		}
 	}

@@ -2,11 +2,16 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/carbuild/carbuild/pricing/internal/groupcommit"
 	"github.com/carbuild/carbuild/pricing/internal/pricing"
 	"github.com/carbuild/carbuild/pricing/internal/quote"
 	"github.com/carbuild/carbuild/shared/database"
@@ -71,41 +76,64 @@ INSERT INTO orders.order_receipts (order_id, token_hash) VALUES ($1, $2)`
 
 // Store is the PostgreSQL order store.
 type Store struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	batch *groupcommit.Batcher[newOrder, bool] // nil: each order commits alone
 }
 
-// New returns a Store on pool.
+// New returns a Store on pool that commits each order alone.
 func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
-// SaveOrder stores an order, its lines and its receipt hash (if any)
-// atomically, in one statement. If the customer's key is taken, nothing is
-// written and the stored order is returned.
-func (s *Store) SaveOrder(ctx context.Context, o pricing.Order, key string, hash, receiptHash []byte) (pricing.Order, []byte, bool, error) {
-	q := o.Quote
-	n := len(q.Lines)
-	lineNo, qty := make([]int32, n), make([]int32, n)
-	partID, unit, total := make([]int64, n), make([]int64, n), make([]int64, n)
-	name, category := make([]string, n), make([]string, n)
+// NewGroupCommit returns a Store on pool that inserts the orders placed
+// concurrently in one transaction (group commit): one commit, so one WAL
+// flush, confirms the whole batch, and each caller is answered only after
+// it. See insertBatch for how one order's failure is kept from the others.
+func NewGroupCommit(pool *pgxpool.Pool, o groupcommit.Options) *Store {
+	s := &Store{pool: pool}
+	s.batch = groupcommit.New(s.insertBatch, o)
+	return s
+}
+
+// newOrder is an order to insert.
+type newOrder struct {
+	o                 pricing.Order
+	key               string
+	hash, receiptHash []byte
+}
+
+// args are insertOrderSQL's parameters.
+func (n newOrder) args() []any {
+	o, q := n.o, n.o.Quote
+	c := len(q.Lines)
+	lineNo, qty := make([]int32, c), make([]int32, c)
+	partID, unit, total := make([]int64, c), make([]int64, c), make([]int64, c)
+	name, category := make([]string, c), make([]string, c)
 	for i, l := range q.Lines {
 		lineNo[i], qty[i] = int32(i+1), int32(l.Quantity)
 		partID[i], unit[i], total[i] = l.Part.ID, l.Part.UnitPrice, l.LineTotal
 		name[i], category[i] = l.Part.Name, l.Part.Category
 	}
-	rows, err := s.pool.Query(ctx, insertOrderSQL, o.ID, key, hash, o.Status, q.Currency, q.Subtotal, q.Shipping, q.Total, o.CreatedAt,
-		lineNo, partID, name, category, qty, unit, total, o.Customer, receiptHash)
-	created := false
-	if err == nil {
-		for rows.Next() {
-			created = true // the key was free: this order was inserted
-		}
-		rows.Close()
-		err = rows.Err()
+	return []any{o.ID, n.key, n.hash, o.Status, q.Currency, q.Subtotal, q.Shipping, q.Total, o.CreatedAt,
+		lineNo, partID, name, category, qty, unit, total, o.Customer, n.receiptHash}
+}
+
+// SaveOrder stores an order, its lines and its receipt hash (if any)
+// atomically, in one statement (with group commit, in one transaction with
+// the orders placed at the same moment). If the customer's key is taken,
+// nothing is written and the stored order is returned.
+func (s *Store) SaveOrder(ctx context.Context, o pricing.Order, key string, hash, receiptHash []byte) (pricing.Order, []byte, bool, error) {
+	n := newOrder{o: o, key: key, hash: hash, receiptHash: receiptHash}
+	var created bool
+	var err error
+	if s.batch != nil {
+		created, err = s.batch.Do(ctx, n)
+	} else {
+		created, err = s.insert(ctx, n)
 	}
 	if err != nil {
 		// A connection lost around the commit is retryable: the client
 		// retries with its key, and a commit that did happen is then found
 		// by key.
-		return pricing.Order{}, nil, false, fmt.Errorf("insert order: %w", database.Classify(err))
+		return pricing.Order{}, nil, false, err
 	}
 	if created {
 		return o, hash, true, nil
@@ -115,6 +143,93 @@ func (s *Store) SaveOrder(ctx context.Context, o pricing.Order, key string, hash
 		return pricing.Order{}, nil, false, err
 	}
 	return saved, savedHash, false, nil
+}
+
+// insert stores one order in its own (implicit) transaction; created is
+// false when the customer's key was taken.
+func (s *Store) insert(ctx context.Context, n newOrder) (created bool, err error) {
+	rows, err := s.pool.Query(ctx, insertOrderSQL, n.args()...)
+	if err == nil {
+		for rows.Next() {
+			created = true // the key was free: this order was inserted
+		}
+		rows.Close()
+		err = rows.Err()
+	}
+	if err != nil {
+		return false, fmt.Errorf("insert order: %w", database.Classify(err))
+	}
+	return created, nil
+}
+
+// insertBatch stores orders in one transaction: their statements go in one
+// pipeline (one round trip), which PostgreSQL runs as one implicit
+// transaction committed at its end, so one WAL flush covers them all. The
+// answers count only once that commit is confirmed.
+//
+// The statements run in (customer, key) order: two batches that hold the
+// same keys (concurrent retries) then take their index entries in the same
+// order and never deadlock. A key taken earlier in the same batch (the
+// same order sent twice at once) inserts nothing, like any taken key.
+//
+// If the batch fails (a statement's error rolls back the whole
+// transaction; a connection may drop), every order is tried again alone, so
+// one order's failure is its own: a bad order fails by itself, and an order
+// the batch did commit after all finds its key taken and is answered from
+// the stored order.
+func (s *Store) insertBatch(ctx context.Context, orders []newOrder) []groupcommit.Result[bool] {
+	res := make([]groupcommit.Result[bool], len(orders))
+	if len(orders) == 1 {
+		res[0].Value, res[0].Err = s.insert(ctx, orders[0])
+		return res
+	}
+	idx := statementOrder(orders)
+	b := &pgx.Batch{}
+	for _, i := range idx {
+		b.Queue(insertOrderSQL, orders[i].args()...)
+	}
+	br := s.pool.SendBatch(ctx, b)
+	err := func() error {
+		for _, i := range idx {
+			rows, err := br.Query()
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				res[i].Value = true
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}()
+	// Close reads up to the end of the pipeline: only then is the implicit
+	// transaction committed.
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		return res
+	}
+	for i, o := range orders {
+		res[i].Value, res[i].Err = s.insert(ctx, o)
+	}
+	return res
+}
+
+// statementOrder returns the indexes of orders sorted by (customer, key),
+// the order insertBatch runs their statements in.
+func statementOrder(orders []newOrder) []int {
+	idx := make([]int, len(orders))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int {
+		return cmp.Or(strings.Compare(orders[a].o.Customer, orders[b].o.Customer), strings.Compare(orders[a].key, orders[b].key))
+	})
+	return idx
 }
 
 // OrderByKey returns the order customer ("" for anonymous) placed with key.
