@@ -236,7 +236,10 @@ func TestMissingResultIsAnError(t *testing.T) {
 func TestDoneContextIsNotQueued(t *testing.T) {
 	t.Parallel()
 	flushed := false
-	b := New(func(ctx context.Context, items []int) []Result[int] { flushed = true; return make([]Result[int], len(items)) }, Options{})
+	b := New(func(ctx context.Context, items []int) []Result[int] {
+		flushed = true
+		return make([]Result[int], len(items))
+	}, Options{})
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	if _, err := b.Do(ctx, 1); !errors.Is(err, context.Canceled) {
