@@ -6,15 +6,19 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/carbuild/carbuild/migrations/pgboot"
 
 	"github.com/carbuild/carbuild/loadtest/internal/load"
 	"github.com/carbuild/carbuild/loadtest/internal/procmon"
@@ -62,6 +66,22 @@ func durableFlags(fs *flag.FlagSet, c *config) {
 		return nil
 	})
 	fs.DurationVar(&c.durableStep, "durable-orders-duration", 10*time.Second, "durable-orders phase: length of each step")
+	fs.BoolVar(&c.durableDB, "durable-db", false, "run the started stack on a private PostgreSQL of its own on disk (os.TempDir), booted with fsync, synchronous_commit and full_page_writes on: its WAL flushes are the stack's alone, not shared with other databases of a server (their WAL would be flushed with our commits)")
+}
+
+// privateDurableDB boots a private durable PostgreSQL on disk and creates
+// the stack's database on it; stop shuts the server down.
+func privateDurableDB(ctx context.Context, log *slog.Logger) (url string, stop func(), err error) {
+	srv, err := pgboot.FindWith(ctx, log, pgboot.FindOptions{SkipEnv: true, SkipLocal: true, Durable: true, Dir: os.TempDir()})
+	if err != nil {
+		return "", nil, fmt.Errorf("-durable-db: %w", err)
+	}
+	url, err = pgboot.CreateDatabase(ctx, srv.URL, "carbuild_bench")
+	if err != nil {
+		srv.Close()
+		return "", nil, fmt.Errorf("-durable-db: %w", err)
+	}
+	return url, srv.Close, nil
 }
 
 // durableRatesOrDefault is the phase's rates: the flag's, else the issue's.
@@ -140,11 +160,15 @@ type durableStep struct {
 
 // runDurable runs the phase and adds its series, section, plot and target
 // to b.
-func runDurable(ctx context.Context, client *http.Client, cfg *config, b *report.Bench, dir, stackURL, pricingMetrics string,
+func runDurable(ctx context.Context, client *http.Client, cfg *config, b *report.Bench, dir, stackURL string, pprofURLs map[string]string,
 	baskets []*scenario.Basket, sampler *procmon.Sampler, prog *load.Progress) error {
+	pricingMetrics := pprofURLs["pricing"] // its operations listener: /metrics and /debug/pprof/
 	rates := cfg.durableRatesOrDefault()
 	if len(rates) == 0 {
 		return nil
+	}
+	if cfg.durableDB {
+		b.Config["database"] = "-durable-db: a private PostgreSQL of the stack's own on disk (" + os.TempDir() + "), fsync, synchronous_commit and full_page_writes on"
 	}
 	if err := scenario.Quote(ctx, client, stackURL, baskets); err != nil {
 		return fmt.Errorf("durable orders: preparing the baskets: %w", err)
@@ -182,8 +206,13 @@ func runDurable(ctx context.Context, client *http.Client, cfg *config, b *report
 			before, beforeErr = readPGCounters(ctx, conn)
 		}
 		batches0, _ := scrapeCounters(ctx, client, pricingMetrics, "carbuild_order_batch_size_count", "carbuild_order_batch_size_sum")
+		var profWG sync.WaitGroup
+		if cfg.pprof && rate == 2000 {
+			capture(ctx, &profWG, b, dir, pprofURLs, fmt.Sprintf("durable orders at %d req/s", rate), cfg.durableStep-time.Second)
+		}
 		from := time.Now()
 		stats, err := load.Open(ctx, client, sc, rate, cfg.durableStep, cfg.maxInFlight, prog)
+		profWG.Wait()
 		if err != nil {
 			s.StoppedWhy = fmt.Sprintf("step %d/s: %v", rate, err)
 			break

@@ -105,6 +105,7 @@ type config struct {
 	durableRates    []int  // durable.go
 	durableSet      bool
 	durableStep     time.Duration
+	durableDB       bool
 }
 
 func parseFlags(args []string) (*config, error) {
@@ -444,7 +445,7 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 		}
 	}
 	// Orders alone at constant rates, durably (durable.go).
-	if err := runDurable(ctx, client, cfg, b, dir, st.url, st.pprofURLs["pricing"], baskets, sampler, prog); err != nil {
+	if err := runDurable(ctx, client, cfg, b, dir, st.url, st.pprofURLs, baskets, sampler, prog); err != nil {
 		b.Notes = append(b.Notes, err.Error())
 	}
 	stopProgress()
