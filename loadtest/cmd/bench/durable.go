@@ -153,6 +153,8 @@ type durableStep struct {
 	commits, walSyncs, walWrites    float64
 	walBytes                        float64
 	batches, batchedOrders          float64 // from pricing's metrics; 0 when it does not batch
+	pgCPU                           float64 // CPU seconds of the PostgreSQL server's processes (-durable-db only)
+	pgCPUMeasured                   bool
 	loadAvg                         string
 	counted                         bool
 	countErr                        string
@@ -206,6 +208,11 @@ func runDurable(ctx context.Context, client *http.Client, cfg *config, b *report
 			before, beforeErr = readPGCounters(ctx, conn)
 		}
 		batches0, _ := scrapeCounters(ctx, client, pricingMetrics, "carbuild_order_batch_size_count", "carbuild_order_batch_size_sum")
+		var cpu0 float64
+		cpuOK := false
+		if conn != nil && cfg.durableDB { // a server of our own: all its processes work for the stack
+			cpu0, cpuOK = serverCPU(ctx, conn)
+		}
 		var profWG sync.WaitGroup
 		if cfg.pprof && rate == 2000 {
 			capture(ctx, &profWG, b, dir, pprofURLs, fmt.Sprintf("durable orders at %d req/s", rate), cfg.durableStep-time.Second)
@@ -222,6 +229,11 @@ func runDurable(ctx context.Context, client *http.Client, cfg *config, b *report
 		d.loadAvg = loadAvg()
 		printStats(fmt.Sprintf("%s %d/s", durableSeries, rate), stats)
 		printCPU(cpu)
+		if cpuOK {
+			if cpu1, ok := serverCPU(ctx, conn); ok {
+				d.pgCPU, d.pgCPUMeasured = cpu1-cpu0, true
+			}
+		}
 		if !sleep(ctx, durableStatsSettle) {
 			s.StoppedWhy = "run interrupted or -max-duration reached"
 			break
@@ -242,13 +254,13 @@ func runDurable(ctx context.Context, client *http.Client, cfg *config, b *report
 			d.countStored(ctx, conn, orders)
 		}
 		d.confirmed = orders.Count()
-		fmt.Fprintf(os.Stderr, "      orders: %d confirmed, %d stored (%d keys), %d missing, %d stored without a 2xx; per order: %.2f commits, %.2f WAL flushes (server-wide), %.0f WAL bytes; load %s\n",
-			d.confirmed, d.stored, d.distinctKeys, d.missing, d.unconfirmed, per(d.commits, d.stored), per(d.walSyncs, d.stored), per(d.walBytes, d.stored), d.loadAvg)
+		fmt.Fprintf(os.Stderr, "      orders: %d confirmed, %d stored (%d keys), %d missing, %d stored without a 2xx; per order: %.2f commits, %.2f WAL flushes (server-wide), %.0f WAL bytes, %.0f µs PostgreSQL CPU; load %s\n",
+			d.confirmed, d.stored, d.distinctKeys, d.missing, d.unconfirmed, per(d.commits, d.stored), per(d.walSyncs, d.stored), per(d.walBytes, d.stored), 1e6*per(d.pgCPU, d.stored), d.loadAvg)
 		stats.Extra = map[string]float64{
 			"confirmed": float64(d.confirmed), "stored": float64(d.stored), "distinct_keys": float64(d.distinctKeys),
 			"missing": float64(d.missing), "stored_without_2xx": float64(d.unconfirmed), "duplicate_ids": float64(d.duplicateIDs),
 			"commits": d.commits, "wal_syncs_server": d.walSyncs, "wal_writes_server": d.walWrites, "wal_bytes_server": d.walBytes,
-			"batches": d.batches, "batched_orders": d.batchedOrders,
+			"batches": d.batches, "batched_orders": d.batchedOrders, "postgres_cpu_seconds": d.pgCPU,
 		}
 		s.Steps = append(s.Steps, stats)
 		s.Memory = append(s.Memory, mem)
@@ -369,8 +381,8 @@ func durableMarkdown(settings string, problems []string, s *report.Series, steps
 	p("")
 	p("Orders alone, open model, each step %s. *stored* counts rows under the step's keys; *missing* are confirmed (2xx) orders not stored (must be 0); *stored without 2xx* were answered after the client's timeout or with an error. Commits are the stack database's; WAL flushes (`wal_sync`, one fdatasync each) and bytes are the whole server's, read %s after the step.", stepDur, durableStatsSettle)
 	p("")
-	p("| offered orders/s | ok/s | errors | P50 ms | P99 ms | max ms | confirmed | stored (keys) | missing | stored without 2xx | commits / order | WAL flushes / order | WAL bytes / order | orders / batch | load average |")
-	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	p("| offered orders/s | ok/s | errors | P50 ms | P99 ms | max ms | confirmed | stored (keys) | missing | stored without 2xx | commits / order | WAL flushes / order | WAL bytes / order | orders / batch | PostgreSQL CPU µs / order | load average |")
+	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for i, d := range steps {
 		st := s.Steps[i]
 		batch := "–"
@@ -381,9 +393,13 @@ func durableMarkdown(settings string, problems []string, s *report.Series, steps
 		if d.counted {
 			db = ""
 		}
-		p("| %d | %.0f | %d | %.2f | %.2f | %.2f | %d | %d (%d) | %d | %d | %s%.2f | %s%.3f | %s%.0f | %s | %s |",
+		pgCPU := "– (only with -durable-db)"
+		if d.pgCPUMeasured {
+			pgCPU = fmt.Sprintf("%.0f", 1e6*per(d.pgCPU, d.stored))
+		}
+		p("| %d | %.0f | %d | %.2f | %.2f | %.2f | %d | %d (%d) | %d | %d | %s%.2f | %s%.3f | %s%.0f | %s | %s | %s |",
 			d.rate, st.Achieved, st.Errors, st.Latency.P50, st.Latency.P99, st.Latency.Max, d.confirmed, d.stored, d.distinctKeys, d.missing, d.unconfirmed,
-			db, per(d.commits, d.stored), db, per(d.walSyncs, d.stored), db, per(d.walBytes, d.stored), batch, d.loadAvg)
+			db, per(d.commits, d.stored), db, per(d.walSyncs, d.stored), db, per(d.walBytes, d.stored), batch, pgCPU, d.loadAvg)
 	}
 	for _, d := range steps {
 		if d.countErr != "" {
@@ -431,4 +447,57 @@ func durableTarget(problems []string, s *report.Series, steps []durableStep) rep
 	}
 	t.Got = "not reached: " + s.StoppedWhy
 	return t
+}
+
+// serverCPU returns the CPU time, in seconds, of the postmaster of the
+// PostgreSQL server conn talks to and of all its processes, when it runs
+// on this machine (ok false otherwise). Processes that ended meanwhile
+// take their time with them: the pool's connections stay open.
+func serverCPU(ctx context.Context, conn *pgx.Conn) (float64, bool) {
+	var backend int
+	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
+		return 0, false
+	}
+	postmaster, _ := procParent(backend)
+	if postmaster <= 1 {
+		return 0, false
+	}
+	total, err := procmon.CPUSeconds(postmaster)
+	if err != nil {
+		return 0, false
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, false
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, ok := procParent(pid); ok && ppid == postmaster {
+			if s, err := procmon.CPUSeconds(pid); err == nil {
+				total += s
+			}
+		}
+	}
+	return total, true
+}
+
+// procParent returns the parent of pid from /proc/PID/stat.
+func procParent(pid int) (int, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	i := strings.LastIndexByte(string(b), ')') // the command name may hold spaces
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0, false
+	}
+	ppid, err := strconv.Atoi(f[1])
+	return ppid, err == nil
 }
