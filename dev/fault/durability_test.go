@@ -178,10 +178,17 @@ func (p *pgServer) restart(t *testing.T) {
 	// The killed postmaster may linger as a zombie (this machine's pid 1
 	// reaps orphans late), and PostgreSQL takes a lock file whose pid
 	// answers kill(pid, 0) for a running server. Every server process is
-	// gone (crash waited for it), so the lock file is stale: remove it, as
-	// an operator would after a crash.
-	if err := os.Remove(filepath.Join(p.data, "postmaster.pid")); err != nil && !errors.Is(err, os.ErrNotExist) {
+	// gone (crash waited for it), so the lock files (the data directory's
+	// and the socket's) are stale: remove them, as an operator would after
+	// a crash.
+	sockets, err := filepath.Glob(filepath.Join(p.dir, ".s.PGSQL.*.lock"))
+	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range append(sockets, filepath.Join(p.data, "postmaster.pid")) {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
 	}
 	p.ctl(t, "-w", "-t", "60", "-o", p.opts, "-l", logFile, "start")
 }
