@@ -45,6 +45,7 @@ func newHeldStore(t *testing.T) *heldStore {
 // placement is one SaveOrder call and its answer.
 type placement struct {
 	customer, key, hash string
+	receipt             []byte // an anonymous order's receipt hash
 	o                   pricing.Order
 
 	saved     pricing.Order
@@ -78,7 +79,7 @@ func (h *heldStore) round(t *testing.T, ps []*placement) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p.saved, p.savedHash, p.created, p.err = h.SaveOrder(t.Context(), p.o, p.key, []byte(p.hash), nil)
+			p.saved, p.savedHash, p.created, p.err = h.SaveOrder(t.Context(), p.o, p.key, []byte(p.hash), p.receipt)
 		}()
 	}
 	place(blocker)
@@ -124,6 +125,16 @@ func TestGroupCommitExactlyOnce(t *testing.T) {
 		first = append(first, newPlacement("alice", fmt.Sprintf("key-%02d", k), "other request", 5))
 		first = append(first, newPlacement("bob", fmt.Sprintf("key-%02d", k), "B", 2))
 	}
+	// Anonymous orders carry a receipt hash, stored with the order; one of
+	// them twice (the second's receipt is not stored by the insert).
+	for k := range 5 {
+		p := newPlacement("", fmt.Sprintf("guest-%02d", k), "G", 1)
+		p.receipt = []byte(fmt.Sprintf("%-32s", fmt.Sprintf("receipt-%02d", k))) // 32 bytes, a SHA-256
+		first = append(first, p)
+	}
+	dup := newPlacement("", "guest-00", "G", 1)
+	dup.receipt = []byte(fmt.Sprintf("%-32s", "receipt-dup"))
+	first = append(first, dup)
 	h.round(t, first)
 	check(t, first)
 
@@ -164,9 +175,31 @@ func TestGroupCommitExactlyOnce(t *testing.T) {
 	  FROM orders.orders`).Scan(&rows, &keys, &lines, &bads); err != nil {
 		t.Fatal(err)
 	}
-	// alice 30 + 10 new, bob 10, two blockers.
-	if want := 30 + 10 + 10 + 2; rows != want || keys != want || lines != want || bads != 0 {
+	// alice 30 + 10 new, bob 10, 5 guests, two blockers.
+	if want := 30 + 10 + 10 + 5 + 2; rows != want || keys != want || lines != want || bads != 0 {
 		t.Errorf("stored %d orders under %d keys with %d lines (%d bad); want %d of each, no bad one", rows, keys, lines, bads, want)
+	}
+	receipts := map[string]string{}
+	r, err := h.pool.Query(ctx, `SELECT o.idempotency_key, convert_from(r.token_hash, 'UTF8') FROM orders.order_receipts r JOIN orders.orders o ON o.id = r.order_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r.Next() {
+		var k, v string
+		if err := r.Scan(&k, &v); err != nil {
+			t.Fatal(err)
+		}
+		receipts[k] = v
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for k := range 5 {
+		want[fmt.Sprintf("guest-%02d", k)] = fmt.Sprintf("%-32s", fmt.Sprintf("receipt-%02d", k))
+	}
+	if diff := cmp.Diff(want, receipts); diff != "" {
+		t.Errorf("receipts stored (-want +got):\n%s", diff)
 	}
 }
 

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/carbuild/carbuild/pricing/internal/groupcommit"
@@ -39,6 +39,33 @@ WITH o AS (
   SELECT o.id, $18::bytea FROM o WHERE $18::bytea IS NOT NULL
 )
 SELECT id FROM o`
+
+	// insertOrdersSQL is insertOrderSQL for many orders in one statement:
+	// the orders' columns as arrays ($1-$11, one element per order, in the
+	// order they are inserted), their lines flattened ($12-$19, each line
+	// naming its order's id). It returns the ids of the orders inserted;
+	// an order whose customer's key is taken, by a stored order or by an
+	// earlier order of the same statement, inserts nothing.
+	insertOrdersSQL = `-- name: insert_orders
+WITH input AS (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::timestamptz[], $11::bytea[])
+    WITH ORDINALITY AS i(id, customer, key, hash, status, currency, subtotal, shipping, total, created, receipt, n)
+), o AS (
+  INSERT INTO orders.orders (id, customer_id, idempotency_key, request_hash, status, currency, subtotal_minor, shipping_minor, total_minor, created_at, updated_at)
+  SELECT id::uuid, NULLIF(customer, ''), key, hash, status, currency, subtotal, shipping, total, created, created FROM input ORDER BY n
+  ON CONFLICT ((coalesce(customer_id, '')), idempotency_key) DO NOTHING
+  RETURNING id
+), lines AS (
+  INSERT INTO orders.order_lines (order_id, line_no, part_id, part_name, category, quantity, unit_price_minor, line_total_minor)
+  SELECT o.id, l.line_no, l.part_id, l.part_name, l.category, l.quantity, l.unit_price, l.line_total
+  FROM unnest($12::text[], $13::int[], $14::bigint[], $15::text[], $16::text[], $17::int[], $18::bigint[], $19::bigint[])
+    AS l(order_id, line_no, part_id, part_name, category, quantity, unit_price, line_total)
+  JOIN o ON o.id = l.order_id::uuid
+), receipt AS (
+  INSERT INTO orders.order_receipts (order_id, token_hash)
+  SELECT o.id, input.receipt FROM o JOIN input ON input.id::uuid = o.id WHERE input.receipt IS NOT NULL
+)
+SELECT id::text FROM o`
 
 	orderColumns = `id::text, status, coalesce(customer_id, ''), currency, subtotal_minor, shipping_minor, total_minor, created_at, request_hash`
 
@@ -162,17 +189,17 @@ func (s *Store) insert(ctx context.Context, n newOrder) (created bool, err error
 	return created, nil
 }
 
-// insertBatch stores orders in one transaction: their statements go in one
-// pipeline (one round trip), which PostgreSQL runs as one implicit
-// transaction committed at its end, so one WAL flush covers them all. The
-// answers count only once that commit is confirmed.
+// insertBatch stores orders in one transaction: one statement
+// (insertOrdersSQL) inserts them all, so one round trip, one commit and one
+// WAL flush cover the batch. The answers count only once that commit is
+// confirmed.
 //
-// The statements run in (customer, key) order: two batches that hold the
-// same keys (concurrent retries) then take their index entries in the same
-// order and never deadlock. A key taken earlier in the same batch (the
+// The orders are inserted in (customer, key) order: two batches that hold
+// the same keys (concurrent retries) then take their index entries in the
+// same order and never deadlock. A key taken earlier in the same batch (the
 // same order sent twice at once) inserts nothing, like any taken key.
 //
-// If the batch fails (a statement's error rolls back the whole
+// If the statement fails (one order's error rolls back the whole
 // transaction; a connection may drop), every order is tried again alone, so
 // one order's failure is its own: a bad order fails by itself, and an order
 // the batch did commit after all finds its key taken and is answered from
@@ -183,34 +210,11 @@ func (s *Store) insertBatch(ctx context.Context, orders []newOrder) []groupcommi
 		res[0].Value, res[0].Err = s.insert(ctx, orders[0])
 		return res
 	}
-	idx := statementOrder(orders)
-	b := &pgx.Batch{}
-	for _, i := range idx {
-		b.Queue(insertOrderSQL, orders[i].args()...)
-	}
-	br := s.pool.SendBatch(ctx, b)
-	err := func() error {
-		for _, i := range idx {
-			rows, err := br.Query()
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				res[i].Value = true
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-		}
-		return nil
-	}()
-	// Close reads up to the end of the pipeline: only then is the implicit
-	// transaction committed.
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
+	ids, err := s.insertMany(ctx, orders)
 	if err == nil {
+		for i, o := range orders {
+			res[i].Value = ids[o.o.ID]
+		}
 		return res
 	}
 	for i, o := range orders {
@@ -219,8 +223,53 @@ func (s *Store) insertBatch(ctx context.Context, orders []newOrder) []groupcommi
 	return res
 }
 
+// insertMany runs insertOrdersSQL and returns the ids it inserted.
+func (s *Store) insertMany(ctx context.Context, orders []newOrder) (map[string]bool, error) {
+	n := len(orders)
+	id, customer, key, status, currency := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	hash, receipt := make([][]byte, n), make([][]byte, n)
+	subtotal, shipping, total := make([]int64, n), make([]int64, n), make([]int64, n)
+	created := make([]time.Time, n)
+	var lOrder, lName, lCategory []string
+	var lNo, lQty []int32
+	var lPart, lUnit, lTotal []int64
+	for j, i := range statementOrder(orders) {
+		o := orders[i]
+		q := o.o.Quote
+		id[j], customer[j], key[j], status[j], currency[j] = o.o.ID, o.o.Customer, o.key, o.o.Status, q.Currency
+		hash[j], receipt[j] = o.hash, o.receiptHash
+		subtotal[j], shipping[j], total[j], created[j] = q.Subtotal, q.Shipping, q.Total, o.o.CreatedAt
+		for k, l := range q.Lines {
+			lOrder, lNo, lQty = append(lOrder, o.o.ID), append(lNo, int32(k+1)), append(lQty, int32(l.Quantity))
+			lPart, lUnit, lTotal = append(lPart, l.Part.ID), append(lUnit, l.Part.UnitPrice), append(lTotal, l.LineTotal)
+			lName, lCategory = append(lName, l.Part.Name), append(lCategory, l.Part.Category)
+		}
+	}
+	rows, err := s.pool.Query(ctx, insertOrdersSQL, id, customer, key, hash, status, currency, subtotal, shipping, total, created, receipt,
+		lOrder, lNo, lPart, lName, lCategory, lQty, lUnit, lTotal)
+	if err != nil {
+		return nil, fmt.Errorf("insert orders: %w", database.Classify(err))
+	}
+	inserted := make(map[string]bool, n)
+	for rows.Next() {
+		var got string
+		if err := rows.Scan(&got); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("insert orders: %w", database.Classify(err))
+		}
+		inserted[got] = true
+	}
+	rows.Close()
+	// Rows read to the end: the statement, and its implicit transaction,
+	// committed.
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("insert orders: %w", database.Classify(err))
+	}
+	return inserted, nil
+}
+
 // statementOrder returns the indexes of orders sorted by (customer, key),
-// the order insertBatch runs their statements in.
+// the order insertBatch inserts them in.
 func statementOrder(orders []newOrder) []int {
 	idx := make([]int, len(orders))
 	for i := range idx {
