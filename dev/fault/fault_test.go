@@ -12,6 +12,8 @@
 //     restart of catalog alone;
 //   - TestDatabaseRestart: pg_ctl stop/start of a private PostgreSQL →
 //     readiness off and back, every order stored exactly once;
+//   - TestDatabaseCrash: SIGKILL to a durable private PostgreSQL under
+//     concurrent orders → every confirmed order survives crash recovery;
 //   - TestSlowBackend: a delaying proxy → deadlines hold, nothing leaks;
 //   - TestExactlyOnce, TestLeastPrivilegeRoles, TestHardening.
 //

@@ -76,6 +76,12 @@ type FindOptions struct {
 	// server are not tried) that accepts TCP connections only over TLS
 	// (hostssl), with this certificate; its URL asks for sslmode=verify-full.
 	TLS *ServerTLS
+	// Durable boots the private server with fsync, synchronous_commit and
+	// full_page_writes on, as a production server runs, so that a
+	// committed transaction survives a crash of the server (the default
+	// private server turns them off for speed). It changes only a private
+	// server: set SkipEnv and SkipLocal to be sure of getting one.
+	Durable bool
 }
 
 // ServerTLS is the TLS of a private server: its certificate and key (PEM
@@ -122,7 +128,7 @@ func FindWith(ctx context.Context, logger *slog.Logger, opts FindOptions) (*Serv
 		tried = append(tried, fmt.Sprintf("no usable server at %s (%v)", LocalURL, err))
 	}
 	if !opts.SkipPrivate {
-		s, err := startPrivate(ctx, logger, opts.Dir, opts.TLS)
+		s, err := startPrivate(ctx, logger, opts.Dir, opts.TLS, opts.Durable)
 		if err == nil {
 			logger.InfoContext(ctx, "using PostgreSQL", "source", s.Source, "url", s.URL)
 			return s, nil

@@ -217,3 +217,29 @@ func TestFindBinDir(t *testing.T) {
 		}
 	}
 }
+
+// TestDurablePrivateServer: FindOptions.Durable boots a private server that
+// keeps a committed transaction through a crash, as production runs.
+func TestDurablePrivateServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	srv, err := FindWith(ctx, nil, FindOptions{SkipEnv: true, SkipLocal: true, Durable: true})
+	if err != nil {
+		t.Fatalf("boot durable private server: %v", err)
+	}
+	t.Cleanup(srv.Close)
+	conn, err := pgx.Connect(ctx, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, name := range []string{"fsync", "synchronous_commit", "full_page_writes"} {
+		var got string
+		if err := conn.QueryRow(ctx, "SELECT current_setting($1)", name).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != "on" {
+			t.Errorf("%s: got %s, want on", name, got)
+		}
+	}
+}

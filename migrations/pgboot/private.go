@@ -36,7 +36,7 @@ type private struct {
 }
 
 // startPrivate boots a throw-away cluster.
-func startPrivate(ctx context.Context, logger *slog.Logger, base string, tls *ServerTLS) (*Server, error) {
+func startPrivate(ctx context.Context, logger *slog.Logger, base string, tls *ServerTLS, durable bool) (*Server, error) {
 	bin, err := findBinDir()
 	if err != nil {
 		return nil, err
@@ -103,8 +103,11 @@ func startPrivate(ctx context.Context, logger *slog.Logger, base string, tls *Se
 		if err != nil {
 			return nil, err
 		}
-		opts := fmt.Sprintf("-F -p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off "+
-			"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200", port, dir) + settings
+		durability := "-F -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+		if durable {
+			durability = "-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+		}
+		opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 %s -c max_connections=200", port, dir, durability) + settings
 		_, err = p.run(ctx, p.pgCtl, "-D", data, "-l", filepath.Join(dir, "server.log"),
 			"-w", "-t", "30", "-o", opts, "start")
 		if err == nil {

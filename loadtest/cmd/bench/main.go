@@ -102,6 +102,10 @@ type config struct {
 	binDir          string
 	pin             bool
 	stackCPUs       string // with -pin: the services' CPU list
+	durableRates    []int  // durable.go
+	durableSet      bool
+	durableStep     time.Duration
+	durableDB       bool
 }
 
 func parseFlags(args []string) (*config, error) {
@@ -146,6 +150,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&c.binDir, "bin-dir", "", "where the stack's binaries are built or found (default bin/); with -skip-build, compare another build")
 	fs.StringVar(&c.serviceLogLevel, "service-log-level", "info", "LOG_LEVEL of the services the bench starts")
 	fs.StringVar(&c.serviceLogs, "service-logs", "", "file for the output of the services the bench starts (default: kept in memory, shown on failure)")
+	durableFlags(fs, c)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -438,6 +443,10 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 		if s.StoppedWhy == "" {
 			s.StoppedWhy = fmt.Sprintf("every offered rate up to %d req/s met the objective (P99 ≤ %s, errors ≤ %g)", cfg.rates[len(cfg.rates)-1], cfg.sloP99, cfg.errorBudget)
 		}
+	}
+	// Orders alone at constant rates, durably (durable.go).
+	if err := runDurable(ctx, client, cfg, b, dir, st.url, st.pprofURLs, baskets, sampler, prog); err != nil {
+		b.Notes = append(b.Notes, err.Error())
 	}
 	stopProgress()
 

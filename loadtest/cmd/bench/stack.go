@@ -50,8 +50,15 @@ func startStack(ctx context.Context, log *slog.Logger, cfg *config) (*stack, err
 	if logs != nil {
 		scfg.Logs = logs
 	}
+	stopDB := func() {}
+	if cfg.durableDB { // durable.go
+		if scfg.DatabaseURL, stopDB, err = privateDurableDB(sctx, log); err != nil {
+			return nil, err
+		}
+	}
 	s, err := devstack.Start(sctx, scfg)
 	if err != nil {
+		stopDB()
 		if logs != nil {
 			logs.Close()
 		}
@@ -69,6 +76,7 @@ func startStack(ctx context.Context, log *slog.Logger, cfg *config) (*stack, err
 		},
 		stop: func() error {
 			err := s.Stop()
+			stopDB()
 			if logs != nil {
 				logs.Close()
 			}

@@ -38,6 +38,14 @@ type Bench struct {
 	Targets  []Target                  `json:"targets"`
 	Profiles []Profile                 `json:"profiles,omitempty"`
 	Notes    []string                  `json:"notes,omitempty"`
+	// Sections are a phase's own Markdown, each under its title.
+	Sections []Section `json:"sections,omitempty"`
+}
+
+// Section is a titled piece of a report's Markdown.
+type Section struct {
+	Title string `json:"title"`
+	Body  string `json:"body"`
 }
 
 // Series is one open-model staircase: the same scenario at rising offered rates.
@@ -331,6 +339,12 @@ func (b *Bench) markdown(plots []string) string {
 				p("- %d × `%s`", errs[r], r)
 			}
 		}
+	}
+	for _, sec := range b.Sections {
+		p("")
+		p("## %s", sec.Title)
+		p("")
+		p("%s", strings.TrimRight(sec.Body, "\n"))
 	}
 	if b.Orders != nil {
 		o := b.Orders

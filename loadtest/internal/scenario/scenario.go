@@ -330,6 +330,13 @@ func (o *Orders) add(id string, total int64, receipt string) {
 	o.mu.Unlock()
 }
 
+// IDs returns the ids of the orders confirmed with a 2xx answer so far.
+func (o *Orders) IDs() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]string(nil), o.ids...)
+}
+
 // Count is the number of orders confirmed with a 2xx answer.
 func (o *Orders) Count() int {
 	o.mu.Lock()

@@ -25,6 +25,8 @@ func run(ctx context.Context, args []string) error {
 	cfg.String(&o.MetricsAddr, "metrics-addr", "PRICING_METRICS_ADDR", "127.0.0.1:9092", "metrics (/metrics) listen address")
 	cfg.Secret(&o.DatabaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL (required)")
 	cfg.Int(&o.DBMaxConns, "db-max-conns", "DB_MAX_CONNS", 16, "maximum database connections (orders wait on commits: 16 sustained 400 orders/s where 8 did not)")
+	cfg.Int(&o.OrderBatchMax, "order-batch-max", "ORDER_BATCH_MAX", 64, "most orders inserted in one transaction (group commit: one WAL flush confirms them all); 1 commits each order alone")
+	cfg.Int(&o.OrderBatchFlushers, "order-batch-flushers", "ORDER_BATCH_FLUSHERS", 4, "most order transactions in flight at once (database connections they keep busy; orders arriving meanwhile form the next batch)")
 	cfg.String(&o.CatalogAddr, "catalog-addr", "CATALOG_ADDR", "127.0.0.1:50051", "catalog gRPC address (dns:///host:port balances over every address)")
 	cfg.Duration(&o.CatalogTimeout, "catalog-timeout", "CATALOG_TIMEOUT", 2*time.Second, "deadline of each call to the catalog")
 	cfg.Duration(&o.PartsCacheTTL, "parts-cache-ttl", "PARTS_CACHE_TTL", 30*time.Second, "longest a cached catalog part is used; changes empty the cache at once, this bounds a missed one; 0 turns the cache off")

@@ -9,7 +9,10 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/carbuild/carbuild/pricing/internal/catalogclient"
+	"github.com/carbuild/carbuild/pricing/internal/groupcommit"
 	"github.com/carbuild/carbuild/pricing/internal/pricing"
 	"github.com/carbuild/carbuild/pricing/internal/server"
 	"github.com/carbuild/carbuild/pricing/internal/store"
@@ -38,6 +41,10 @@ type Options struct {
 	PartsCacheMax int
 	// AnonymousOrders accepts orders without a bearer token.
 	AnonymousOrders bool
+	// OrderBatchMax is the most orders committed in one transaction (group
+	// commit); 1 commits each order alone. OrderBatchFlushers is the most
+	// such transactions in flight at once.
+	OrderBatchMax, OrderBatchFlushers int
 }
 
 // Run serves pricing until ctx ends, then drains and stops.
@@ -66,11 +73,20 @@ func Run(ctx context.Context, o Options) error {
 		catalog.OnFirstUse(func() { go cache.Follow(watchCtx, p.Log, catalogAPI) })
 	}
 
-	svc := pricing.NewService(
-		catalog,
-		store.New(p.Pool),
-		pricing.NewMetrics(p.Registry),
-	)
+	orders := store.New(p.Pool)
+	if o.OrderBatchMax > 1 {
+		sizes := prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "carbuild_order_batch_size",
+			Help:    "Orders per insert transaction (group commit): one commit, so one WAL flush, confirms them all.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128},
+		})
+		p.Registry.MustRegister(sizes)
+		orders = store.NewGroupCommit(p.Pool, groupcommit.Options{
+			MaxBatch: o.OrderBatchMax, Flushers: o.OrderBatchFlushers,
+			Observe: func(n int) { sizes.Observe(float64(n)) },
+		})
+	}
+	svc := pricing.NewService(catalog, orders, pricing.NewMetrics(p.Registry))
 	if !o.AnonymousOrders {
 		svc.RefuseAnonymousOrders()
 	}
