@@ -5,6 +5,7 @@ go 1.26.7
 require (
 	github.com/carbuild/carbuild/catalog v0.0.0
 	github.com/carbuild/carbuild/shared v0.0.0
+	github.com/google/go-cmp v0.7.0
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.33.0
 	github.com/prometheus/client_golang v1.25.0
 	golang.org/x/time v0.16.0

@@ -30,6 +30,8 @@ targets=(
 	"./catalog/internal/catalog FuzzCarKey"
 	"./gateway/internal/rest FuzzREST"
 	"./gateway/internal/respcache FuzzEquivalence"
+	"./gateway/internal/pbjson FuzzDecode"
+	"./gateway/internal/pbjson FuzzMarshal"
 )
 run=(go test -run '^$' -fuzztime "$FUZZTIME")
 [[ -n ${PARALLEL:-} ]] && run+=(-parallel "$PARALLEL")

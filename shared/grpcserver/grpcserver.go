@@ -109,6 +109,10 @@ func New(log *slog.Logger, reg *prometheus.Registry, extra ...grpc.ServerOption)
 		grpc.MaxConcurrentStreams(MaxConcurrentStreams),
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxSendMsgSize(MaxMessageBytes),
+		// Static windows turn off BDP estimation and its pings (see
+		// package grpcclient, which does the same for the client side).
+		grpc.StaticStreamWindowSize(MaxMessageBytes),
+		grpc.StaticConnWindowSize(2 * MaxMessageBytes),
 		// MaxConnectionAge makes clients reconnect now and then, so
 		// round-robin clients re-resolve a headless Service and spread over
 		// pods added by scale-out; the grace lets in-flight calls finish.

@@ -25,6 +25,7 @@ import (
 	"github.com/carbuild/carbuild/catalog/catalogclient"
 	"github.com/carbuild/carbuild/gateway/internal/backend"
 	"github.com/carbuild/carbuild/gateway/internal/edge"
+	"github.com/carbuild/carbuild/gateway/internal/pbjson"
 	"github.com/carbuild/carbuild/gateway/internal/respcache"
 	"github.com/carbuild/carbuild/gateway/web"
 	"github.com/carbuild/carbuild/shared/auth"
@@ -144,10 +145,12 @@ func muxOptions(m *httpMetrics, cache *respcache.Cache, compat bool) []runtime.S
 		mws = append(mws, cache.Middleware)
 	}
 	return []runtime.ServeMuxOption{
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+		// protojson's JSON, with quotes, orders and /health encoded and
+		// decoded directly (package pbjson: the same bytes, less CPU).
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, pbjson.New(&runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: compat},
-		}),
+		})),
 		runtime.WithErrorHandler(errorHandler(compat)),
 		runtime.SetQueryParameterParser(&queryParser{}),
 		runtime.WithRoutingErrorHandler(routingErrorHandler(compat)),

@@ -1,0 +1,122 @@
+package pbjson
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	gatewayv1 "github.com/carbuild/carbuild/shared/gen/carbuild/gateway/v1"
+	moneyv1 "github.com/carbuild/carbuild/shared/gen/carbuild/money/v1"
+	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
+)
+
+// The equivalence tests (pbjson_test.go) pass even if everything went to
+// protojson; these check that the shapes of the hot path take the direct
+// code, so that the speed-up is not lost without notice.
+
+func gatewayJSONPb() *runtime.JSONPb {
+	return &runtime.JSONPb{MarshalOptions: protojson.MarshalOptions{EmitUnpopulated: true}}
+}
+
+func brl(n int64) *moneyv1.Money { return &moneyv1.Money{CurrencyCode: "BRL", MinorUnits: n} }
+
+var (
+	sampleQuote = &pricingv1.Quote{
+		Lines: []*pricingv1.QuoteLine{
+			{PartId: "7", Name: "Chassi", Quantity: 1, UnitPrice: brl(800000), LineTotal: brl(800000)},
+			{PartId: "10", Name: "Farol LED", Quantity: 2, UnitPrice: brl(35000), LineTotal: brl(70000)},
+		},
+		Subtotal: brl(870000), Shipping: brl(4500), Total: brl(874500),
+	}
+	sampleOrder = &pricingv1.Order{
+		Id: "0b6f7a9e-4f7e-4a43-9d7f-5b1c8d0f1e2a", Status: pricingv1.OrderStatus_ORDER_STATUS_CONFIRMED,
+		Lines: sampleQuote.Lines, Subtotal: brl(870000), Shipping: brl(4500), Total: brl(874500),
+		CreateTime: &timestamppb.Timestamp{Seconds: 1764255791, Nanos: 123456000}, ReceiptToken: "rcpt_0123456789abcdefABCDEF",
+	}
+	sampleHealth = &gatewayv1.HealthResponse{Status: "healthy", Services: map[string]string{"catalog": "SERVING", "pricing": "SERVING"}}
+
+	quoteBody = `{"items":[{"partId":"7","quantity":1},{"partId":"10","quantity":2}]}`
+	orderBody = `{"expectedTotal":{"currencyCode":"BRL","minorUnits":"874500"},"idempotencyKey":"bench-20261206T081658Z-12345","items":[{"partId":"7","quantity":1},{"partId":"10","quantity":2}]}`
+)
+
+func TestDirectPaths(t *testing.T) {
+	m := New(gatewayJSONPb())
+	if !m.encode || !m.decode {
+		t.Fatalf("direct paths off: encode %v decode %v (Layout: %v)", m.encode, m.decode, Layout())
+	}
+	for _, v := range []any{sampleQuote, sampleOrder, sampleHealth, &pricingv1.ListOrdersResponse{Orders: []*pricingv1.Order{sampleOrder}}, &pricingv1.Quote{}, &pricingv1.Order{}} {
+		if _, ok := m.marshalDirect(v); !ok {
+			t.Errorf("%T %v went to protojson", v, v)
+		}
+	}
+	for _, b := range []string{quoteBody, " {\n \"items\" : [ ] }\n", `{}`} {
+		if !decodeDirect([]byte(b), &pricingv1.CreateQuoteRequest{}) {
+			t.Errorf("quote body %q went to protojson", b)
+		}
+	}
+	for _, b := range []string{orderBody, `{"idempotencyKey":"k-1","items":[{"partId":"13","quantity":3}],"expectedTotal":{"currencyCode":"BRL","minorUnits":94500}}`} {
+		if !decodeDirect([]byte(b), &pricingv1.PlaceOrderRequest{}) {
+			t.Errorf("order body %q went to protojson", b)
+		}
+	}
+	// Options the direct encoder does not reproduce turn it off.
+	if New(&runtime.JSONPb{MarshalOptions: protojson.MarshalOptions{EmitUnpopulated: true, UseProtoNames: true}}).encode {
+		t.Error("UseProtoNames: direct encoder still on")
+	}
+}
+
+func TestDirectAllocs(t *testing.T) {
+	m := New(gatewayJSONPb())
+	if n := testing.AllocsPerRun(100, func() { _, _ = m.Marshal(sampleOrder) }); n > 1 {
+		t.Errorf("Marshal(order): %v allocations, want 1 (the answer)", n)
+	}
+}
+
+func BenchmarkMarshal(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		v    any
+	}{{"quote", sampleQuote}, {"order", sampleOrder}, {"health", sampleHealth}} {
+		for _, impl := range []struct {
+			name string
+			m    runtime.Marshaler
+		}{{"protojson", gatewayJSONPb()}, {"pbjson", New(gatewayJSONPb())}} {
+			b.Run(tc.name+"/"+impl.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := impl.m.Marshal(tc.v); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+func BenchmarkDecode(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		body  string
+		fresh func() any
+	}{
+		{"quote", quoteBody, func() any { return &pricingv1.CreateQuoteRequest{} }},
+		{"order", orderBody, func() any { return &pricingv1.PlaceOrderRequest{} }},
+	} {
+		for _, impl := range []struct {
+			name string
+			m    runtime.Marshaler
+		}{{"protojson", gatewayJSONPb()}, {"pbjson", New(gatewayJSONPb())}} {
+			b.Run(tc.name+"/"+impl.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := impl.m.NewDecoder(strings.NewReader(tc.body)).Decode(tc.fresh()); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,277 @@
+package pbjson
+
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	gatewayv1 "github.com/carbuild/carbuild/shared/gen/carbuild/gateway/v1"
+	moneyv1 "github.com/carbuild/carbuild/shared/gen/carbuild/money/v1"
+	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
+)
+
+// encoder appends protojson's encoding (EmitUnpopulated, single line) of the
+// hot messages. Each append returns ok=false where protojson would either
+// fail (a string that is not UTF-8, a timestamp out of its range) or write
+// something this encoder does not (an enum number without a name): the
+// caller then asks protojson itself, so errors and rare shapes are its own.
+type encoder struct {
+	// sep is what protojson puts after a comma in this binary: "," or ", ".
+	// protojson adds the space at random per binary (its detrand package)
+	// so that nobody depends on its exact bytes; matching it keeps this
+	// encoder's output identical to protojson's in every build.
+	sep string
+}
+
+func (e encoder) comma(b []byte) []byte { return append(b, e.sep...) }
+
+// str appends s as a JSON string escaped exactly as protojson escapes it:
+// '"', '\\' and control characters only (never HTML characters or U+2028).
+func str(b []byte, s string) ([]byte, bool) {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && n == 1 {
+				return b, false
+			}
+			i += n
+			continue
+		}
+		if c >= ' ' && c != '"' && c != '\\' {
+			i++
+			continue
+		}
+		b = append(b, s[start:i]...)
+		b = append(b, '\\')
+		switch c {
+		case '"', '\\':
+			b = append(b, c)
+		case '\b':
+			b = append(b, 'b')
+		case '\f':
+			b = append(b, 'f')
+		case '\n':
+			b = append(b, 'n')
+		case '\r':
+			b = append(b, 'r')
+		case '\t':
+			b = append(b, 't')
+		default: // other control characters: \u00XX, lower-case hex
+			b = append(b, 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		i++
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"'), true
+}
+
+const hex = "0123456789abcdef"
+
+// name appends a field name and its colon (names are ASCII, never escaped).
+func name(b []byte, n string) []byte {
+	b = append(b, '"')
+	b = append(b, n...)
+	return append(b, '"', ':')
+}
+
+// money: {"currencyCode":"BRL","minorUnits":"874500"}; int64 is a JSON
+// string in protojson; an unset message is null.
+func (e encoder) money(b []byte, m *moneyv1.Money) ([]byte, bool) {
+	if m == nil {
+		return append(b, "null"...), true
+	}
+	b = append(b, '{')
+	b = name(b, "currencyCode")
+	b, ok := str(b, m.CurrencyCode)
+	b = e.comma(b)
+	b = name(b, "minorUnits")
+	b = append(b, '"')
+	b = strconv.AppendInt(b, m.MinorUnits, 10)
+	b = append(b, '"', '}')
+	return b, ok
+}
+
+func (e encoder) quoteLine(b []byte, l *pricingv1.QuoteLine) ([]byte, bool) {
+	if l == nil { // a nil element of a list marshals as an empty message
+		l = &pricingv1.QuoteLine{}
+	}
+	b = append(b, '{')
+	b = name(b, "partId")
+	b, ok1 := str(b, l.PartId)
+	b = e.comma(b)
+	b = name(b, "name")
+	b, ok2 := str(b, l.Name)
+	b = e.comma(b)
+	b = name(b, "quantity")
+	b = strconv.AppendInt(b, int64(l.Quantity), 10)
+	b = e.comma(b)
+	b = name(b, "unitPrice")
+	b, ok3 := e.money(b, l.UnitPrice)
+	b = e.comma(b)
+	b = name(b, "lineTotal")
+	b, ok4 := e.money(b, l.LineTotal)
+	return append(b, '}'), ok1 && ok2 && ok3 && ok4
+}
+
+func (e encoder) lines(b []byte, ls []*pricingv1.QuoteLine) ([]byte, bool) {
+	b = append(b, '[')
+	ok := true
+	for i, l := range ls {
+		if i > 0 {
+			b = e.comma(b)
+		}
+		var lok bool
+		b, lok = e.quoteLine(b, l)
+		ok = ok && lok
+	}
+	return append(b, ']'), ok
+}
+
+// totals appends the three money fields quotes and orders share.
+func (e encoder) totals(b []byte, subtotal, shipping, total *moneyv1.Money) ([]byte, bool) {
+	b = name(b, "subtotal")
+	b, ok1 := e.money(b, subtotal)
+	b = e.comma(b)
+	b = name(b, "shipping")
+	b, ok2 := e.money(b, shipping)
+	b = e.comma(b)
+	b = name(b, "total")
+	b, ok3 := e.money(b, total)
+	return b, ok1 && ok2 && ok3
+}
+
+func (e encoder) quote(b []byte, q *pricingv1.Quote) ([]byte, bool) {
+	b = append(b, '{')
+	b = name(b, "lines")
+	b, ok1 := e.lines(b, q.Lines)
+	b = e.comma(b)
+	b, ok2 := e.totals(b, q.Subtotal, q.Shipping, q.Total)
+	b = e.comma(b)
+	b = name(b, "freeShipping")
+	b = strconv.AppendBool(b, q.FreeShipping)
+	return append(b, '}'), ok1 && ok2
+}
+
+func (e encoder) order(b []byte, o *pricingv1.Order) ([]byte, bool) {
+	if o == nil {
+		o = &pricingv1.Order{}
+	}
+	b = append(b, '{')
+	b = name(b, "id")
+	b, ok1 := str(b, o.Id)
+	b = e.comma(b)
+	b = name(b, "status")
+	st, ok2 := pricingv1.OrderStatus_name[int32(o.Status)]
+	b = append(b, '"')
+	b = append(b, st...)
+	b = append(b, '"')
+	b = e.comma(b)
+	b = name(b, "lines")
+	b, ok3 := e.lines(b, o.Lines)
+	b = e.comma(b)
+	b, ok4 := e.totals(b, o.Subtotal, o.Shipping, o.Total)
+	b = e.comma(b)
+	b = name(b, "createTime")
+	b, ok5 := timestamp(b, o.CreateTime)
+	b = e.comma(b)
+	b = name(b, "receiptToken")
+	b, ok6 := str(b, o.ReceiptToken)
+	return append(b, '}'), ok1 && ok2 && ok3 && ok4 && ok5 && ok6
+}
+
+func (e encoder) listOrders(b []byte, r *pricingv1.ListOrdersResponse) ([]byte, bool) {
+	b = append(b, '{')
+	b = name(b, "orders")
+	b = append(b, '[')
+	ok := true
+	for i, o := range r.Orders {
+		if i > 0 {
+			b = e.comma(b)
+		}
+		var ook bool
+		b, ook = e.order(b, o)
+		ok = ok && ook
+	}
+	b = append(b, ']')
+	b = e.comma(b)
+	b = name(b, "nextPageToken")
+	b, tok := str(b, r.NextPageToken)
+	return append(b, '}'), ok && tok
+}
+
+// health: {"status":"healthy","services":{"catalog":"SERVING",...}}, the
+// map's keys in order as protojson sorts them (by string).
+func (e encoder) health(b []byte, h *gatewayv1.HealthResponse) ([]byte, bool) {
+	b = append(b, '{')
+	b = name(b, "status")
+	b, ok := str(b, h.Status)
+	b = e.comma(b)
+	b = name(b, "services")
+	b = append(b, '{')
+	var keys [8]string
+	ks := keys[:0]
+	for k := range h.Services {
+		ks = append(ks, k)
+	}
+	sortStrings(ks)
+	for i, k := range ks {
+		if i > 0 {
+			b = e.comma(b)
+		}
+		var kok, vok bool
+		b, kok = str(b, k)
+		b = append(b, ':')
+		b, vok = str(b, h.Services[k])
+		ok = ok && kok && vok
+	}
+	b = append(b, '}', '}')
+	return b, ok
+}
+
+// sortStrings is an insertion sort: the maps here have a handful of keys,
+// and it allocates nothing.
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+// Timestamp bounds as protojson checks them: 0001-01-01T00:00:00Z to
+// 9999-12-31T23:59:59.999999999Z.
+const (
+	minTimestampSeconds = -62135596800
+	maxTimestampSeconds = 253402300799
+)
+
+// timestamp appends RFC 3339 in UTC with 0, 3, 6 or 9 fractional digits, as
+// protojson writes a google.protobuf.Timestamp; null when unset.
+func timestamp(b []byte, t *timestamppb.Timestamp) ([]byte, bool) {
+	if t == nil {
+		return append(b, "null"...), true
+	}
+	secs, nanos := t.Seconds, int64(t.Nanos)
+	if secs < minTimestampSeconds || secs > maxTimestampSeconds || nanos < 0 || nanos > 999999999 {
+		return b, false
+	}
+	b = append(b, '"')
+	b = time.Unix(secs, nanos).UTC().AppendFormat(b, "2006-01-02T15:04:05.000000000")
+	// Drop trailing zero groups: .000000000 → "", .120000000 → .120.
+	frac := b[len(b)-9:]
+	switch {
+	case string(frac) == "000000000":
+		b = b[:len(b)-10]
+	case string(frac[3:]) == "000000":
+		b = b[:len(b)-6]
+	case string(frac[6:]) == "000":
+		b = b[:len(b)-3]
+	}
+	return append(b, 'Z', '"'), true
+}
