@@ -115,6 +115,21 @@ check_server() {
 		n=$((n + 1))
 	done
 	log "server: all $n overlays pass strict server-side validation with no warning$([[ $skip_jobs == 0 ]] || echo " (Jobs left out: migrate exists)")"
+	# The same validation must bite: broken manifests are refused, each for its reason.
+	kubectl apply -f "$KIND_DIR/testdata/negative/namespace.yaml" >/dev/null
+	local f want
+	while IFS='|' read -r f want; do
+		if out=$(kubectl apply --dry-run=server --validate=strict -f "$KIND_DIR/testdata/negative/$f" 2>&1); then
+			log "FAIL: server: broken manifest $f accepted"; return 1
+		fi
+		grep -qF -- "$want" <<<"$out" || { echo "$out" >&2; log "FAIL: server: $f refused, but not for \"$want\""; return 1; }
+	done <<-'CASES'
+		typo.yaml|unknown field "spec.replica"
+		selector-mismatch.yaml|`selector` does not match template `labels`
+		root-pod.yaml|violates PodSecurity "restricted:latest"
+	CASES
+	kubectl delete namespace kind-negative --wait=false >/dev/null
+	log "server: 3 broken manifests refused (unknown field, selector mismatch, PodSecurity restricted)"
 }
 
 # ---------------------------------------------------------------- load helpers
