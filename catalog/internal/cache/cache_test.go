@@ -353,12 +353,19 @@ func TestFindCarFromTheListOfCars(t *testing.T) {
 		t.Fatal(err)
 	}
 	direct := store.New(pool)
-	// The insert's notification empties the cache; wait until the list of
-	// cars, reloaded, has the new ones.
+	// The insert's notification empties the cache: wait until the cache has
+	// seen its revision, so that nothing empties the list loaded next.
+	var rev int64
+	if err := pool.QueryRow(ctx, `SELECT n FROM catalog.revision`).Scan(&rev); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, func() bool {
-		cars, err := c.ListCars(ctx)
-		return err == nil && len(cars) == 6
+		seen, live := c.Revision()
+		return live && seen >= rev
 	})
+	if cars, err := c.ListCars(ctx); err != nil || len(cars) != 6 {
+		t.Fatalf("ListCars = %d cars, %v; want 6", len(cars), err)
+	}
 	tests := []struct {
 		key       string
 		fromIndex bool // answered without PostgreSQL
