@@ -125,3 +125,34 @@ func TestExplain(t *testing.T) {
 		t.Errorf("Markdown lacks a plan:\n%s", md)
 	}
 }
+
+func TestSameJSON(t *testing.T) {
+	t.Parallel()
+	want := []byte(`{"pecas":[{"id":"21","nome":"Capô gen-1 #6","valor":350.5}],"next":"a b"}`)
+	tests := []struct {
+		name string
+		got  string
+		same bool
+	}{
+		{"identical", string(want), true},
+		{"spaces after colons and commas (protojson's)", `{"pecas": [{"id": "21", "nome": "Capô gen-1 #6", "valor": 350.5}], "next": "a b"}`, true},
+		{"indented, trailing newline", "{\n  \"pecas\": [\n    {\"id\":\"21\",\"nome\":\"Capô gen-1 #6\",\"valor\":350.5}\n  ],\n  \"next\":\"a b\"\n}\n", true},
+		{"a space inside a string", `{"pecas":[{"id":"21","nome":"Capô gen-1  #6","valor":350.5}],"next":"a b"}`, false},
+		{"a space missing inside a string", `{"pecas":[{"id":"21","nome":"Capô gen-1 #6","valor":350.5}],"next":"ab"}`, false},
+		{"another value", `{"pecas":[{"id":"21","nome":"Capô gen-1 #6","valor":350.6}],"next":"a b"}`, false},
+		{"another spelling of the same value (left to the full check)", `{"pecas":[{"id":"21","nome":"Cap\u00f4 gen-1 #6","valor":350.5}],"next":"a b"}`, false},
+		{"truncated", `{"pecas":[{"id":"21"`, false},
+		{"more after the end", string(want) + `{}`, false},
+		{"escaped quote does not end the string", `{"pecas":[{"id":"21","nome":"Capô gen-1 #6","valor":350.5}],"next":"a b\" "}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := sameJSON([]byte(tt.got), want); got != tt.same {
+				t.Errorf("sameJSON(%s) = %v, want %v", tt.got, got, tt.same)
+			}
+		})
+	}
+	if sameJSON([]byte(`{}`), nil) {
+		t.Error("sameJSON accepted an answer when nothing was expected")
+	}
+}
