@@ -161,6 +161,10 @@ bench: ## benchmark the local stack against a bare reference; report + plots und
 bench-overload: ## only the overload phase (orders at 3x their closed loop), stack pinned to one CPU and the generator to the other(s); plots under results/
 	go run ./loadtest/cmd/bench -pin -series= $(BENCH_FLAGS)
 
+.PHONY: bench-bigcat
+bench-bigcat: ## issue 17 target 1: 1,000,000 parts over 10,000 models, uniformly random cold reads of /v1/cars/{id}/parts and /get-pecas vs a bare in-memory reference, RSS per service, EXPLAIN of the catalog's queries
+	go run ./loadtest/cmd/bench -scenario bigcat $(BENCH_FLAGS)
+
 .PHONY: loadtest
 loadtest: ## Locust shopper journeys against http://127.0.0.1:8000 (start `make run` first); USERS, DURATION, API=v1|compat
 	locust -f loadtest/locustfile.py --headless -u $${USERS:-100} -r $${SPAWN:-20} -t $${DURATION:-60s} \

@@ -15,6 +15,20 @@
 //
 // Memory is bounded: at most MaxParts parts are held (least recently used
 // cars are evicted first), and at most MaxKeys car lookups.
+//
+// What is kept, and why (a catalog of a million parts does not fit in a
+// service's memory bound, so most reads of a uniformly read catalog miss):
+//   - the list of cars, and an index of it by id and by ASCII name, which
+//     answers FindCar without PostgreSQL when the catalog has at most
+//     MaxKeys cars (10,000 cars take ~2 MB);
+//   - whole cars' parts, least recently used first out, admitted on a car's
+//     second miss within a window of about as many cars as the cache holds
+//     (a doorkeeper): a car read once answers its page straight from
+//     PostgreSQL (a page, not the whole car), a car read again soon is
+//     loaded whole and its next pages, get-pecas and quotes are hits. Under
+//     uniformly random reads nearly every car is read once per window, so
+//     the cache stops paying a whole-car load for each miss; a popular car
+//     still stays.
 package cache
 
 import (
@@ -49,7 +63,8 @@ type Options struct {
 	TTL time.Duration
 	// MaxParts bounds the parts held across every cached car.
 	MaxParts int
-	// MaxKeys bounds the cached car lookups (by id or name).
+	// MaxKeys bounds the cached car lookups (by id or name), and the
+	// number of cars up to which the list of cars is indexed for FindCar.
 	MaxKeys int
 }
 
@@ -66,12 +81,16 @@ type Store struct {
 	changed   chan struct{} // closed (and replaced) when watched changes
 	watched   watched       // Watch's answer when changed was made
 	gen       uint64        // bumped by every invalidation
-	cars      *entry[[]catalog.Car]
+	cars      *carsEntry
+	loadCars  bool                          // a FindCar is loading the list of cars for the index
 	keys      map[string]entry[catalog.Car] // lower(key) → car (hits only)
 	parts     map[string]*list.Element      // car id → *partsEntry in lru
 	partIdx   map[int64]*partsEntry         // part id → the cached car holding it
 	lru       *list.List
 	partCount int
+	// seen and seenOld are the doorkeeper: cars whose parts missed
+	// recently, not loaded whole yet (ids only, bounded by the rotation).
+	seen, seenOld map[string]struct{}
 
 	// liveRev is rev while live and revKnown, else 0 (revisions start at 1):
 	// Revision reads it on every call without taking mu.
@@ -99,6 +118,57 @@ type entry[T any] struct {
 	expires time.Time
 }
 
+// carsEntry is the list of cars and, when it has at most MaxKeys cars, its
+// index for FindCar: by id, and by lower(name) for ASCII names only. ASCII
+// case folding is the same in Go and in PostgreSQL's lower(); beyond ASCII
+// they may differ (with the database's locale), so other names and keys go
+// to PostgreSQL as before.
+type carsEntry struct {
+	list    []catalog.Car
+	byID    map[string]int
+	byName  map[string]int
+	expires time.Time
+}
+
+func newCarsEntry(cars []catalog.Car, maxIndexed int, expires time.Time) *carsEntry {
+	e := &carsEntry{list: cars, expires: expires}
+	if len(cars) > maxIndexed {
+		return e
+	}
+	e.byID, e.byName = make(map[string]int, len(cars)), make(map[string]int, len(cars))
+	for i, c := range cars {
+		e.byID[c.ID] = i
+		if isASCII(c.Name) {
+			e.byName[strings.ToLower(c.Name)] = i
+		}
+	}
+	return e
+}
+
+// find looks k (lowercased) up as PostgreSQL's find_car would: an id match
+// first, then a name match. ok is false when the index cannot say.
+func (e *carsEntry) find(k string) (catalog.Car, bool) {
+	if e.byID == nil || !isASCII(k) {
+		return catalog.Car{}, false
+	}
+	if i, ok := e.byID[k]; ok {
+		return e.list[i], true
+	}
+	if i, ok := e.byName[k]; ok {
+		return e.list[i], true
+	}
+	return catalog.Car{}, false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 type partsEntry struct {
 	carID   string
 	parts   []catalog.Part // all parts of the car, by id
@@ -115,11 +185,12 @@ func New(next catalog.Store, opt Options, reg prometheus.Registerer) *Store {
 		opt.MaxParts = 50_000
 	}
 	if opt.MaxKeys <= 0 {
-		opt.MaxKeys = 10_000
+		opt.MaxKeys = 50_000
 	}
 	s := &Store{
 		next: next, opt: opt, now: time.Now,
 		keys: map[string]entry[catalog.Car]{}, parts: map[string]*list.Element{}, partIdx: map[int64]*partsEntry{}, lru: list.New(),
+		seen: map[string]struct{}{}, seenOld: map[string]struct{}{},
 		changed: make(chan struct{}),
 		invalidated: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "carbuild_catalog_cache_invalidations_total",
@@ -313,7 +384,7 @@ func (s *Store) clearLocked() {
 func (s *Store) ListCars(ctx context.Context) ([]catalog.Car, error) {
 	s.mu.Lock()
 	if s.live && s.cars != nil && s.now().Before(s.cars.expires) {
-		cars := s.cars.v
+		cars := s.cars.list
 		s.mu.Unlock()
 		s.hits.cars.Inc()
 		return cars, nil
@@ -321,13 +392,21 @@ func (s *Store) ListCars(ctx context.Context) ([]catalog.Car, error) {
 	gen := s.gen
 	s.mu.Unlock()
 	s.misses.cars.Inc()
+	return s.listCars(ctx, gen)
+}
+
+// listCars reads the list of cars and keeps it (with its index) unless the
+// catalog changed since gen.
+func (s *Store) listCars(ctx context.Context, gen uint64) ([]catalog.Car, error) {
 	cars, err := s.next.ListCars(ctx)
 	if err != nil {
 		return nil, err
 	}
+	e := newCarsEntry(cars, s.opt.MaxKeys, time.Time{})
 	s.mu.Lock()
 	if s.live && s.gen == gen {
-		s.cars = &entry[[]catalog.Car]{v: cars, expires: s.now().Add(s.opt.TTL)}
+		e.expires = s.now().Add(s.opt.TTL)
+		s.cars = e
 	}
 	s.mu.Unlock()
 	return cars, nil
@@ -337,14 +416,39 @@ func (s *Store) ListCars(ctx context.Context) ([]catalog.Car, error) {
 func (s *Store) FindCar(ctx context.Context, key string) (catalog.Car, error) {
 	k := strings.ToLower(key)
 	s.mu.Lock()
+	if s.live && s.cars != nil && s.now().Before(s.cars.expires) {
+		if car, ok := s.cars.find(k); ok {
+			s.mu.Unlock()
+			s.hits.car.Inc()
+			return car, nil
+		}
+	}
 	if e, ok := s.keys[k]; ok && s.live && s.now().Before(e.expires) {
 		s.mu.Unlock()
 		s.hits.car.Inc()
 		return e.v, nil
 	}
 	gen := s.gen
+	// Without a current list of cars, one caller loads it for the index
+	// while the others ask PostgreSQL for their car.
+	load := s.live && (s.cars == nil || !s.now().Before(s.cars.expires)) && !s.loadCars
+	if load {
+		s.loadCars = true
+	}
 	s.mu.Unlock()
 	s.misses.car.Inc()
+	if load {
+		_, err := s.listCars(ctx, gen)
+		s.mu.Lock()
+		s.loadCars = false
+		if err == nil && s.live && s.gen == gen && s.cars != nil {
+			if car, ok := s.cars.find(k); ok {
+				s.mu.Unlock()
+				return car, nil
+			}
+		}
+		s.mu.Unlock()
+	}
 	car, err := s.next.FindCar(ctx, key)
 	if err != nil {
 		return catalog.Car{}, err // misses (unknown models) are not cached: keys are client input
@@ -360,14 +464,15 @@ func (s *Store) FindCar(ctx context.Context, key string) (catalog.Car, error) {
 	return car, nil
 }
 
-// ListParts returns up to limit parts of a car after afterID, by id. The
-// first read of a car loads all its parts.
+// ListParts returns up to limit parts of a car after afterID, by id. A car
+// admitted to the cache (its second miss within the doorkeeper's window) is
+// loaded whole; until then each read asks PostgreSQL for the page alone.
 func (s *Store) ListParts(ctx context.Context, carID string, afterID int64, limit int) ([]catalog.Part, error) {
 	pe, err := s.carParts(ctx, carID)
 	if err != nil {
 		return nil, err
 	}
-	if pe == nil { // too large to cache, or cache not live
+	if pe == nil { // not admitted yet, too large to cache, or cache not live
 		return s.next.ListParts(ctx, carID, afterID, limit)
 	}
 	all := pe.parts
@@ -418,8 +523,9 @@ func (s *Store) GetParts(ctx context.Context, ids []int64) ([]catalog.Part, erro
 	return append(out, found...), nil
 }
 
-// carParts returns the cached parts of a car, loading them on a miss; nil
-// when the cache is not live or the car has too many parts to cache.
+// carParts returns the cached parts of a car, loading them on an admitted
+// miss; nil when the cache is not live, the car is not admitted yet or it
+// has too many parts to cache.
 func (s *Store) carParts(ctx context.Context, carID string) (*partsEntry, error) {
 	s.mu.Lock()
 	if !s.live {
@@ -436,9 +542,13 @@ func (s *Store) carParts(ctx context.Context, carID string) (*partsEntry, error)
 		}
 		s.removeLocked(el)
 	}
+	admit := s.admitLocked(carID)
 	gen := s.gen
 	s.mu.Unlock()
 	s.misses.parts.Inc()
+	if !admit {
+		return nil, nil
+	}
 
 	var all []catalog.Part
 	var after int64
@@ -479,6 +589,33 @@ func (s *Store) carParts(ctx context.Context, carID string) (*partsEntry, error)
 	}
 	return pe, nil
 }
+
+// admitLocked is the doorkeeper: it reports whether a car whose parts
+// missed was seen missing recently (then it is loaded whole), and otherwise
+// remembers it. The window is two generations of at least as many cars as
+// the cache holds: a car read again within it would likely still have been
+// cached, had it been loaded the first time.
+func (s *Store) admitLocked(carID string) bool {
+	if _, ok := s.seen[carID]; ok {
+		delete(s.seen, carID)
+		return true
+	}
+	if _, ok := s.seenOld[carID]; ok {
+		delete(s.seenOld, carID)
+		return true
+	}
+	if len(s.seen) >= max(s.lru.Len(), minSeen) {
+		s.seenOld, s.seen = s.seen, s.seenOld
+		clear(s.seen)
+	}
+	s.seen[carID] = struct{}{}
+	return false
+}
+
+// minSeen is the doorkeeper's smallest generation, so that a small catalog
+// (the seed's three cars) is admitted on its second read whatever the
+// cache holds.
+const minSeen = 64
 
 func (s *Store) removeLocked(el *list.Element) {
 	pe := el.Value.(*partsEntry)

@@ -3,10 +3,13 @@ package cache_test
 import (
 	"context"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/carbuild/carbuild/catalog/internal/cache"
@@ -80,8 +83,12 @@ func TestServesRepeatedReadsFromMemory(t *testing.T) {
 	ctx := context.Background()
 	c, db, _ := setup(t, cache.Options{})
 	svc := catalog.NewService(c)
-	if _, err := svc.PartsForModel(ctx, "Civic"); err != nil {
-		t.Fatal(err)
+	// The first read of a car is answered from PostgreSQL; the second
+	// (the doorkeeper's) loads the car whole.
+	for range 2 {
+		if _, err := svc.PartsForModel(ctx, "Civic"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	before := db.reads.Load()
 	for range 100 {
@@ -145,8 +152,10 @@ func TestEvictsBeyondTheBudget(t *testing.T) {
 	// evicts the least recently used car, civic.
 	c, db, _ := setup(t, cache.Options{MaxParts: 14})
 	for _, car := range []string{"civic", "corolla", "fusca"} {
-		if _, err := c.ListParts(ctx, car, 0, 100); err != nil {
-			t.Fatal(err)
+		for range 2 { // the second read is admitted: the car is loaded whole
+			if _, err := c.ListParts(ctx, car, 0, 100); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	reads := func(car string) int64 {
@@ -328,4 +337,132 @@ func TestForgedNotificationIgnored(t *testing.T) {
 	if err != nil || len(parts) != 1 || parts[0].Price != 36500 {
 		t.Errorf("part 10: %+v, %v; want price 36500", parts, err)
 	}
+}
+
+// TestFindCarFromTheListOfCars checks the index of the list of cars against
+// PostgreSQL's own find_car, key by key: the same car (or not found) for
+// every key, ASCII keys of known cars answered without PostgreSQL, and
+// other keys left to it.
+func TestFindCarFromTheListOfCars(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, db, pool := setup(t, cache.Options{TTL: time.Hour})
+	// x1/y1: each one's id is the other's name; ele: a non-ASCII name.
+	if _, err := pool.Exec(ctx, `INSERT INTO catalog.cars (id, name, first_year, last_year) VALUES
+		('x1', 'Y1', 2020, 2021), ('y1', 'X1', 2020, 2021), ('ele', 'Élan', 2020, 2021)`); err != nil {
+		t.Fatal(err)
+	}
+	direct := store.New(pool)
+	// The insert's notification empties the cache: wait until the cache has
+	// seen its revision, so that nothing empties the list loaded next.
+	var rev int64
+	if err := pool.QueryRow(ctx, `SELECT n FROM catalog.revision`).Scan(&rev); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		seen, live := c.Revision()
+		return live && seen >= rev
+	})
+	if cars, err := c.ListCars(ctx); err != nil || len(cars) != 6 {
+		t.Fatalf("ListCars = %d cars, %v; want 6", len(cars), err)
+	}
+	tests := []struct {
+		key       string
+		fromIndex bool // answered without PostgreSQL
+	}{
+		{"x1", true}, {"X1", true}, {"y1", true}, {"Y1", true},
+		{"civic", true}, {"Civic", true}, {"CIVIC", true},
+		{"ele", true},
+		{"Élan", false}, {"élan", false}, {"ÉLAN", false},
+		{"gol", false}, {"%", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			want, wantErr := direct.FindCar(ctx, tt.key)
+			before := db.reads.Load()
+			got, err := c.FindCar(ctx, tt.key)
+			reads := db.reads.Load() - before
+			if got != want || (err == nil) != (wantErr == nil) {
+				t.Fatalf("FindCar(%q) = %+v, %v; PostgreSQL says %+v, %v", tt.key, got, err, want, wantErr)
+			}
+			if tt.fromIndex && reads != 0 {
+				t.Errorf("FindCar(%q) read PostgreSQL %d times, want 0", tt.key, reads)
+			}
+			if !tt.fromIndex && wantErr != nil && reads == 0 {
+				t.Errorf("FindCar(%q) (unknown) answered without PostgreSQL", tt.key)
+			}
+		})
+	}
+}
+
+// TestDeepPagesThroughTheCache walks every page of a car of 3,000 parts
+// through the caching store, as a client following page tokens does: the
+// car is read page by page from PostgreSQL until the doorkeeper admits it,
+// then from memory; the pages together are the car's parts, once each, in
+// id order.
+func TestDeepPagesThroughTheCache(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, _, pool := setup(t, cache.Options{MaxParts: 10_000})
+	want := deepCar(t, pool, 3000)
+	svc := catalog.NewService(c)
+	for round := range 3 { // the first page from PostgreSQL, the next admits and loads the car, then from memory
+		var got []int64
+		token := ""
+		for {
+			page, err := svc.ListParts(ctx, catalog.PartsQuery{Car: "deep", PageSize: 100, PageToken: token})
+			if err != nil {
+				t.Fatalf("round %d, after %d parts: %v", round, len(got), err)
+			}
+			for _, p := range page.Parts {
+				got = append(got, p.ID)
+			}
+			if token = page.NextPageToken; token == "" {
+				break
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("round %d: %d parts walked, want %d (first difference at %d)", round, len(got), len(want), firstDiff(got, want))
+		}
+	}
+}
+
+// deepCar inserts car "deep" with n parts interleaved with another car's
+// and every 7th retired; it returns the ids a client must see, in order.
+func deepCar(t *testing.T, pool *pgxpool.Pool, n int) []int64 {
+	t.Helper()
+	ctx := context.Background()
+	for _, q := range []string{
+		`INSERT INTO catalog.cars (id, name, first_year, last_year) VALUES ('deep', 'Deep', 2020, 2024), ('other', 'Other', 2020, 2024)`,
+		`INSERT INTO catalog.parts (car_id, name, category, price_minor)
+		 SELECT CASE WHEN g % 2 = 0 THEN 'deep' ELSE 'other' END, 'Part ' || g, 'engine', 100 * g
+		 FROM generate_series(1, $1::int * 2) AS g`,
+		`UPDATE catalog.parts SET retired_at = now() WHERE car_id = 'deep' AND id % 7 = 0`,
+	} {
+		var args []any
+		if strings.Contains(q, "$1") {
+			args = []any{n}
+		}
+		if _, err := pool.Exec(ctx, q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := pool.Query(ctx, `SELECT id FROM catalog.parts WHERE car_id = 'deep' AND retired_at IS NULL ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+func firstDiff(a, b []int64) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
 }

@@ -1,9 +1,14 @@
 package catalog
 
 import (
+	"cmp"
+	"fmt"
+	"slices"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	gocmp "github.com/google/go-cmp/cmp"
+	"golang.org/x/text/collate"
+	"golang.org/x/text/language"
 )
 
 // TestNameOrder pins how the seed-compatible GetPecas orders names: the
@@ -62,7 +67,7 @@ func TestNameOrder(t *testing.T) {
 			for _, p := range parts {
 				got = append(got, p.ID)
 			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
+			if diff := gocmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("ids after sort (-want +got):\n%s", diff)
 			}
 		})
@@ -82,5 +87,82 @@ func BenchmarkNameOrder(b *testing.B) {
 	for b.Loop() {
 		copy(parts, seed)
 		o.sort(parts)
+	}
+}
+
+// TestNameOrderKeysAgreeWithTheCollator checks the sort by collation keys
+// against the collator's own comparison on names of every kind the
+// catalog holds (accents, case, digits, punctuation, shared prefixes).
+func TestNameOrderKeysAgreeWithTheCollator(t *testing.T) {
+	t.Parallel()
+	parts := benchParts()
+	parts = append(parts, Part{ID: 1000, Name: "Capô"}, Part{ID: 1001, Name: "CAPO"}, Part{ID: 1002, Name: "capo-2"},
+		Part{ID: 1003, Name: "Capo 2"}, Part{ID: 1004, Name: "Sistema Híbrido"}, Part{ID: 1005, Name: "Sistema Hibrido"},
+		Part{ID: 1006, Name: "Farol LED"}, Part{ID: 1007, Name: "Farol led"}, Part{ID: 1008, Name: "Farol #10"}, Part{ID: 1009, Name: "Farol #9"})
+	got := slices.Clone(parts)
+	newNameOrder().sort(got)
+	want := slices.Clone(parts)
+	col := collate.New(language.English)
+	slices.SortStableFunc(want, func(a, b Part) int {
+		if c := col.CompareString(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	if diff := gocmp.Diff(want, got); diff != "" {
+		t.Errorf("sort by keys differs from the collator (-collator +keys):\n%s", diff)
+	}
+}
+
+// benchParts are 100 parts named as gencatalog names a generated car's.
+func benchParts() []Part {
+	cats := []string{"Chassi", "Motor", "Rodas", "Farol", "Parachoque", "Capô", "Spoiler", "Sistema Híbrido"}
+	parts := make([]Part, 100)
+	for i := range parts {
+		c := cats[0]
+		if i > 0 {
+			c = cats[1+(i-1)%(len(cats)-1)]
+		}
+		parts[i] = Part{ID: int64(21 + i), Name: fmt.Sprintf("%s gen-05001 #%d", c, i+1)}
+	}
+	return parts
+}
+
+// BenchmarkNameOrderByKeys compares the service's sort (by collation keys
+// above keyedSort parts) with the collator comparing names on every
+// comparison (what it did for every car before) on a seed car (7 parts) and
+// a generated car (100 parts, POST /get-pecas of the big catalog).
+func BenchmarkNameOrderByKeys(b *testing.B) {
+	seed := []Part{
+		{ID: 7, Name: "Chassi"}, {ID: 8, Name: "Motor 2.0 VTEC"}, {ID: 9, Name: "Rodas Aro 16"}, {ID: 10, Name: "Farol LED"},
+		{ID: 11, Name: "Parachoque Esportivo"}, {ID: 12, Name: "Capô Esportivo"}, {ID: 13, Name: "Spoiler"},
+	}
+	for _, car := range []struct {
+		name  string
+		parts []Part
+	}{{"seed-7", seed}, {"generated-100", benchParts()}} {
+		b.Run(car.name+"/service", func(b *testing.B) {
+			o := newNameOrder()
+			buf := make([]Part, len(car.parts))
+			b.ReportAllocs()
+			for b.Loop() {
+				copy(buf, car.parts)
+				o.sort(buf)
+			}
+		})
+		b.Run(car.name+"/collator", func(b *testing.B) {
+			col := collate.New(language.English)
+			buf := make([]Part, len(car.parts))
+			b.ReportAllocs()
+			for b.Loop() {
+				copy(buf, car.parts)
+				slices.SortFunc(buf, func(a, b Part) int {
+					if c := col.CompareString(a.Name, b.Name); c != 0 {
+						return c
+					}
+					return cmp.Compare(a.ID, b.ID)
+				})
+			}
+		})
 	}
 }

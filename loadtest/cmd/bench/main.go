@@ -106,6 +106,8 @@ type config struct {
 	durableSet      bool
 	durableStep     time.Duration
 	durableDB       bool
+	scenario        string // "" (the default run) or bigcat
+	bigcat          bigcatConfig
 }
 
 func parseFlags(args []string) (*config, error) {
@@ -151,8 +153,13 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&c.serviceLogLevel, "service-log-level", "info", "LOG_LEVEL of the services the bench starts")
 	fs.StringVar(&c.serviceLogs, "service-logs", "", "file for the output of the services the bench starts (default: kept in memory, shown on failure)")
 	durableFlags(fs, c)
+	fs.StringVar(&c.scenario, "scenario", "", "run another benchmark instead of the default one: bigcat (issue 17 target 1, a million parts, cold reads; see the -bigcat-* flags)")
+	bigcatFlags(fs, c)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if c.scenario != "" && c.scenario != "bigcat" {
+		return nil, fmt.Errorf("-scenario: unknown %q (want bigcat)", c.scenario)
 	}
 	for _, r := range strings.Split(rates, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(r))
@@ -220,6 +227,9 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 			return 0, nil
 		}
 		return 0, err
+	}
+	if cfg.scenario == "bigcat" {
+		return runBigcat(ctx, log, cfg, args)
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.maxDuration)
 	defer cancel()

@@ -31,13 +31,16 @@ type Bench struct {
 		ReferenceCPU procmon.Usage `json:"reference_cpu"`
 		StackCPU     procmon.Usage `json:"stack_cpu"`
 	} `json:"closed_loop"`
-	Series   []*Series                 `json:"series"`
-	Memory   map[string]procmon.Memory `json:"memory_peak_whole_run"`
-	PIDs     map[string]int            `json:"pids"`
-	Orders   *scenario.Verification    `json:"orders,omitempty"`
-	Targets  []Target                  `json:"targets"`
-	Profiles []Profile                 `json:"profiles,omitempty"`
-	Notes    []string                  `json:"notes,omitempty"`
+	// ClosedLoops are further closed loops of a scenario other than the
+	// default run's (e.g. -scenario bigcat: one per route).
+	ClosedLoops []*ClosedLoop             `json:"closed_loops,omitempty"`
+	Series      []*Series                 `json:"series"`
+	Memory      map[string]procmon.Memory `json:"memory_peak_whole_run"`
+	PIDs        map[string]int            `json:"pids"`
+	Orders      *scenario.Verification    `json:"orders,omitempty"`
+	Targets     []Target                  `json:"targets"`
+	Profiles    []Profile                 `json:"profiles,omitempty"`
+	Notes       []string                  `json:"notes,omitempty"`
 	// Sections are a phase's own Markdown, each under its title.
 	Sections []Section `json:"sections,omitempty"`
 }
@@ -46,6 +49,17 @@ type Bench struct {
 type Section struct {
 	Title string `json:"title"`
 	Body  string `json:"body"`
+}
+
+// ClosedLoop is one route measured in a closed loop on the reference and on
+// the stack, in the same run.
+type ClosedLoop struct {
+	What         string        `json:"what"`
+	Reference    *load.Stats   `json:"reference"`
+	Stack        *load.Stats   `json:"stack"`
+	Ratio        float64       `json:"ratio"`
+	ReferenceCPU procmon.Usage `json:"reference_cpu"`
+	StackCPU     procmon.Usage `json:"stack_cpu"`
 }
 
 // Series is one open-model staircase: the same scenario at rising offered rates.
@@ -210,6 +224,10 @@ func (b *Bench) contended() string {
 	}
 	add(b.Closed.ReferenceCPU)
 	add(b.Closed.StackCPU)
+	for _, c := range b.ClosedLoops {
+		add(c.ReferenceCPU)
+		add(c.StackCPU)
+	}
 	for _, s := range b.Series {
 		for _, u := range s.CPU {
 			add(u)
@@ -255,23 +273,35 @@ func (b *Bench) markdown(plots []string) string {
 		p("| %s | %s | %s | %s |", t.Name, t.Want, t.Got, res)
 	}
 	p("")
-	p("## Closed loop: POST /get-pecas (Civic)")
-	p("")
-	p("| server | connections | ok req/s | errors | P50 ms | P95 ms | P99 ms | max ms | CPU %% of one core (CPU per request) | machine busy (others, %% of one core) |")
-	p("|---|---|---|---|---|---|---|---|---|---|")
-	for _, r := range []struct {
-		name string
-		s    *load.Stats
-		cpu  procmon.Usage
-	}{{"bare reference (in-process net/http)", b.Closed.Reference, b.Closed.ReferenceCPU}, {"stack (gateway → catalog)", b.Closed.Stack, b.Closed.StackCPU}} {
-		if r.s == nil {
-			continue
-		}
-		p("| %s | %d | %.0f | %d | %.2f | %.2f | %.2f | %.2f | %s | %.0f %% (others %.0f) |", r.name, r.s.Connections, r.s.Achieved, r.s.Errors, r.s.Latency.P50, r.s.Latency.P95, r.s.Latency.P99, r.s.Latency.Max, cpuPerRequest(r.cpu, r.s.Achieved), r.cpu.Machine, r.cpu.Others)
+	loops := b.ClosedLoops
+	if b.Closed.Reference != nil || b.Closed.Stack != nil {
+		loops = append([]*ClosedLoop{{What: "POST /get-pecas (Civic)", Reference: b.Closed.Reference, Stack: b.Closed.Stack, Ratio: b.Closed.Ratio,
+			ReferenceCPU: b.Closed.ReferenceCPU, StackCPU: b.Closed.StackCPU}}, loops...)
 	}
-	if b.Closed.Ratio > 0 {
+	for _, c := range loops {
+		p("## Closed loop: %s", c.What)
 		p("")
-		p("Stack / reference throughput: **%.1f %%**.", 100*b.Closed.Ratio)
+		p("| server | connections | ok req/s | errors | P50 ms | P95 ms | P99 ms | max ms | CPU %% of one core (CPU per request) | machine busy (others, %% of one core) |")
+		p("|---|---|---|---|---|---|---|---|---|---|")
+		for _, r := range []struct {
+			name string
+			s    *load.Stats
+			cpu  procmon.Usage
+		}{{"bare reference (in-process net/http)", c.Reference, c.ReferenceCPU}, {"stack (gateway → catalog)", c.Stack, c.StackCPU}} {
+			if r.s == nil {
+				continue
+			}
+			p("| %s | %d | %.0f | %d | %.2f | %.2f | %.2f | %.2f | %s | %.0f %% (others %.0f) |", r.name, r.s.Connections, r.s.Achieved, r.s.Errors, r.s.Latency.P50, r.s.Latency.P95, r.s.Latency.P99, r.s.Latency.Max, cpuPerRequest(r.cpu, r.s.Achieved), r.cpu.Machine, r.cpu.Others)
+			for reason, n := range r.s.Reasons {
+				p("")
+				p("- %d × `%s`", n, reason)
+			}
+		}
+		if c.Ratio > 0 {
+			p("")
+			p("Stack / reference throughput: **%.1f %%**.", 100*c.Ratio)
+		}
+		p("")
 	}
 	for _, s := range b.Series {
 		p("")
