@@ -104,6 +104,8 @@ check_server() {
 	# A Job's pod template is immutable: once tilt ci made the migrate Job,
 	# the overlays' Jobs (image not yet rewritten) are left out of the dry run.
 	kubectl -n "$NS" get job migrate >/dev/null 2>&1 && skip_jobs=1
+	# The tls overlay's Secrets come from git-ignored certificate files.
+	[[ -f $REPO/k8s/overlays/tls/certs/ca.crt ]] || (cd "$REPO" && go run ./dev/cmd/devcerts -out k8s/overlays/tls/certs >/dev/null)
 	for o in "$REPO"/k8s/overlays/*/; do
 		o=$(basename "$o")
 		out=$(kubectl kustomize "$REPO/k8s/overlays/$o" |
