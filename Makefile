@@ -8,8 +8,8 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
-# Modules of the Go workspace (go.work). k8s/proof, k8s/sim and
-# observability/check are separate modules run with GOWORK=off.
+# Modules of the Go workspace (go.work). k8s/proof and observability/check
+# are separate modules run with GOWORK=off (k8s/kind's modules build upstream code).
 MODULES := shared catalog pricing gateway migrations dev loadtest
 SERVICES := catalog pricing gateway
 RUN := go run ./dev/cmd/run
@@ -40,7 +40,7 @@ generate: ## regenerate shared/gen (Go, gRPC, grpc-gateway, OpenAPI) from shared
 # The stages of `make test`, in order; .ci/run is `make test`, so this list
 # is what "the tests" are everywhere. scripts/stages.sh runs them one by one,
 # stops at the first failure and prints each stage's wall time.
-TEST_STAGES := deps check-generated vet lint test-go test-race test-fuzz test-observability test-k8s test-browser test-loadtest-unit test-loadtest-smoke test-k8s-sim
+TEST_STAGES := deps check-generated vet lint test-go test-race test-fuzz test-observability test-k8s test-browser test-loadtest-unit test-loadtest-smoke test-kind
 
 .PHONY: test
 test: ## everything CI runs: every stage of TEST_STAGES in turn, timed (installs what is missing first)
@@ -136,9 +136,6 @@ test-k8s: ## render every overlay, strict-decode, invariants, Tiltfile and ctlpt
 test-kind: ## the dev loop on a real Kind cluster, offline: Docker engine, images, ctlptl.yaml, tilt ci, every overlay, teardown
 	bash k8s/kind/run.sh
 
-.PHONY: test-k8s-sim
-test-k8s-sim: ## apply every overlay to a real control plane with simulated (KWOK) nodes
-	bash k8s/sim/run.sh
 
 .PHONY: test-browser
 test-browser: build ## storefront purchase in headless Chromium against the real stack

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The lint lane of `make test`: staticcheck and govulncheck over every Go
-# module of the repository (the go.work modules, and k8s/proof, k8s/sim and
+# module of the repository (the go.work modules, and k8s/proof and
 # observability/check with GOWORK=off). Both tools come from the Go module
 # proxy at pinned versions, installed once into ~/.cache/carbuild/tools like
 # the protoc plugins of scripts/generate.sh.
@@ -28,7 +28,7 @@ GOVULNCHECK=v1.9.0 # golang.org/x/vuln
 VULNDB_SNAPSHOT=v0.0.0-20261105234957-e22db6528018 # golang.org/x/vulndb
 
 WORK_MODULES=(shared catalog pricing gateway migrations dev loadtest)
-OWN_MODULES=(k8s/proof k8s/sim observability/check) # not in go.work
+OWN_MODULES=(k8s/proof observability/check) # not in go.work
 TOOLS=${CARBUILD_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/carbuild/tools}
 
 which=${1:-all}

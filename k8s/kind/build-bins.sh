@@ -45,6 +45,7 @@ fi
 local_v=$(cat "$here/kube/go.sum" "$here"/kube/cmd/*/*.go | sha256sum | cut -c1-12)
 timed pause "$local_v" bash -c "cd '$here/kube' && ${nice_[*]} go build -ldflags '-s -w' -o '$out/pause' ./cmd/pause"
 timed kindcfg "$local_v" bash -c "cd '$here/kube' && go build -o '$out/kindcfg' ./cmd/kindcfg"
+timed hammer "$local_v" bash -c "cd '$here/kube' && ${nice_[*]} go build -ldflags '-s -w' -o '$out/hammer' ./cmd/hammer"
 timed grafana-standin "$local_v" bash -c "cd '$here/kube' && ${nice_[*]} go build -ldflags '-s -w' -o '$out/grafana-standin' ./cmd/grafana-standin"
 
 gi() { # name module@version: go install into a scratch GOBIN, then move

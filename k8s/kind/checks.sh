@@ -311,19 +311,58 @@ pods_ready_off() { # svc node n: n Ready pods of svc, none on node
 check_autoscale() {
 	local s
 	tilt_ci autoscale
+	wait_for "APIService v1beta1.metrics.k8s.io Available" 180 kubectl wait --for=condition=Available apiservice/v1beta1.metrics.k8s.io --timeout=5s
+	metrics_api_routed || restart_apiserver
 	wait_for "metrics-server serves pod metrics" 300 kubectl -n "$NS" top pods
 	for s in catalog pricing gateway; do
 		wait_for "HPA $s reads CPU" 180 hpa_has_metric "$s"
 	done
 	kubectl -n "$NS" get hpa >&2
 	scaled_up() { (($(kubectl -n "$NS" get hpa gateway -o jsonpath='{.status.desiredReplicas}') > 1)) || (($(kubectl -n "$NS" get hpa catalog -o jsonpath='{.status.desiredReplicas}') > 1)) || (($(kubectl -n "$NS" get hpa pricing -o jsonpath='{.status.desiredReplicas}') > 1)); }
+	# Locust's shoppers (think time 1-3 s) barely use the pods' CPU requests:
+	# hammer adds closed-loop quotes (gateway and pricing) until a scale-up,
+	# while the shoppers' journeys must still see no failure and lose no order.
 	hpa_load() {
-		wait_for "an HPA scaled up under load" 240 scaled_up
+		local hpid rc=0 res
+		"$KIND_BINS/hammer" -c "${KIND_HPA_CONNS:-16}" -d 240s -body '{"items":[{"partId":"1","quantity":1},{"partId":"2","quantity":2}]}' \
+			"$BASE_URL/v1/quotes" >"$KIND_STATE/hammer.out" 2>&1 &
+		hpid=$!
+		STARTED_PIDS+=("$hpid")
+		wait_for "an HPA scaled up under load" 240 scaled_up || rc=1
 		kubectl -n "$NS" get hpa >&2
+		kill -INT "$hpid" 2>/dev/null; wait "$hpid" 2>/dev/null || true
+		read -r res <"$KIND_STATE/hammer.out" || true
+		log "hammer (closed-loop quotes): ${res:-none} (requests failed)"
+		return $rc
 	}
-	KIND_LOAD_USERS=${KIND_HPA_USERS:-40} under_load hpa-up 150s hpa_load
+	KIND_LOAD_USERS=${KIND_HPA_USERS:-10} under_load hpa-up 60s hpa_load
 	back() { for s in catalog pricing gateway; do (($(kubectl -n "$NS" get deploy "$s" -o jsonpath='{.status.replicas}') == 1)) || return 1; done; }
 	wait_for "HPAs scaled every service back to 1 after the load" 420 back
+}
+
+# metrics_api_routed: the API server forwards the metrics API to metrics-server.
+# The offline-built kube-apiserver (k8s/kind/kube) answers an APIService that
+# was registered while it ran with an empty 404 and never forwards it, though
+# the APIService is Available and metrics-server answers the aggregator's
+# identity; after a restart it forwards. A defect of the stand-in node image
+# (upstream kindest/node does not have it), so the test restarts the API
+# server and says so; the note of issue 13 has the diagnosis.
+metrics_api_routed() {
+	local out
+	out=$(kubectl get --raw /apis/metrics.k8s.io/v1beta1 2>&1) && return 0
+	log "metrics API not forwarded by the API server although its APIService is Available: $out"
+	return 1
+}
+
+restart_apiserver() {
+	local t0
+	t0=$(date +%s)
+	log "restarting kube-apiserver on $KIND_CLUSTER-control-plane (stand-in node image defect, see metrics_api_routed)"
+	docker exec "$KIND_CLUSTER-control-plane" pkill -f '^kube-apiserver' || return 1
+	sleep 3
+	wait_for "kube-apiserver ready again" 120 kubectl get --raw /readyz
+	wait_for "metrics API forwarded after the restart" 60 metrics_api_routed
+	echo "apiserver-restart-for-metrics-api seconds=$(($(date +%s) - t0))" >>"$KIND_STATE/figures"
 }
 
 hpa_has_metric() {

@@ -15,7 +15,7 @@ import (
 )
 
 // Overlays are the kustomize overlays under k8s/overlays. Their paths are
-// stable: the simulated control plane (k8s/sim) consumes them.
+// stable: the real-cluster test (k8s/kind) applies them.
 var Overlays = []string{"baseline", "replicated", "spread", "autoscale", "dev", "tls"}
 
 // RepoRoot returns the repository root (two levels above this package).
