@@ -3,6 +3,7 @@ package proof
 import (
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -115,6 +116,16 @@ func TestDockerfiles(t *testing.T) {
 // service's status.
 func TestRestartWrapper(t *testing.T) {
 	script := filepath.Join(RepoRoot(), "k8s/image/restart.sh")
+	// A shell cannot trap a signal that was ignored when it started, and
+	// children inherit ignored signals: under nohup (SIGHUP ignored) the
+	// wrapper would never see Tilt's HUP. While this process handles SIGHUP,
+	// the children it starts get the default disposition, as PID 1 of a
+	// container has.
+	if signal.Ignored(syscall.SIGHUP) {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+	}
 	for _, shell := range [][]string{{"dash"}, {"busybox", "sh"}} {
 		t.Run(shell[0], func(t *testing.T) {
 			for _, tool := range []string{shell[0], "busybox"} {
