@@ -448,7 +448,8 @@ check_netpol() {
 			denied=$((denied + 1))
 		fi
 	done <<<"$flows"
-	kubectl -n "$NS" delete pod -l carbuild.dev/kind-probe=true --wait=false >/dev/null
+	# Gone before the next step: they carry the services' labels.
+	kubectl -n "$NS" delete pod -l carbuild.dev/kind-probe=true --grace-period=1 --timeout=120s >/dev/null
 	log "NetworkPolicies: $n allowed flows connect, $denied denied flows refused ($(kubectl -n "$NS" get networkpolicy --no-headers | wc -l) policies)"
 	echo "netpol allowed=$n refused=$denied" >>"$KIND_STATE/figures"
 	return 0
@@ -515,7 +516,8 @@ check_prometheus() {
 	log "promtool $(kubectl -n "$NS" exec deploy/prometheus -- promtool --version 2>&1 | head -1 | awk '{print $3}'): config and $(grep -c 'SUCCESS: .* rules found' <<<"$out") rule files pass in the pod"
 	port_forward svc/prometheus 9090
 	p=$PF_PORT
-	want=$(kubectl -n "$NS" get pods -l 'app.kubernetes.io/name in (catalog,pricing,gateway)' --field-selector=status.phase=Running --no-headers | wc -l)
+	# The services' own pods (the netpol step's probe pods borrow their labels).
+	want=$(kubectl -n "$NS" get pods -l 'app.kubernetes.io/name in (catalog,pricing,gateway),!carbuild.dev/kind-probe' --field-selector=status.phase=Running --no-headers | wc -l)
 	all_up() {
 		curl -fsS "http://127.0.0.1:$p/api/v1/targets?state=active" | jq -e --argjson want "$want" '
 			[.data.activeTargets[] | select(.labels.job | IN("catalog","pricing","gateway"))] | (length == $want) and all(.health == "up")' >/dev/null
