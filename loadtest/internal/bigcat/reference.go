@@ -1,14 +1,11 @@
 package bigcat
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"net"
 	"net/http"
 	"strconv"
-	"time"
+
+	"github.com/carbuild/carbuild/loadtest/internal/reference"
 )
 
 // The answers, in the JSON the stack sends (the gateway's protojson with
@@ -136,43 +133,5 @@ func problem(w http.ResponseWriter, code int, msg string) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"code": code, "message": msg})
 }
 
-// Server is a running reference server.
-type Server struct {
-	URL string
-	srv *http.Server
-	err chan error
-}
-
 // Start serves Handler(d) on a free port of 127.0.0.1.
-func Start(d *Data) (*Server, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
-	}
-	s := &Server{
-		URL: "http://" + l.Addr().String(),
-		srv: &http.Server{
-			Handler:           Handler(d),
-			ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout:       10 * time.Second,
-			WriteTimeout:      10 * time.Second,
-			IdleTimeout:       60 * time.Second,
-		},
-		err: make(chan error, 1),
-	}
-	go func() { s.err <- s.srv.Serve(l) }()
-	return s, nil
-}
-
-// Close stops the server.
-func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := s.srv.Shutdown(ctx); err != nil {
-		return fmt.Errorf("shutdown the big-catalog reference: %w", err)
-	}
-	if err := <-s.err; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("big-catalog reference: %w", err)
-	}
-	return nil
-}
+func Start(d *Data) (*reference.Server, error) { return reference.Serve(Handler(d)) }

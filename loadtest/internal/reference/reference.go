@@ -76,7 +76,11 @@ type Server struct {
 }
 
 // Start serves the reference handler on a free port of 127.0.0.1.
-func Start() (*Server, error) {
+func Start() (*Server, error) { return Serve(Handler()) }
+
+// Serve serves h as a bare reference on a free port of 127.0.0.1 (the
+// default run's Handler, or another scenario's, e.g. the big catalog's).
+func Serve(h http.Handler) (*Server, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
@@ -84,7 +88,7 @@ func Start() (*Server, error) {
 	s := &Server{
 		URL: "http://" + l.Addr().String(),
 		srv: &http.Server{
-			Handler:           Handler(),
+			Handler:           h,
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       10 * time.Second,
 			WriteTimeout:      10 * time.Second,
