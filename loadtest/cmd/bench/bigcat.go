@@ -279,21 +279,7 @@ func runBigcat(ctx context.Context, log *slog.Logger, cfg *config, args []string
 			return 0, fmt.Errorf("writing the plans: %v %v", werr, err)
 		}
 	}
-	failed := 0
-	fmt.Fprintln(os.Stderr, "== targets")
-	for _, t := range b.Targets {
-		res := "PASS"
-		if !t.Pass {
-			res = "FAIL"
-			failed++
-		}
-		fmt.Fprintf(os.Stderr, "   %s  %-60s want %-28s got %s\n", res, t.Name, t.Want, t.Got)
-	}
-	fmt.Fprintf(os.Stderr, "report: %s\n", filepath.Join(dir, "report.md"))
-	if failed > 0 && cfg.strict {
-		return 2, nil
-	}
-	return 0, nil
+	return printTargets(b, dir, cfg.strict), nil
 }
 
 func bigcatTargets(cfg *config, b *report.Bench, plans []bigcat.Explained) []report.Target {
