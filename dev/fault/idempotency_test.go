@@ -217,6 +217,52 @@ GROUP BY o.id`)
 	}
 }
 
+// retryFailedOrders re-sends every failed order of a run with its key, after
+// the fault: each must now answer 200, with the id its key was first answered
+// if it was; acked (key → id, from orderIDs) gains the answers. It returns how
+// many orders it re-sent.
+func retryFailedOrders(t *testing.T, gatewayURL string, rs []result, acked map[string]string) int {
+	t.Helper()
+	retried := 0
+	client := &http.Client{Timeout: 10 * time.Second}
+	for _, r := range rs {
+		if r.kind != "order" || r.ok() {
+			continue
+		}
+		retried++
+		resp, err := client.Post(gatewayURL+r.path, "application/json", strings.NewReader(r.call.body))
+		if err != nil {
+			t.Fatalf("retry order %s: %v", r.key, err)
+		}
+		body := readAll(resp)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("retry of order %s: %d %s", r.key, resp.StatusCode, body)
+			continue
+		}
+		if prev, ok := acked[r.key]; ok && prev != jsonField(body, "id") {
+			t.Errorf("key %s: first answered %s, its retry %s", r.key, prev, jsonField(body, "id"))
+		}
+		acked[r.key] = jsonField(body, "id")
+	}
+	return retried
+}
+
+// storedOncePerKey checks every stored order (checkOrders) and that the
+// database holds exactly one order per key in acked; it returns the count.
+func storedOncePerKey(t *testing.T, db *pgx.Conn, acked map[string]string) int {
+	t.Helper()
+	checkOrders(t, db, acked)
+	var stored int
+	if err := db.QueryRow(context.Background(), `SELECT count(*) FROM orders.orders`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored != len(acked) {
+		t.Errorf("%d orders stored for %d keys: an order was stored twice or without its client", stored, len(acked))
+	}
+	return stored
+}
+
 // orderIDs extracts key → order id of the successful orders of a run, and
 // fails the test if one key got two different ids.
 func orderIDs(t *testing.T, rs []result) map[string]string {
