@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/resolver/dns"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/carbuild/carbuild/shared/auth"
 	"github.com/carbuild/carbuild/shared/buildinfo"
@@ -170,8 +171,9 @@ func (p *Process) ServeGRPC(ctx context.Context, srv *grpcserver.Server, addr, m
 
 // Dial returns the one client connection to a backend at target, with
 // client metrics, tracing, mutual TLS when configured, and timeout as the
-// longest a call may take. Close closes it.
-func (p *Process) Dial(target string, timeout time.Duration) (*grpc.ClientConn, error) {
+// longest a call may take; protos are the files of the services it calls
+// (their idempotent methods are retried on UNAVAILABLE). Close closes it.
+func (p *Process) Dial(target string, timeout time.Duration, protos ...protoreflect.FileDescriptor) (*grpc.ClientConn, error) {
 	tlsDial, err := grpctls.DialOptions(p.common.GRPCTLS)
 	if err != nil {
 		return nil, err
@@ -179,7 +181,7 @@ func (p *Process) Dial(target string, timeout time.Duration) (*grpc.ClientConn, 
 	if p.clientMetrics == nil {
 		p.clientMetrics = grpcclient.NewMetrics(p.Registry)
 	}
-	conn, err := grpcclient.Dial(target, p.clientMetrics, grpcclient.Options{DefaultTimeout: timeout, Extra: append(p.Tracing.DialOptions(), tlsDial...)})
+	conn, err := grpcclient.Dial(target, p.clientMetrics, grpcclient.Options{DefaultTimeout: timeout, Protos: protos, Extra: append(p.Tracing.DialOptions(), tlsDial...)})
 	if err != nil {
 		return nil, err
 	}

@@ -1,10 +1,12 @@
 // Package grpcclient opens the one client connection a service keeps per
 // backend: client metrics, keepalive, a default deadline for calls that have
-// none, and a round-robin policy over every address the target resolves to.
+// none, a round-robin policy over every address the target resolves to, and
+// retries on UNAVAILABLE for the methods their protos declare safe to repeat.
 package grpcclient
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -13,6 +15,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/descriptorpb"
 )
 
 // HandlingTimeBuckets are client-side histogram buckets in seconds.
@@ -40,6 +44,11 @@ type Options struct {
 	DefaultTimeout time.Duration
 	// MaxMessageBytes bounds received messages (default 1 MiB).
 	MaxMessageBytes int
+	// Protos are the files of the services called over the connection.
+	// Their methods whose proto says idempotency_level NO_SIDE_EFFECTS or
+	// IDEMPOTENT are retried when a call fails UNAVAILABLE (see
+	// RetryWaitMax); the others never.
+	Protos []protoreflect.FileDescriptor
 	// Extra options, e.g. tracing's stats handler, or mTLS credentials
 	// (package grpctls), which replace the default plaintext: options apply
 	// in order, Extra last.
@@ -55,9 +64,13 @@ func Dial(target string, m *grpcprom.ClientMetrics, o Options) (*grpc.ClientConn
 	if o.MaxMessageBytes <= 0 {
 		o.MaxMessageBytes = 1 << 20
 	}
+	sc, err := serviceConfig(o.Protos)
+	if err != nil {
+		return nil, err
+	}
 	opts := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
+		grpc.WithDefaultServiceConfig(sc),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(o.MaxMessageBytes)),
 		// Static flow-control windows, each large enough for the largest
@@ -96,4 +109,75 @@ func defaultDeadline(d time.Duration) grpc.UnaryClientInterceptor {
 		}
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
+}
+
+// The retry policy of the methods safe to repeat. UNAVAILABLE is what a
+// call gets when no backend is ready at the instant it is picked: in a
+// rolling restart, between the old pod closing its listener (after its
+// drain) and the client's re-resolution reaching the new one, a window of
+// milliseconds. A few quick attempts bridge it; a backend that is really
+// down still fails the call with UNAVAILABLE within RetryWaitMax, so
+// callers answer a prompt 503, never a wait for their deadline.
+const (
+	retryAttempts       = 4
+	retryInitialBackoff = 50 * time.Millisecond
+	retryMaxBackoff     = 450 * time.Millisecond
+	retryMultiplier     = 3
+)
+
+// RetryWaitMax is the longest the retries of one call wait in all: gRPC
+// draws each backoff at random below its cap (50, 150, 450 ms).
+const RetryWaitMax = 650 * time.Millisecond
+
+// serviceConfig is the connection's default service config: round robin,
+// and the retry policy for every method of files' services that its proto
+// declares safe to repeat.
+func serviceConfig(files []protoreflect.FileDescriptor) (string, error) {
+	type name struct {
+		Service string `json:"service"`
+		Method  string `json:"method"`
+	}
+	type retryPolicy struct {
+		MaxAttempts          int      `json:"maxAttempts"`
+		InitialBackoff       string   `json:"initialBackoff"`
+		MaxBackoff           string   `json:"maxBackoff"`
+		BackoffMultiplier    float64  `json:"backoffMultiplier"`
+		RetryableStatusCodes []string `json:"retryableStatusCodes"`
+	}
+	type methodConfig struct {
+		Name        []name       `json:"name"`
+		RetryPolicy *retryPolicy `json:"retryPolicy"`
+	}
+	var safe []name
+	for _, f := range files {
+		for i := range f.Services().Len() {
+			sd := f.Services().Get(i)
+			for j := range sd.Methods().Len() {
+				m := sd.Methods().Get(j)
+				opts, _ := m.Options().(*descriptorpb.MethodOptions)
+				switch opts.GetIdempotencyLevel() {
+				case descriptorpb.MethodOptions_NO_SIDE_EFFECTS, descriptorpb.MethodOptions_IDEMPOTENT:
+					safe = append(safe, name{Service: string(sd.FullName()), Method: string(m.Name())})
+				}
+			}
+		}
+	}
+	cfg := struct {
+		LoadBalancingConfig []map[string]struct{} `json:"loadBalancingConfig"`
+		MethodConfig        []methodConfig        `json:"methodConfig,omitempty"`
+	}{LoadBalancingConfig: []map[string]struct{}{{"round_robin": {}}}}
+	if len(safe) > 0 {
+		cfg.MethodConfig = []methodConfig{{Name: safe, RetryPolicy: &retryPolicy{
+			MaxAttempts:          retryAttempts,
+			InitialBackoff:       fmt.Sprintf("%gs", retryInitialBackoff.Seconds()),
+			MaxBackoff:           fmt.Sprintf("%gs", retryMaxBackoff.Seconds()),
+			BackoffMultiplier:    retryMultiplier,
+			RetryableStatusCodes: []string{"UNAVAILABLE"},
+		}}}
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return "", fmt.Errorf("grpc service config: %w", err)
+	}
+	return string(b), nil
 }

@@ -23,6 +23,9 @@ import (
 	"github.com/carbuild/carbuild/shared/boot"
 	"github.com/carbuild/carbuild/shared/config"
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
+	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
+	catalogopb "github.com/carbuild/carbuild/shared/gen/catalogo"
+	pricingpb "github.com/carbuild/carbuild/shared/gen/pricing"
 	"github.com/carbuild/carbuild/shared/lifecycle"
 	"github.com/carbuild/carbuild/shared/metrics"
 )
@@ -57,11 +60,11 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer p.Close()
 
-	catalogConn, err := p.Dial(o.CatalogAddr, o.BackendTimeout)
+	catalogConn, err := p.Dial(o.CatalogAddr, o.BackendTimeout, catalogv1.File_carbuild_catalog_v1_catalog_proto, catalogopb.File_catalogo_catalogo_proto)
 	if err != nil {
 		return err
 	}
-	pricingConn, err := p.Dial(o.PricingAddr, o.BackendTimeout)
+	pricingConn, err := p.Dial(o.PricingAddr, o.BackendTimeout, pricingv1.File_carbuild_pricing_v1_pricing_proto, pricingpb.File_pricing_pricing_proto)
 	if err != nil {
 		return err
 	}

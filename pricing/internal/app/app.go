@@ -58,7 +58,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer p.Close()
 
-	conn, err := p.Dial(o.CatalogAddr, o.CatalogTimeout)
+	conn, err := p.Dial(o.CatalogAddr, o.CatalogTimeout, catalogv1.File_carbuild_catalog_v1_catalog_proto)
 	if err != nil {
 		return err
 	}

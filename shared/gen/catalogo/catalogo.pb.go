@@ -137,10 +137,10 @@ const file_catalogo_catalogo_proto_rawDesc = "" +
 	"\x06modelo\x18\x01 \x01(\tR\x06modelo\x12\x10\n" +
 	"\x03ano\x18\x02 \x01(\x05R\x03ano\"3\n" +
 	"\rPecasResponse\x12\"\n" +
-	"\x05pecas\x18\x01 \x03(\v2\f.common.PecaR\x05pecas2^\n" +
-	"\x0fCatalogoService\x12K\n" +
-	"\bGetPecas\x12\x0f.catalogo.Carro\x1a\x17.catalogo.PecasResponse\"\x15\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
-	"/get-pecasB=Z;github.com/carbuild/carbuild/shared/gen/catalogo;catalogopbb\x06proto3"
+	"\x05pecas\x18\x01 \x03(\v2\f.common.PecaR\x05pecas2a\n" +
+	"\x0fCatalogoService\x12N\n" +
+	"\bGetPecas\x12\x0f.catalogo.Carro\x1a\x17.catalogo.PecasResponse\"\x18\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
+	"/get-pecas\x90\x02\x01B=Z;github.com/carbuild/carbuild/shared/gen/catalogo;catalogopbb\x06proto3"
 
 var (
 	file_catalogo_catalogo_proto_rawDescOnce sync.Once

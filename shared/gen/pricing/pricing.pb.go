@@ -359,9 +359,9 @@ const file_pricing_pricing_proto_rawDesc = "" +
 	"dataPedido\x126\n" +
 	"\x0fitens_comprados\x18\x05 \x03(\v2\r.pricing.ItemR\x0eitensComprados\x12\x1a\n" +
 	"\bsubtotal\x18\x06 \x01(\x01R\bsubtotal\x12\x14\n" +
-	"\x05frete\x18\a \x01(\x01R\x05frete2\xb5\x01\n" +
-	"\x10OrcamentoService\x12K\n" +
-	"\bCalcular\x12\x19.pricing.OrcamentoRequest\x1a\x0e.pricing.Preco\"\x14\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/calcular\x12T\n" +
+	"\x05frete\x18\a \x01(\x01R\x05frete2\xb8\x01\n" +
+	"\x10OrcamentoService\x12N\n" +
+	"\bCalcular\x12\x19.pricing.OrcamentoRequest\x1a\x0e.pricing.Preco\"\x17\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/calcular\x90\x02\x01\x12T\n" +
 	"\x0eRealizarCompra\x12\x16.pricing.CompraRequest\x1a\x17.pricing.CompraResponse\"\x11\x82\xd3\xe4\x93\x02\v:\x01*\"\x06/pagarB;Z9github.com/carbuild/carbuild/shared/gen/pricing;pricingpbb\x06proto3"
 
 var (

@@ -682,13 +682,13 @@ const file_carbuild_catalog_v1_catalog_proto_rawDesc = "" +
 	"\x14PART_CATEGORY_BUMPER\x10\x05\x12\x16\n" +
 	"\x12PART_CATEGORY_HOOD\x10\x06\x12\x19\n" +
 	"\x15PART_CATEGORY_SPOILER\x10\a\x12\x1f\n" +
-	"\x1bPART_CATEGORY_HYBRID_SYSTEM\x10\b2\xe1\x03\n" +
-	"\x0eCatalogService\x12i\n" +
-	"\bListCars\x12$.carbuild.catalog.v1.ListCarsRequest\x1a%.carbuild.catalog.v1.ListCarsResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
-	"\x12\b/v1/cars\x12{\n" +
-	"\tListParts\x12%.carbuild.catalog.v1.ListPartsRequest\x1a&.carbuild.catalog.v1.ListPartsResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/cars/{car_id}/parts\x12\x82\x01\n" +
-	"\rBatchGetParts\x12).carbuild.catalog.v1.BatchGetPartsRequest\x1a*.carbuild.catalog.v1.BatchGetPartsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/parts:batchGet\x12b\n" +
-	"\rWatchRevision\x12).carbuild.catalog.v1.WatchRevisionRequest\x1a$.carbuild.catalog.v1.CatalogRevision0\x01B\xf1\x01\x92A\xa6\x01\x12}\n" +
+	"\x1bPART_CATEGORY_HYBRID_SYSTEM\x10\b2\xef\x03\n" +
+	"\x0eCatalogService\x12l\n" +
+	"\bListCars\x12$.carbuild.catalog.v1.ListCarsRequest\x1a%.carbuild.catalog.v1.ListCarsResponse\"\x13\x82\xd3\xe4\x93\x02\n" +
+	"\x12\b/v1/cars\x90\x02\x01\x12~\n" +
+	"\tListParts\x12%.carbuild.catalog.v1.ListPartsRequest\x1a&.carbuild.catalog.v1.ListPartsResponse\"\"\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/cars/{car_id}/parts\x90\x02\x01\x12\x85\x01\n" +
+	"\rBatchGetParts\x12).carbuild.catalog.v1.BatchGetPartsRequest\x1a*.carbuild.catalog.v1.BatchGetPartsResponse\"\x1d\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/parts:batchGet\x90\x02\x01\x12g\n" +
+	"\rWatchRevision\x12).carbuild.catalog.v1.WatchRevisionRequest\x1a$.carbuild.catalog.v1.CatalogRevision\"\x03\x90\x02\x010\x01B\xf1\x01\x92A\xa6\x01\x12}\n" +
 	"\rCar Build API\x12gCar-parts catalog and ordering. Money is integer minor units (centavos) with an ISO 4217 currency code.2\x031.0*\x01\x012\x10application/json:\x10application/jsonZEgithub.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1;catalogv1b\x06proto3"
 
 var (

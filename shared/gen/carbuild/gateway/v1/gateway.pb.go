@@ -123,9 +123,9 @@ const file_carbuild_gateway_v1_gateway_proto_rawDesc = "" +
 	"\bservices\x18\x02 \x03(\v21.carbuild.gateway.v1.HealthResponse.ServicesEntryR\bservices\x1a;\n" +
 	"\rServicesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012t\n" +
-	"\x0eGatewayService\x12b\n" +
-	"\x06Health\x12\".carbuild.gateway.v1.HealthRequest\x1a#.carbuild.gateway.v1.HealthResponse\"\x0f\x82\xd3\xe4\x93\x02\t\x12\a/healthBGZEgithub.com/carbuild/carbuild/shared/gen/carbuild/gateway/v1;gatewayv1b\x06proto3"
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012w\n" +
+	"\x0eGatewayService\x12e\n" +
+	"\x06Health\x12\".carbuild.gateway.v1.HealthRequest\x1a#.carbuild.gateway.v1.HealthResponse\"\x12\x82\xd3\xe4\x93\x02\t\x12\a/health\x90\x02\x01BGZEgithub.com/carbuild/carbuild/shared/gen/carbuild/gateway/v1;gatewayv1b\x06proto3"
 
 var (
 	file_carbuild_gateway_v1_gateway_proto_rawDescOnce sync.Once

@@ -699,17 +699,17 @@ const file_carbuild_pricing_v1_pricing_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*G\n" +
 	"\vOrderStatus\x12\x1c\n" +
 	"\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n" +
-	"\x16ORDER_STATUS_CONFIRMED\x10\x012\xc4\x03\n" +
-	"\x0ePricingService\x12i\n" +
-	"\vCreateQuote\x12'.carbuild.pricing.v1.CreateQuoteRequest\x1a\x1a.carbuild.pricing.v1.Quote\"\x15\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
-	"/v1/quotes\x12g\n" +
+	"\x16ORDER_STATUS_CONFIRMED\x10\x012\xd0\x03\n" +
+	"\x0ePricingService\x12l\n" +
+	"\vCreateQuote\x12'.carbuild.pricing.v1.CreateQuoteRequest\x1a\x1a.carbuild.pricing.v1.Quote\"\x18\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
+	"/v1/quotes\x90\x02\x01\x12j\n" +
 	"\n" +
-	"PlaceOrder\x12&.carbuild.pricing.v1.PlaceOrderRequest\x1a\x1a.carbuild.pricing.v1.Order\"\x15\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
-	"/v1/orders\x12k\n" +
-	"\bGetOrder\x12$.carbuild.pricing.v1.GetOrderRequest\x1a\x1a.carbuild.pricing.v1.Order\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/orders/{order_id}\x12q\n" +
+	"PlaceOrder\x12&.carbuild.pricing.v1.PlaceOrderRequest\x1a\x1a.carbuild.pricing.v1.Order\"\x18\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
+	"/v1/orders\x90\x02\x02\x12n\n" +
+	"\bGetOrder\x12$.carbuild.pricing.v1.GetOrderRequest\x1a\x1a.carbuild.pricing.v1.Order\" \x82\xd3\xe4\x93\x02\x17\x12\x15/v1/orders/{order_id}\x90\x02\x01\x12t\n" +
 	"\n" +
-	"ListOrders\x12&.carbuild.pricing.v1.ListOrdersRequest\x1a'.carbuild.pricing.v1.ListOrdersResponse\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
-	"/v1/ordersBGZEgithub.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1;pricingv1b\x06proto3"
+	"ListOrders\x12&.carbuild.pricing.v1.ListOrdersRequest\x1a'.carbuild.pricing.v1.ListOrdersResponse\"\x15\x82\xd3\xe4\x93\x02\f\x12\n" +
+	"/v1/orders\x90\x02\x01BGZEgithub.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1;pricingv1b\x06proto3"
 
 var (
 	file_carbuild_pricing_v1_pricing_proto_rawDescOnce sync.Once
