@@ -46,8 +46,8 @@ type Options struct {
 	MaxMessageBytes int
 	// Protos are the files of the services called over the connection.
 	// Their methods whose proto says idempotency_level NO_SIDE_EFFECTS or
-	// IDEMPOTENT are retried when a call fails UNAVAILABLE (see
-	// RetryWaitMax); the others never.
+	// IDEMPOTENT are retried when a call fails UNAVAILABLE (the retry
+	// policy below); the others never.
 	Protos []protoreflect.FileDescriptor
 	// Extra options, e.g. tracing's stats handler, or mTLS credentials
 	// (package grpctls), which replace the default plaintext: options apply
@@ -116,18 +116,15 @@ func defaultDeadline(d time.Duration) grpc.UnaryClientInterceptor {
 // rolling restart, between the old pod closing its listener (after its
 // drain) and the client's re-resolution reaching the new one, a window of
 // milliseconds. A few quick attempts bridge it; a backend that is really
-// down still fails the call with UNAVAILABLE within RetryWaitMax, so
-// callers answer a prompt 503, never a wait for their deadline.
+// down still fails the call with UNAVAILABLE after at most 650 ms of
+// backoff in all (gRPC draws each wait at random below its cap: 50, 150,
+// 450 ms), so callers answer a prompt 503, never a wait for their deadline.
 const (
 	retryAttempts       = 4
 	retryInitialBackoff = 50 * time.Millisecond
 	retryMaxBackoff     = 450 * time.Millisecond
 	retryMultiplier     = 3
 )
-
-// RetryWaitMax is the longest the retries of one call wait in all: gRPC
-// draws each backoff at random below its cap (50, 150, 450 ms).
-const RetryWaitMax = 650 * time.Millisecond
 
 // serviceConfig is the connection's default service config: round robin,
 // and the retry policy for every method of files' services that its proto
