@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,6 +33,68 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// run starts Run(ctx, o) of a server from newServer on fresh loopback
+// addresses (o's Addr and MetricsAddr are filled in) and returns once it
+// answers its liveness check: the server, its addresses and Run's result.
+// An address free a moment ago can be taken before Run listens (a parallel
+// test's or package's connection gets it as its source port): Run then
+// fails at once with EADDRINUSE, and run tries again, with a new server
+// (Run registers services, so it runs once per server) on new addresses,
+// instead of waiting for a server that never comes.
+func run(t *testing.T, ctx context.Context, newServer func() *grpcserver.Server, o grpcserver.Options) (srv *grpcserver.Server, addr, metricsAddr string, runErr <-chan error) {
+	t.Helper()
+	for range 5 {
+		srv = newServer()
+		o.Addr, o.MetricsAddr = freeAddr(t), freeAddr(t)
+		done := make(chan error, 1)
+		go func(srv *grpcserver.Server, o grpcserver.Options) { done <- srv.Run(ctx, o) }(srv, o)
+		conn, err := grpc.NewClient(o.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = waitServing(t, conn, done)
+		conn.Close()
+		if errors.Is(err, syscall.EADDRINUSE) {
+			t.Logf("Run: %v; again on other addresses", err)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		return srv, o.Addr, o.MetricsAddr, done
+	}
+	t.Fatal("no free address in 5 tries")
+	return nil, "", "", nil
+}
+
+func newServer() *grpcserver.Server {
+	return grpcserver.New(slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+}
+
+// waitServing polls conn's liveness until it answers SERVING (nil) or Run
+// ends (its error, which it puts back on done).
+func waitServing(t *testing.T, conn *grpc.ClientConn, done chan error) error {
+	t.Helper()
+	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		if _, err := healthpb.NewHealthClient(conn).Check(cctx, &healthpb.HealthCheckRequest{Service: grpcserver.LivenessService}); err == nil {
+			return nil
+		}
+		select {
+		case err := <-done:
+			done <- err
+			if err == nil {
+				err = errors.New("Run returned before serving")
+			}
+			return err
+		case <-cctx.Done():
+			t.Fatal("server never answered")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // waitDesc is a service with one server-streaming method, Wait, whose
@@ -67,18 +130,15 @@ func registerWait(srv *grpcserver.Server, started chan<- struct{}) {
 // ShutdownTimeout and the client sees the stream end cleanly.
 func TestDrainingEndsLongLivedStreams(t *testing.T) {
 	t.Parallel()
-	srv := grpcserver.New(slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	started := make(chan struct{}, 1)
-	registerWait(srv, started)
-	addr := freeAddr(t)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	const shutdownTimeout = 20 * time.Second
-	runErr := make(chan error, 1)
-	go func() {
-		runErr <- srv.Run(ctx, grpcserver.Options{Addr: addr, MetricsAddr: freeAddr(t), ShutdownTimeout: shutdownTimeout,
-			ShutdownDelay: 100 * time.Millisecond})
-	}()
+	srv, addr, _, runErr := run(t, ctx, func() *grpcserver.Server {
+		s := newServer()
+		registerWait(s, started)
+		return s
+	}, grpcserver.Options{ShutdownTimeout: shutdownTimeout, ShutdownDelay: 100 * time.Millisecond})
 
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -87,17 +147,6 @@ func TestDrainingEndsLongLivedStreams(t *testing.T) {
 	defer conn.Close()
 	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	// Wait until serving (Run listens asynchronously).
-	for {
-		if _, err := healthpb.NewHealthClient(conn).Check(cctx, &healthpb.HealthCheckRequest{Service: grpcserver.LivenessService}); err == nil {
-			break
-		}
-		select {
-		case <-cctx.Done():
-			t.Fatal("server never answered")
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 	stream, err := conn.NewStream(cctx, &waitDesc, "/carbuild.test.Waiter/Wait")
 	if err != nil {
 		t.Fatal(err)
@@ -157,29 +206,17 @@ func TestDrainingEndsLongLivedStreams(t *testing.T) {
 func TestUnknownMethodsAddNoSeries(t *testing.T) {
 	t.Parallel()
 	for _, noReflection := range []bool{false, true} {
-		reg := prometheus.NewRegistry()
-		srv := grpcserver.New(slog.New(slog.DiscardHandler), reg)
-		addr := freeAddr(t)
+		var reg *prometheus.Registry
 		ctx, stop := context.WithCancel(context.Background())
-		runErr := make(chan error, 1)
-		go func() {
-			runErr <- srv.Run(ctx, grpcserver.Options{Addr: addr, MetricsAddr: freeAddr(t), NoReflection: noReflection})
-		}()
+		srv, addr, _, runErr := run(t, ctx, func() *grpcserver.Server {
+			reg = prometheus.NewRegistry()
+			return grpcserver.New(slog.New(slog.DiscardHandler), reg)
+		}, grpcserver.Options{NoReflection: noReflection})
 		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			t.Fatal(err)
 		}
 		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		for {
-			if _, err := healthpb.NewHealthClient(conn).Check(cctx, &healthpb.HealthCheckRequest{Service: grpcserver.LivenessService}); err == nil {
-				break
-			}
-			select {
-			case <-cctx.Done():
-				t.Fatal("server never answered")
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
 		count := func() int {
 			mfs, err := reg.Gather()
 			if err != nil {
@@ -219,20 +256,15 @@ func TestUnknownMethodsAddNoSeries(t *testing.T) {
 // /readyz follows the readiness check, /healthz liveness.
 func TestHTTPHealth(t *testing.T) {
 	t.Parallel()
-	srv := grpcserver.New(slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	metricsAddr := freeAddr(t)
 	var ready atomic.Bool
 	ctx, stop := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() {
-		runErr <- srv.Run(ctx, grpcserver.Options{Addr: freeAddr(t), MetricsAddr: metricsAddr, ReadyInterval: 10 * time.Millisecond,
-			Ready: func(context.Context) error {
-				if !ready.Load() {
-					return errors.New("not yet")
-				}
-				return nil
-			}})
-	}()
+	_, _, metricsAddr, runErr := run(t, ctx, newServer, grpcserver.Options{ReadyInterval: 10 * time.Millisecond,
+		Ready: func(context.Context) error {
+			if !ready.Load() {
+				return errors.New("not yet")
+			}
+			return nil
+		}})
 	client := &http.Client{Timeout: 5 * time.Second}
 	get := func(path string) int {
 		resp, err := client.Get("http://" + metricsAddr + path)
