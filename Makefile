@@ -133,7 +133,7 @@ test-k8s: ## render every overlay, strict-decode, invariants, Tiltfile and ctlpt
 	cd k8s/proof && GOWORK=off go test -count=1 ./...
 
 .PHONY: test-kind
-test-kind: ## the dev loop on a real Kind cluster, offline: Docker engine, images, ctlptl.yaml, tilt ci, every overlay, teardown
+test-kind: deps ## the dev loop on a real Kind cluster, offline: Docker engine, images, ctlptl.yaml, tilt ci, every overlay, teardown
 	bash k8s/kind/run.sh
 
 

@@ -24,8 +24,14 @@ be confirmed with the quoted total. A failed check is a Locust failure whose
 message says what was wrong. Baskets respect the rules (at most one chassis).
 
 With CARBUILD_ORDER_LOG=FILE every confirmed v1 order is appended to FILE as
-"id idempotency-key" the moment its answer arrives, so a test can match the
-orders the database stored against the ones a client saw confirmed, by id.
+"id idempotency-key" by the same request event that counts it as a success
+in Locust's statistics, so a test can match the orders the database stored
+against the ones a client saw confirmed, and the ledger against the count.
+
+With --csv PREFIX, PREFIX_stats.csv and PREFIX_failures.csv are written once
+more at exit with the final totals: Locust 2.12 rewrites them only once a
+second while it runs, so requests that ended in the last second before exit
+(users finishing their task at the stop) were missing from them.
 
 Examples:
   locust -f loadtest/locustfile.py --headless -u 50 -r 10 -t 30s \
@@ -36,6 +42,7 @@ Examples:
   locust -f loadtest/locustfile.py --worker --master-host 127.0.0.1 &   # x2
 """
 
+import csv
 import json
 import os
 import random
@@ -47,6 +54,7 @@ from datetime import datetime
 
 import locust.runners
 from locust import FastHttpUser, HttpUser, between, events, task
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 # Debian's python3-locust 2.12.1 ships an empty version string (_version.py:
 # version = ''), and a master refuses a worker whose "client_ready" message
@@ -232,6 +240,40 @@ def log_confirmed(order_id, key):
     _ORDER_LOG.flush()
 
 
+@events.request.add_listener
+def _ledger(response=None, exception=None, **_kw):
+    """Logs an order whose answer was checked confirmed (v1_order marks the
+    response) when Locust records the request as a success: the ledger and
+    the statistics count the same event."""
+    confirmed = getattr(response, "carbuild_confirmed", None)
+    if exception is None and confirmed:
+        log_confirmed(*confirmed)
+
+
+_ENV = None
+
+
+@events.init.add_listener
+def _keep_environment(environment, **_kw):
+    global _ENV
+    _ENV = environment
+
+
+@events.quit.add_listener
+def write_final_csv(**_kw):
+    """Rewrites PREFIX_stats.csv and PREFIX_failures.csv (--csv PREFIX) with the
+    final totals; a worker's statistics are its master's to write."""
+    env = _ENV
+    prefix = getattr(env.parsed_options, "csv_prefix", None) if env is not None and env.parsed_options else None
+    if not prefix or isinstance(env.runner, locust.runners.WorkerRunner):
+        return
+    writer = StatsCSV(env, PERCENTILES_TO_REPORT)
+    with open(prefix + "_stats.csv", "w", newline="", encoding="utf-8") as f:
+        writer.requests_csv(csv.writer(f))
+    with open(prefix + "_failures.csv", "w", newline="", encoding="utf-8") as f:
+        writer.failures_csv(csv.writer(f))
+
+
 class Shopper(FastHttpUser if _CLIENT == "fast" else HttpUser):
     """A shopper: browse cars, list a car's parts, quote a basket, place the order."""
 
@@ -396,7 +438,7 @@ class Shopper(FastHttpUser if _CLIENT == "fast" else HttpUser):
             expect(order.get("status") == "ORDER_STATUS_CONFIRMED", f"order status {order.get('status')!r}")
             order_id = order.get("id", "")
             if order.get("status") == "ORDER_STATUS_CONFIRMED" and order_id:
-                log_confirmed(order_id, key)
+                r.carbuild_confirmed = (order_id, key)  # logged by _ledger if every check passes
             expect(len(order_id) >= 16, f"order id {order_id!r} looks guessable")
             self.v1_check_priced(order, basket, "order")
             expect(money(order.get("total"), "total") == money(quote["total"], "quoted total"), "order total differs from the quote")

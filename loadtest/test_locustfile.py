@@ -118,3 +118,78 @@ class OrderLogTest(unittest.TestCase):
         os.environ.pop("CARBUILD_ORDER_LOG", None)
         lf.log_confirmed("a1", "locust-1")
         self.assertIsNone(lf._ORDER_LOG)
+
+
+class LedgerTest(unittest.TestCase):
+    """The ledger is written by the request event that Locust counts."""
+
+    def test_only_successful_marked_orders(self):
+        import os
+        import tempfile
+        import types
+
+        confirmed = types.SimpleNamespace(carbuild_confirmed=("a1", "locust-1"))
+        unmarked = types.SimpleNamespace()
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "orders.txt")
+            os.environ["CARBUILD_ORDER_LOG"] = path
+            try:
+                lf._ledger(response=confirmed, exception=None)
+                lf._ledger(response=unmarked, exception=None)  # a quote, a read-back
+                lf._ledger(response=types.SimpleNamespace(carbuild_confirmed=("b2", "locust-2")), exception=AssertionError("total differs"))
+                lf._ledger(response=None, exception=ConnectionError("reset"))
+                with open(path, encoding="utf-8") as f:
+                    self.assertEqual(f.read().splitlines(), ["a1 locust-1"])
+            finally:
+                del os.environ["CARBUILD_ORDER_LOG"]
+                lf._ORDER_LOG.close()
+                lf._ORDER_LOG = None
+
+
+class FinalCSVTest(unittest.TestCase):
+    """At exit the stats CSV holds every request, the last second's too."""
+
+    def test_writes_final_totals(self):
+        import csv
+        import os
+        import tempfile
+        import types
+
+        from locust.env import Environment
+
+        with tempfile.TemporaryDirectory() as d:
+            prefix = os.path.join(d, "run")
+            with open(prefix + "_stats.csv", "w", encoding="utf-8") as f:
+                f.write("Type,Name,Request Count,Failure Count\nPOST,/v1/orders,1,0\n")  # a stale snapshot
+            env = Environment(user_classes=[lf.Shopper], parsed_options=types.SimpleNamespace(csv_prefix=prefix))
+            env.create_local_runner()
+            for _ in range(3):
+                env.stats.log_request("POST", "/v1/orders", 12, 300)
+            env.stats.log_request("GET", "/v1/cars", 2, 100)
+            env.stats.log_error("GET", "/v1/cars", "status 503, want 200")
+            old = lf._ENV
+            try:
+                lf._keep_environment(env)
+                lf.write_final_csv(exit_code=0)
+            finally:
+                lf._ENV = old
+            with open(prefix + "_stats.csv", encoding="utf-8") as f:
+                rows = {(r["Type"], r["Name"]): r for r in csv.DictReader(f)}
+            self.assertEqual(rows[("POST", "/v1/orders")]["Request Count"], "3")
+            self.assertEqual(rows[("", "Aggregated")]["Request Count"], "4")
+            self.assertEqual(rows[("", "Aggregated")]["Failure Count"], "1")
+            with open(prefix + "_failures.csv", encoding="utf-8") as f:
+                self.assertIn("status 503, want 200", f.read())
+
+    def test_nothing_without_csv(self):
+        import types
+
+        from locust.env import Environment
+
+        env = Environment(user_classes=[lf.Shopper], parsed_options=types.SimpleNamespace(csv_prefix=None))
+        old = lf._ENV
+        try:
+            lf._keep_environment(env)
+            lf.write_final_csv(exit_code=0)  # must not raise nor write
+        finally:
+            lf._ENV = old
