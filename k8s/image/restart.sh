@@ -1,7 +1,10 @@
 #!/bin/sh
 # restart.sh: PID 1 of the dev images. Runs the service ("$@") and restarts it
 # on SIGHUP, which Tilt's live update sends (`kill -HUP 1`) after syncing a new
-# binary, so a change is running seconds after a save without a new pod.
+# binary, so a change is running seconds after a save without a new pod. The
+# service gets the SIGHUP too: it drains and exits without its SHUTDOWN_DELAY,
+# which is there for a pod leaving its Service's endpoints, not for a restart
+# in place (shared/boot.SignalContext).
 # SIGTERM/SIGINT are passed on to the service (graceful shutdown), and the
 # wrapper exits with the service's status when it exits on its own.
 set -u
@@ -14,7 +17,7 @@ forward() { # signal
 }
 on_hup() {
 	restart=1
-	forward TERM
+	forward HUP
 }
 on_term() {
 	trap - TERM INT

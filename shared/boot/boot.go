@@ -31,6 +31,7 @@ import (
 	"github.com/carbuild/carbuild/shared/grpcclient"
 	"github.com/carbuild/carbuild/shared/grpcserver"
 	"github.com/carbuild/carbuild/shared/grpctls"
+	"github.com/carbuild/carbuild/shared/lifecycle"
 	"github.com/carbuild/carbuild/shared/logging"
 	"github.com/carbuild/carbuild/shared/metrics"
 	"github.com/carbuild/carbuild/shared/tracing"
@@ -48,12 +49,38 @@ func Main(name string, run func(ctx context.Context, args []string) error) {
 	// the old pod goes away, though the new one is Ready. Once a second
 	// bounds that by the DNS record's TTL. It must be set before any dial.
 	dns.SetMinResolutionInterval(time.Second)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := SignalContext()
 	err := run(ctx, os.Args[1:])
 	stop()
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, name+":", err)
 		os.Exit(1)
+	}
+}
+
+// SignalContext returns a context that ends on the first SIGINT or SIGTERM
+// (its cause names the signal) or SIGHUP (cause lifecycle.ErrRestartInPlace:
+// the dev image's restart.sh restarts the process in its pod after a live
+// update, and a shutdown delay would only make the change answer later).
+// Later signals are ignored until stop, which restores their defaults.
+func SignalContext() (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		select {
+		case s := <-sigs:
+			if s == syscall.SIGHUP {
+				cancel(lifecycle.ErrRestartInPlace)
+			} else {
+				cancel(fmt.Errorf("signal: %v", s))
+			}
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		cancel(context.Canceled)
 	}
 }
 

@@ -3,7 +3,7 @@
 // the gateway's public HTTP port) and the private operations server
 // (/metrics, pprof); when the context ends (SIGTERM) or a server fails it
 // turns readiness off, keeps serving for ShutdownDelay so load balancers
-// see that first, drains the main server's in-flight calls for up to
+// see that first (not for a restart in place: ErrRestartInPlace), drains the main server's in-flight calls for up to
 // ShutdownTimeout and then cuts what is left, and stops the operations
 // server last, so the drain's last seconds are still scraped.
 package lifecycle
@@ -25,6 +25,12 @@ import (
 
 // DefaultShutdownTimeout bounds a drain when Options.ShutdownTimeout is 0.
 const DefaultShutdownTimeout = 15 * time.Second
+
+// ErrRestartInPlace, as the cause of Run's context (context.WithCancelCause),
+// shuts down without ShutdownDelay: the process is being restarted inside its
+// own pod (SIGHUP from the dev image's restart.sh on a live update), which
+// stays in its Service's endpoints, so there is no load balancer to wait for.
+var ErrRestartInPlace = errors.New("restart in place (SIGHUP)")
 
 // Server is one server on its listener.
 type Server struct {
@@ -141,7 +147,11 @@ func Run(ctx context.Context, log *slog.Logger, o Options, main, ops Server) err
 		o.NotReady()
 	}
 	if o.ShutdownDelay > 0 {
-		time.Sleep(o.ShutdownDelay)
+		if errors.Is(context.Cause(ctx), ErrRestartInPlace) {
+			log.Info("restart in place: no shutdown delay")
+		} else {
+			time.Sleep(o.ShutdownDelay)
+		}
 	}
 	if o.Draining != nil {
 		o.Draining()

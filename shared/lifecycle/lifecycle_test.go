@@ -119,3 +119,37 @@ func TestRunDrainsHTTP(t *testing.T) {
 		})
 	}
 }
+
+// TestRestartInPlaceSkipsTheDelay: a context ended with ErrRestartInPlace
+// (SIGHUP, a live update) drains at once instead of waiting ShutdownDelay,
+// which only matters when load balancers must first take the pod out.
+func TestRestartInPlaceSkipsTheDelay(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, err := lifecycle.Ops("127.0.0.1:0", prometheus.NewRegistry(), false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	ctx, cancel := context.WithCancelCause(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- lifecycle.Run(ctx, slog.New(slog.NewTextHandler(&logs, nil)), lifecycle.Options{
+			ShutdownDelay: time.Hour,
+		}, lifecycle.HTTP("http", lis, &http.Server{Handler: http.NotFoundHandler()}), ops)
+	}()
+	cancel(lifecycle.ErrRestartInPlace)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v, want nil", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run still waits after 30 s: it slept the hour of ShutdownDelay on a restart in place")
+	}
+	if !strings.Contains(logs.String(), "restart in place: no shutdown delay") {
+		t.Errorf("logs %q do not say the delay was skipped", logs.String())
+	}
+}
