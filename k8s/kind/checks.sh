@@ -17,6 +17,8 @@
 #   restart     rolling restart of each service under load: 0 failed requests, orders == rows
 #   baseline, replicated, spread, autoscale: tilt ci --overlay=NAME, pods Ready; spread: one
 #               per worker, pod kill and worker drain under load; autoscale: HPA up and back
+#   tls         tilt ci --overlay=tls: HTTPS only (HSTS), mutual TLS between services (the
+#               server checks the client's identity), PostgreSQL over TLS only; plaintext refused
 # Helpers defined inside checks run indirectly (wait_for, under_load).
 # shellcheck disable=SC2317
 NS=carbuild
@@ -24,7 +26,7 @@ BASE_URL=http://localhost:8000
 
 run_checks() {
 	local steps=$1 s
-	[[ $steps == all ]] && steps="server dev smoke netpol prometheus liveness liveupdate restart baseline replicated spread autoscale"
+	[[ $steps == all ]] && steps="server dev smoke netpol prometheus liveness liveupdate restart baseline replicated spread autoscale tls"
 	for s in $steps; do
 		log "=== $s"
 		"check_$s"
@@ -46,12 +48,13 @@ tilt_ci() { # overlay
 	log "tilt ci --overlay=$1: $(grep -E 'SUCCESS' "$KIND_STATE/tilt-ci-$1.log" | tail -1) in $(($(date +%s) - t0)) s"
 }
 
-# http_expect CODE METHOD URL [curl args...]: exact status, body to stdout.
+# http_expect CODE METHOD URL [curl args...]: exact status, body to stdout
+# (CURL_CA: the CA file that verifies an https URL).
 http_expect() {
 	local want=$1 method=$2 url=$3 out code
 	shift 3
 	out=$(mktemp)
-	code=$(curl -sS -o "$out" -w '%{http_code}' -X "$method" "$@" "$url") || code=000
+	code=$(curl -sS ${CURL_CA:+--cacert "$CURL_CA"} -o "$out" -w '%{http_code}' -X "$method" "$@" "$url") || code=000
 	cat "$out"
 	rm -f "$out"
 	if [[ $code != "$want" ]]; then
@@ -85,7 +88,7 @@ check_curl_paths() {
 	[[ $body == *Chassi* ]] || { log "FAIL: /get-pecas: $body"; return 1; }
 	http_expect 200 GET "$BASE_URL/" >/dev/null
 	http_expect 200 GET "$BASE_URL/openapi.json" >/dev/null
-	log "curl: the README's paths answer through localhost:8000 (guest order $id stored and read back with its receipt)"
+	log "curl: the README's paths answer through $BASE_URL (guest order $id stored and read back with its receipt)"
 }
 
 check_dev() {
@@ -470,6 +473,16 @@ port_forward() {
 	wait_for "port-forward $1 on :$PF_PORT" 30 curl -s -o /dev/null "http://127.0.0.1:$PF_PORT/"
 }
 
+# port_forward_tcp RESOURCE PORT: as port_forward, for a port that does not
+# speak plain HTTP (ready once kubectl says it forwards).
+port_forward_tcp() {
+	PF_PORT=$(free_port)
+	kubectl -n "$NS" port-forward "$1" "$PF_PORT:$2" >"$KIND_STATE/pf-$PF_PORT.log" 2>&1 &
+	PF_PID=$!
+	STARTED_PIDS+=("$PF_PID")
+	wait_for "port-forward $1 on :$PF_PORT" 30 grep -q '^Forwarding from' "$KIND_STATE/pf-$PF_PORT.log"
+}
+
 # check_rbac: through the real authorizer, Prometheus' service account reads
 # pods in carbuild and nothing else.
 check_rbac() {
@@ -640,3 +653,63 @@ check_dockerfile() {
 	docker rm -f "$c" >/dev/null
 	docker rmi carbuild/{catalog,pricing,gateway,migrate}:kind-test carbuild/gateway:kind-test-dev >/dev/null
 }
+
+# ---------------------------------------------------------------------- tls
+
+# grpc_health ADDR NAME [grpcurl flags...]: grpc.health.v1 Check against a
+# port-forwarded gRPC port, verifying the server as NAME with the dev CA.
+grpc_health() {
+	local addr=$1 name=$2
+	shift 2
+	(cd "$REPO" && go run github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3 -max-time 5 "$@" \
+		-servername "$name" "$addr" grpc.health.v1.Health/Check) 2>&1
+}
+
+# check_tls: the tls overlay for real. The gateway answers only HTTPS on
+# localhost:8000 (the dev CA's certificate for localhost, HSTS) and the
+# README's paths and the Locust journeys pass through it; plain HTTP is
+# refused. catalog and pricing speak only mutual TLS: their health answers
+# the gateway's certificate, and refuses plaintext, a client without a
+# certificate and one with a certificate of the same CA but another identity.
+# PostgreSQL takes only TLS connections, and every service's is one.
+check_tls() {
+	local certs=$REPO/k8s/overlays/tls/certs s out code hdr plain n
+	[[ -f $certs/ca.crt ]] || (cd "$REPO" && go run ./dev/cmd/devcerts -out k8s/overlays/tls/certs >/dev/null)
+	tilt_ci tls
+	for s in catalog pricing gateway; do
+		kubectl -n "$NS" rollout status "deploy/$s" --timeout=300s >/dev/null
+		wait_for "tls: $s has 1 Ready pod" 300 pods_ready "$s" 1
+	done
+	hdr=$(curl -sS --cacert "$certs/ca.crt" -D - -o /dev/null https://localhost:8000/readyz) || { log "FAIL: tls: https://localhost:8000/readyz: $hdr"; return 1; }
+	grep -qi '^strict-transport-security: max-age=' <<<"$hdr" || { echo "$hdr" >&2; log "FAIL: tls: no HSTS header over HTTPS"; return 1; }
+	code=$(curl -s -o /dev/null -w '%{http_code}' http://localhost:8000/readyz) || true
+	[[ $code != 200 ]] || { log "FAIL: tls: plain HTTP on localhost:8000 answered 200"; return 1; }
+	BASE_URL=https://localhost:8000 CURL_CA=$certs/ca.crt check_curl_paths
+	out=$(cd "$REPO" && REQUESTS_CA_BUNDLE=$certs/ca.crt CARBUILD_URL=https://localhost:8000 SMOKE_DURATION=${KIND_SMOKE:-15s} bash loadtest/smoke.sh 2>&1) ||
+		{ echo "$out" >&2; log "FAIL: tls: Locust smoke over HTTPS"; return 1; }
+	log "tls: HTTPS with HSTS, plain HTTP refused ($code); Locust over HTTPS: $(grep -o 'smoke: [0-9]* requests, 0 failures' <<<"$out" | tr '\n' ';')"
+	for s in catalog pricing; do
+		port_forward_tcp "deploy/$s" 50051
+		out=$(grpc_health "127.0.0.1:$PF_PORT" "$s-headless" -cacert "$certs/ca.crt" -cert "$certs/gateway.crt" -key "$certs/gateway.key") &&
+			grep -q SERVING <<<"$out" || { echo "$out" >&2; log "FAIL: tls: $s refuses the gateway's certificate"; return 1; }
+		for plain in "-plaintext" "-cacert $certs/ca.crt" "-cacert $certs/ca.crt -cert $certs/postgres.crt -key $certs/postgres.key"; do
+			# shellcheck disable=SC2086 # the flags are split on purpose
+			if out=$(grpc_health "127.0.0.1:$PF_PORT" "$s-headless" $plain); then
+				echo "$out" >&2
+				log "FAIL: tls: $s answered with grpcurl $plain"
+				return 1
+			fi
+		done
+		kill "$PF_PID" 2>/dev/null || true
+		log "tls: $s answers the gateway's client certificate; refuses plaintext, no client certificate and another identity's certificate"
+	done
+	if out=$(kubectl -n "$NS" exec postgres-0 -c postgres -- env PGPASSWORD=carbuild-dev-password PGCONNECT_TIMEOUT=5 \
+		psql "host=127.0.0.1 user=carbuild dbname=carbuild sslmode=disable" -tAc 'SELECT 1' 2>&1); then
+		log "FAIL: tls: PostgreSQL accepted a plaintext TCP connection"; return 1
+	fi
+	grep -q 'no encryption' <<<"$out" || { echo "$out" >&2; log "FAIL: tls: PostgreSQL refused plaintext, but not for want of encryption"; return 1; }
+	n=$(pg "SELECT count(*) FILTER (WHERE NOT s.ssl) || ' ' || count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.backend_type = 'client backend' AND a.client_addr IS NOT NULL")
+	[[ ${n%% *} == 0 && ${n##* } -gt 0 ]] || { log "FAIL: tls: PostgreSQL client connections not over TLS / all: $n"; return 1; }
+	log "tls: PostgreSQL refuses plaintext TCP (no encryption); all ${n##* } service connections use TLS"
+}
+

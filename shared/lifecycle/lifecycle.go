@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,6 +45,8 @@ type Server struct {
 	drain func(ctx context.Context) bool
 	// stop cuts whatever is left.
 	stop func()
+	// leaving, when set, is called as shutdown begins, before ShutdownDelay.
+	leaving func()
 }
 
 // GRPC serves s on lis. GracefulStop drains it, Stop cuts it.
@@ -71,10 +74,26 @@ func GRPC(lis net.Listener, s *grpc.Server) Server {
 }
 
 // HTTP serves s on lis (with TLS when s.TLSConfig holds the certificate).
-// Shutdown drains it, Close cuts it.
+// Shutdown drains it, Close cuts it. From the start of shutdown every
+// response asks the client to close its connection ("Connection: close"; a
+// GOAWAY in HTTP/2), so clients move to new connections, which the load
+// balancer no longer sends here, during ShutdownDelay. Otherwise a
+// keep-alive connection stays on this process until the drain closes it
+// while idle, and a request sent at that instant fails without an answer.
 func HTTP(name string, lis net.Listener, s *http.Server) Server {
+	var leaving atomic.Bool
+	next := s.Handler
+	if next == nil {
+		next = http.DefaultServeMux
+	}
+	s.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if leaving.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
 	return Server{
-		Name: name, Listener: lis,
+		Name: name, Listener: lis, leaving: func() { leaving.Store(true) },
 		serve: func() error {
 			if s.TLSConfig != nil {
 				return s.ServeTLS(lis, "", "")
@@ -145,6 +164,9 @@ func Run(ctx context.Context, log *slog.Logger, o Options, main, ops Server) err
 	}
 	if o.NotReady != nil {
 		o.NotReady()
+	}
+	if main.leaving != nil {
+		main.leaving()
 	}
 	if o.ShutdownDelay > 0 {
 		if errors.Is(context.Cause(ctx), ErrRestartInPlace) {
