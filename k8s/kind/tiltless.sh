@@ -18,7 +18,7 @@ TILTLESS_SERVICES=(catalog:./catalog/cmd/catalog pricing:./pricing/cmd/pricing g
 
 tiltless_compile() { # name pkg
 	(cd "$REPO" && CGO_ENABLED=0 GOOS=linux GOARCH=$(kubectl get nodes -o jsonpath='{.items[0].status.nodeInfo.architecture}') \
-		nice -n "${KIND_NICE:-10}" go build -o "build/$1" "$2")
+		nice -n "${KIND_NICE:-10}" go build -ldflags='-s -w' -o "build/$1" "$2")
 }
 
 # tiltless_image NAME: builds and pushes carbuild/NAME; prints the reference
