@@ -58,7 +58,30 @@ gi() { # name module@version: go install into a scratch GOBIN, then move
 timed kind "$KIND_VERSION" gi kind "sigs.k8s.io/kind@$KIND_VERSION"
 # etcd's server module has replace directives (go install refuses it): etcd/ pins it.
 timed etcd "$ETCD_VERSION" bash -c "cd '$here/etcd' && ${nice_[*]} go build -ldflags '-s -w' -o '$out/etcd' go.etcd.io/etcd/server/v3"
-timed coredns "$COREDNS_VERSION" gi coredns "github.com/coredns/coredns@$COREDNS_VERSION"
+# trimmed_src MODULE@VERSION FILE REPLACEMENT: prints a scratch directory
+# holding a writable copy of the module's source with FILE replaced by
+# REPLACEMENT (trim/README.md: Go refuses -overlay for module-cache files).
+trimmed_src() {
+	local dir tmp
+	dir=$(cd / && go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	[[ -d $dir ]] || { echo "build-bins: $1 not in the module cache" >&2; return 1; }
+	tmp=$(mktemp -d)
+	cp -r "$dir/." "$tmp/"
+	chmod -R u+w "$tmp"
+	cp "$3" "$tmp/$2"
+	echo "$tmp"
+}
+trim_v() { sha256sum "$here/trim/$1" | cut -c1-8; }
+
+# CoreDNS with the plugins of kubeadm's Corefile (trim/coredns/zplugin.go),
+# built as its own main module, as `go install` would.
+build_coredns() {
+	local src
+	src=$(trimmed_src "github.com/coredns/coredns@$COREDNS_VERSION" core/plugin/zplugin.go "$here/trim/coredns/zplugin.go")
+	(cd "$src" && "${nice_[@]}" go build -ldflags '-s -w' -o "$out/coredns" .)
+	rm -rf "$src"
+}
+timed coredns "$COREDNS_VERSION-trim$(trim_v coredns/zplugin.go)" build_coredns
 # NetworkPolicy enforcement: kube-network-policies' engine with an iptables
 # diversion (netpol/main.go says why); versioned by its source.
 netpol_v=$KNP_VERSION-$(cat "$here/netpol/go.sum" "$here/netpol/"*.go | sha256sum | cut -c1-12)
@@ -67,12 +90,20 @@ timed metrics-server "$METRICS_SERVER_VERSION" gi metrics-server "sigs.k8s.io/me
 # The prom/prometheus stand-in: Prometheus' own Go module (prometheus/ pins it;
 # its replace directive makes go install refuse it). No web UI assets (the
 # builtinassets tag is off): the API, scraping and rules are what the cluster uses.
+# Only the service discoveries the cluster uses (trim/prometheus/plugins.go):
+# a scratch copy of prometheus/ builds against the trimmed source.
 pv="-X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION#v} -X github.com/prometheus/common/version.Branch=HEAD -X github.com/prometheus/common/version.Revision=$PROMETHEUS_MODULE"
-if ! have prometheus "$PROMETHEUS_VERSION" || ! have promtool "$PROMETHEUS_VERSION"; then
+prom_v=$PROMETHEUS_VERSION-trim$(trim_v prometheus/plugins.go)
+if ! have prometheus "$prom_v" || ! have promtool "$prom_v"; then
 	t0=$(date +%s)
-	(cd "$here/prometheus" && "${nice_[@]}" go build -p "${KIND_BUILD_P:-6}" -ldflags "-s -w $pv" -o "$out/" \
-		github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool)
-	echo "$PROMETHEUS_VERSION" >"$out/prometheus.version"
-	echo "$PROMETHEUS_VERSION" >"$out/promtool.version"
-	echo "build-bins: prometheus, promtool $PROMETHEUS_VERSION built in $(($(date +%s) - t0)) s" >&2
+	src=$(trimmed_src "github.com/prometheus/prometheus@$PROMETHEUS_MODULE" plugins/plugins.go "$here/trim/prometheus/plugins.go")
+	wrap=$(mktemp -d)
+	cp "$here/prometheus/"* "$wrap/"
+	(cd "$wrap" && go mod edit -replace "github.com/prometheus/prometheus=$src" &&
+		"${nice_[@]}" go build -p "${KIND_BUILD_P:-6}" -ldflags "-s -w $pv" -o "$out/" \
+			github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool)
+	rm -rf "$src" "$wrap"
+	echo "$prom_v" >"$out/prometheus.version"
+	echo "$prom_v" >"$out/promtool.version"
+	echo "build-bins: prometheus, promtool $prom_v built in $(($(date +%s) - t0)) s" >&2
 fi

@@ -81,13 +81,15 @@ images_base() {
 	tag_as carbuild-kind/distroless:root gcr.io/distroless/static-debian12:latest
 }
 
-# bin_image TAG BASE BINDIR NAME DEST: one binary on a base image.
+# bin_image TAG BASE BINDIR NAME DEST: one binary on a base image, rebuilt
+# when the binary's version stamp (BINDIR/NAME.version) changes.
 bin_image() {
-	local tag=$1 base=$2 dir=$3 name=$4 dest=$5 ctx
-	have_image "$tag" && return 0
+	local tag=$1 base=$2 dir=$3 name=$4 dest=$5 ctx args
+	args=(--build-arg "BASE=$base" --build-arg "SRC=$name" --build-arg "DEST=$dest" --build-arg "BIN_VERSION=$(cat "$dir/$name.version")")
+	[[ $(docker image inspect -f '{{index .Config.Labels "carbuild.kind.recipe"}}' "$tag" 2>/dev/null) != "$(recipe_hash "$KIND_DIR/images/bin.Dockerfile" - "${args[@]}")" ]] || return 0
 	ctx=$(mktemp -d "$KIND_STATE/ctx.XXXX")
 	cp "$dir/$name" "$ctx/"
-	build "$tag" "$KIND_DIR/images/bin.Dockerfile" "$ctx" --build-arg "BASE=$base" --build-arg "SRC=$name" --build-arg "DEST=$dest"
+	build "$tag" "$KIND_DIR/images/bin.Dockerfile" "$ctx" "${args[@]}"
 	rm -rf "$ctx"
 }
 
@@ -97,7 +99,7 @@ images_standins() {
 	local ctx
 	ctx=$(mktemp -d "$KIND_STATE/ctx.XXXX")
 	cp "$bins/prometheus" "$bins/promtool" "$ctx/"
-	build "prom/prometheus:$PROMETHEUS_VERSION" "$img/prometheus.Dockerfile" "$ctx" --build-arg "VERSION=$PROMETHEUS_VERSION"
+	build "prom/prometheus:$PROMETHEUS_VERSION" "$img/prometheus.Dockerfile" "$ctx" --build-arg "VERSION=$PROMETHEUS_VERSION" --build-arg "BIN_VERSION=$(cat "$bins/prometheus.version")"
 	rm -rf "$ctx"
 	build locustio/locust:2.37.0 "$img/locust.Dockerfile" "$img"
 	build registry:2 "$img/registry.Dockerfile" "$img"
@@ -171,7 +173,8 @@ fix_entrypoint() { # ref json
 node_image() {
 	local bins=$1 kind_files hash tag ctx pause c t0
 	kind_files=$(go mod download -json "sigs.k8s.io/kind@$KIND_VERSION" | jq -r .Dir)/images/base/files
-	hash=$(cat "$bins/netpol.version" "$KIND_DIR/versions.env" "$KIND_DIR/images/node.Dockerfile" "$KIND_DIR/node/"* "$KIND_DIR/images/"*.Dockerfile "$KIND_DIR/images/"*.sh "$KIND_DIR/images.sh" | sha256sum | cut -c1-12)
+	# Every binary's version stamp: a rebuilt binary's image is preloaded anew.
+	hash=$(cat "$bins/"*.version "$KIND_DIR/versions.env" "$KIND_DIR/images/node.Dockerfile" "$KIND_DIR/node/"* "$KIND_DIR/images/"*.Dockerfile "$KIND_DIR/images/"*.sh "$KIND_DIR/images.sh" | sha256sum | cut -c1-12)
 	tag="carbuild-kind/node:$K8S_VERSION-$hash"
 	if have_image "$tag"; then echo "$tag"; return 0; fi
 	t0=$(date +%s)

@@ -4,8 +4,8 @@
 # nobody, data in /prometheus. No web UI assets: the API, scraping, service
 # discovery and rules are what the cluster uses. Context: the two binaries.
 FROM carbuild-kind/distroless:root
-ARG VERSION
-LABEL org.opencontainers.image.version=${VERSION}
+ARG VERSION BIN_VERSION
+LABEL org.opencontainers.image.version=${VERSION} carbuild.kind.bin-version=${BIN_VERSION}
 COPY prometheus promtool /bin/
 USER 65534:65534
 WORKDIR /prometheus
