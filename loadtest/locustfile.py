@@ -33,6 +33,9 @@ more at exit with the final totals: Locust 2.12 rewrites them only once a
 second while it runs, so requests that ended in the last second before exit
 (users finishing their task at the stop) were missing from them.
 
+Against an https host whose certificate a private CA signed (the tls
+overlay), REQUESTS_CA_BUNDLE=CA-FILE names that CA.
+
 Examples:
   locust -f loadtest/locustfile.py --headless -u 50 -r 10 -t 30s \
       --host http://127.0.0.1:8000 --api v1 --only-summary
@@ -280,6 +283,12 @@ class Shopper(FastHttpUser if _CLIENT == "fast" else HttpUser):
     wait_time = between(1, 3)
 
     def on_start(self):
+        # Locust turns off requests' trust_env, so REQUESTS_CA_BUNDLE (the CA
+        # of an https --host, e.g. the tls overlay's dev CA) is applied here.
+        # FastHttpUser does not verify certificates at all.
+        ca = os.environ.get("REQUESTS_CA_BUNDLE")
+        if ca and _CLIENT == "requests":
+            self.client.verify = ca
         options = self.environment.parsed_options
         self.api = getattr(options, "api", "v1") if options else "v1"
         self.retry_share = getattr(options, "retry_share", 0.05) if options else 0.05

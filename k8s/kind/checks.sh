@@ -229,16 +229,20 @@ check_restart() {
 
 # Liveness: a wedged process (SIGSTOP) is restarted by the kubelet.
 check_liveness() {
-	local s pod before
+	local s pod before pods=() befores=() i
+	restarted() { (($(kubectl -n "$NS" get pod "$1" -o jsonpath='{.status.containerStatuses[0].restartCount}') > $2)); }
+	# Both wedged at once: each waits out its probes and grace period, so in parallel.
 	for s in catalog gateway; do
 		pod=$(kubectl -n "$NS" get pods -l "app.kubernetes.io/name=$s" -o jsonpath='{.items[0].metadata.name}')
 		before=$(kubectl -n "$NS" get pod "$pod" -o jsonpath='{.status.containerStatuses[0].restartCount}')
 		# In the dev image PID 1 is restart.sh; the service is its child.
 		kubectl -n "$NS" exec "$pod" -- sh -c 'for p in /proc/[0-9]*; do set -- $(tr "\0" " " <$p/cmdline 2>/dev/null); [ "${1:-}" = /app/server ] && kill -STOP ${p#/proc/} && echo "stopped ${p#/proc/}"; done; true'
-		restarted() { (($(kubectl -n "$NS" get pod "$1" -o jsonpath='{.status.containerStatuses[0].restartCount}') > $2)); }
-		wait_for "liveness restarted wedged $s ($pod)" 180 restarted "$pod" "$before"
-		kubectl -n "$NS" wait --for=condition=Ready "pod/$pod" --timeout=180s >/dev/null
+		pods+=("$pod") befores+=("$before")
 	done
+	for i in 0 1; do
+		wait_for "liveness restarted wedged ${pods[i]}" 180 restarted "${pods[i]}" "${befores[i]}"
+	done
+	for pod in "${pods[@]}"; do kubectl -n "$NS" wait --for=condition=Ready "pod/$pod" --timeout=180s >/dev/null; done
 }
 
 # ------------------------------------------------------------------ overlays
@@ -661,8 +665,7 @@ check_dockerfile() {
 grpc_health() {
 	local addr=$1 name=$2
 	shift 2
-	(cd "$REPO" && go run github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3 -max-time 5 "$@" \
-		-servername "$name" "$addr" grpc.health.v1.Health/Check) 2>&1
+	"$KIND_STATE/bin/grpcurl" -max-time 5 "$@" -servername "$name" "$addr" grpc.health.v1.Health/Check 2>&1
 }
 
 # check_tls: the tls overlay for real. The gateway answers only HTTPS on
@@ -688,8 +691,10 @@ check_tls() {
 	out=$(cd "$REPO" && REQUESTS_CA_BUNDLE=$certs/ca.crt CARBUILD_URL=https://localhost:8000 SMOKE_DURATION=${KIND_SMOKE:-15s} bash loadtest/smoke.sh 2>&1) ||
 		{ echo "$out" >&2; log "FAIL: tls: Locust smoke over HTTPS"; return 1; }
 	log "tls: HTTPS with HSTS, plain HTTP refused ($code); Locust over HTTPS: $(grep -o 'smoke: [0-9]* requests, 0 failures' <<<"$out" | tr '\n' ';')"
-	for s in catalog pricing; do
-		port_forward_tcp "deploy/$s" 50051
+	GOBIN=$KIND_STATE/bin go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3
+	for s in catalog:50051 pricing:50052; do
+		port_forward_tcp "deploy/${s%:*}" "${s#*:}"
+		s=${s%:*}
 		out=$(grpc_health "127.0.0.1:$PF_PORT" "$s-headless" -cacert "$certs/ca.crt" -cert "$certs/gateway.crt" -key "$certs/gateway.key") &&
 			grep -q SERVING <<<"$out" || { echo "$out" >&2; log "FAIL: tls: $s refuses the gateway's certificate"; return 1; }
 		for plain in "-plaintext" "-cacert $certs/ca.crt" "-cacert $certs/ca.crt -cert $certs/postgres.crt -key $certs/postgres.key"; do

@@ -5,10 +5,12 @@
 # postgres with the given arguments ("-c x=y" alone means postgres -c x=y).
 set -eu
 case "${1:-}" in -*) set -- postgres "$@" ;; esac
+# As the official entrypoint, on every start: a pod restarted on its volume
+# may find PGDATA group-writable (kubelet applies fsGroup), which postgres refuses.
+if [ "${1:-}" = postgres ]; then mkdir -p "$PGDATA" && chmod 0700 "$PGDATA"; fi
 if [ "${1:-}" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
 	: "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set}"
 	user=${POSTGRES_USER:-postgres} db=${POSTGRES_DB:-${POSTGRES_USER:-postgres}}
-	mkdir -p "$PGDATA" && chmod 0700 "$PGDATA"
 	pw=$(mktemp) && printf '%s\n' "$POSTGRES_PASSWORD" >"$pw"
 	initdb -D "$PGDATA" --username="$user" --pwfile="$pw" --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8
 	rm -f "$pw"
