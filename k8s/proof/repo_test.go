@@ -111,7 +111,8 @@ func TestDockerfiles(t *testing.T) {
 // TestRestartWrapper runs k8s/image/restart.sh under dash and busybox sh (the
 // shell of the alpine dev image) the way Tilt's live update drives it: the
 // running service's file is replaced with busybox tar (alpine's tar, which
-// Tilt's sync runs in the container), SIGHUP restarts it into the new
+// Tilt's sync runs in the container), SIGHUP reaches the service (which
+// then stops without its shutdown delay) and restarts it into the new
 // version, and SIGTERM reaches the service and ends the wrapper with the
 // service's status.
 func TestRestartWrapper(t *testing.T) {
@@ -138,9 +139,11 @@ func TestRestartWrapper(t *testing.T) {
 			app, next := filepath.Join(dir, "app"), filepath.Join(dir, "next")
 			os.Mkdir(app, 0o755)
 			os.Mkdir(next, 0o755)
-			// A stand-in service: records each start with its version and a graceful stop.
+			// A stand-in service: records each start with its version and each graceful stop with its signal.
 			service := func(version string) []byte {
-				return []byte("#!/bin/sh\necho start " + version + " >> " + log + "\ntrap 'echo stop >> " + log + "; exit 0' TERM\nwhile :; do sleep 0.05; done\n")
+				return []byte("#!/bin/sh\necho start " + version + " >> " + log + "\n" +
+					"trap 'echo stop HUP >> " + log + "; exit 0' HUP\ntrap 'echo stop TERM >> " + log + "; exit 0' TERM\n" +
+					"while :; do sleep 0.05; done\n")
 			}
 			os.WriteFile(filepath.Join(app, "server"), service("v1"), 0o755)
 			cmd := exec.Command(shell[0], append(shell[1:], script, filepath.Join(app, "server"))...)
@@ -171,9 +174,9 @@ func TestRestartWrapper(t *testing.T) {
 				t.Fatalf("sync with busybox tar: %v\n%s", err, out)
 			}
 			cmd.Process.Signal(syscall.SIGHUP)
-			waitFor("start v1\nstop\nstart v2")
+			waitFor("start v1\nstop HUP\nstart v2")
 			cmd.Process.Signal(syscall.SIGTERM)
-			waitFor("start v1\nstop\nstart v2\nstop")
+			waitFor("start v1\nstop HUP\nstart v2\nstop TERM")
 			select {
 			case err := <-done:
 				if err != nil {
