@@ -3,9 +3,10 @@
 // the gateway's public HTTP port) and the private operations server
 // (/metrics, pprof); when the context ends (SIGTERM) or a server fails it
 // turns readiness off, keeps serving for ShutdownDelay so load balancers
-// see that first (not for a restart in place: ErrRestartInPlace), drains the main server's in-flight calls for up to
-// ShutdownTimeout and then cuts what is left, and stops the operations
-// server last, so the drain's last seconds are still scraped.
+// see that first (not for a restart in place: ErrRestartInPlace), drains
+// the main server's in-flight calls for up to ShutdownTimeout and then cuts
+// what is left, and stops the operations server last, so the drain's last
+// seconds are still scraped.
 package lifecycle
 
 import (

@@ -35,6 +35,21 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// listeners returns a listener for the main server and an operations server
+// on a free port, both on loopback.
+func listeners(t *testing.T) (net.Listener, lifecycle.Server) {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, err := lifecycle.Ops("127.0.0.1:0", prometheus.NewRegistry(), false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lis, ops
+}
+
 // TestRunDrainsHTTP: a request in flight when shutdown starts is answered;
 // readiness is off before the drain starts; the drain, not a timeout, ends
 // the run; metrics answer throughout.
@@ -56,14 +71,7 @@ func TestRunDrainsHTTP(t *testing.T) {
 				<-release
 				_, _ = io.WriteString(w, "done")
 			})
-			lis, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			ops, err := lifecycle.Ops("127.0.0.1:0", prometheus.NewRegistry(), false, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			lis, ops := listeners(t)
 			var logs syncBuffer
 			ctx, cancel := context.WithCancel(context.Background())
 			notReady := make(chan struct{})
@@ -124,14 +132,7 @@ func TestRunDrainsHTTP(t *testing.T) {
 // (SIGHUP, a live update) drains at once instead of waiting ShutdownDelay,
 // which only matters when load balancers must first take the pod out.
 func TestRestartInPlaceSkipsTheDelay(t *testing.T) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ops, err := lifecycle.Ops("127.0.0.1:0", prometheus.NewRegistry(), false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lis, ops := listeners(t)
 	var logs syncBuffer
 	ctx, cancel := context.WithCancelCause(context.Background())
 	done := make(chan error, 1)
