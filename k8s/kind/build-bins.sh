@@ -33,13 +33,15 @@ kv="-X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component
 kv="$kv -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION -X k8s.io/client-go/pkg/version.gitMajor=$major -X k8s.io/client-go/pkg/version.gitMinor=$minor"
 # One go build for all of them: they share most packages, and one build graph
 # (-p KIND_BUILD_P) keeps both cores busy instead of compiling them in turn.
+# Stamped with kube/go.mod's hash too: its godebug line changes the binaries.
 kcmds=(kubeadm kubectl kube-apiserver kube-scheduler kube-proxy kube-controller-manager kubelet)
+kube_v=$K8S_VERSION-$(sha256sum <"$here/kube/go.mod" | cut -c1-8)
 missing=()
-for c in "${kcmds[@]}"; do have "$c" "$K8S_VERSION" || missing+=("k8s.io/kubernetes/cmd/$c"); done
+for c in "${kcmds[@]}"; do have "$c" "$kube_v" || missing+=("k8s.io/kubernetes/cmd/$c"); done
 if ((${#missing[@]})); then
 	t0=$(date +%s)
 	(cd "$here/kube" && "${nice_[@]}" go build -p "${KIND_BUILD_P:-6}" -ldflags "-s -w $kv" -o "$out/" "${missing[@]}")
-	for c in "${missing[@]##*/}"; do echo "$K8S_VERSION" >"$out/$c.version"; done
+	for c in "${missing[@]##*/}"; do echo "$kube_v" >"$out/$c.version"; done
 	echo "build-bins: ${missing[*]##*/} built in $(($(date +%s) - t0)) s" >&2
 fi
 local_v=$(cat "$here/kube/go.sum" "$here"/kube/cmd/*/*.go | sha256sum | cut -c1-12)

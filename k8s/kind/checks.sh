@@ -318,7 +318,8 @@ pods_ready_off() { # svc node n: n Ready pods of svc, none on node
 check_autoscale() {
 	local s
 	tilt_ci autoscale
-	wait_for "APIService v1beta1.metrics.k8s.io Available" 180 kubectl wait --for=condition=Available apiservice/v1beta1.metrics.k8s.io --timeout=5s
+	wait_for "APIService v1beta1.metrics.k8s.io Available" 180 kubectl wait --for=condition=Available apiservice/v1beta1.metrics.k8s.io --timeout=5s ||
+		{ metrics_api_report; return 1; }
 	metrics_api_routed || restart_apiserver
 	wait_for "metrics-server serves pod metrics" 300 kubectl -n "$NS" top pods
 	for s in catalog pricing gateway; do
@@ -345,6 +346,16 @@ check_autoscale() {
 	KIND_LOAD_USERS=${KIND_HPA_USERS:-10} under_load hpa-up 60s hpa_load
 	back() { for s in catalog pricing gateway; do (($(kubectl -n "$NS" get deploy "$s" -o jsonpath='{.status.replicas}') == 1)) || return 1; done; }
 	wait_for "HPAs scaled every service back to 1 after the load" 420 back
+}
+
+# metrics_api_report: what the aggregator and metrics-server say, when the
+# metrics API did not come up (the failed run leaves nothing else to read).
+metrics_api_report() {
+	kubectl get apiservice v1beta1.metrics.k8s.io \
+		-o jsonpath='{range .status.conditions[*]}APIService {.type}={.status} {.reason}: {.message}{"\n"}{end}' >&2 || true
+	kubectl -n kube-system get pods,endpointslices -l k8s-app=metrics-server -o wide >&2 || true
+	kubectl -n kube-system describe pods -l k8s-app=metrics-server 2>&1 | sed -n '/^Events:/,$p' >&2 || true
+	kubectl -n kube-system logs -l k8s-app=metrics-server --all-containers --prefix --tail=40 >&2 || true
 }
 
 # metrics_api_routed: the API server forwards the metrics API to metrics-server.

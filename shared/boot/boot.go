@@ -62,11 +62,17 @@ func Main(name string, run func(ctx context.Context, args []string) error) {
 // (its cause names the signal) or SIGHUP (cause lifecycle.ErrRestartInPlace:
 // the dev image's restart.sh restarts the process in its pod after a live
 // update, and a shutdown delay would only make the change answer later).
+// A SIGHUP that was ignored when the process started (nohup, a daemon's
+// supervisor) stays ignored: the process was asked not to stop on it.
 // Later signals are ignored until stop, which restores their defaults.
 func SignalContext() (ctx context.Context, stop func()) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	watched := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		watched = append(watched, syscall.SIGHUP)
+	}
+	signal.Notify(sigs, watched...)
 	go func() {
 		select {
 		case s := <-sigs:

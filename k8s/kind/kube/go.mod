@@ -2,6 +2,10 @@ module carbuild.local/kindkube
 
 go 1.26
 
+// The GODEBUG defaults Kubernetes v1.34 builds its release binaries with
+// (its own go.mod says so); without this line, Go 1.26's newer defaults apply.
+godebug default=go1.24
+
 require k8s.io/kubernetes v1.34.4
 
 require (
