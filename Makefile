@@ -155,8 +155,8 @@ bench: ## benchmark the local stack against a bare reference; report + plots und
 	go run ./loadtest/cmd/bench $(BENCH_FLAGS)
 
 .PHONY: bench-overload
-bench-overload: ## only the overload phase (orders at 3x their closed loop), stack pinned to one CPU and the generator to the other(s); plots under results/
-	go run ./loadtest/cmd/bench -pin -series= $(BENCH_FLAGS)
+bench-overload: ## only the overload phase (orders at 3x their closed loop), stack and its private PostgreSQL pinned to one CPU, the generator to the other(s); plots under results/
+	go run ./loadtest/cmd/bench -pin -durable-db -series= $(BENCH_FLAGS)
 
 .PHONY: bench-bigcat
 bench-bigcat: ## issue 17 target 1: 1,000,000 parts over 10,000 models, uniformly random cold reads of /v1/cars/{id}/parts and /get-pecas vs a bare in-memory reference, RSS per service, EXPLAIN of the catalog's queries

@@ -454,34 +454,51 @@ func durableTarget(problems []string, s *report.Series, steps []durableStep) rep
 // on this machine (ok false otherwise). Processes that ended meanwhile
 // take their time with them: the pool's connections stay open.
 func serverCPU(ctx context.Context, conn *pgx.Conn) (float64, bool) {
+	pids, ok := serverPIDs(ctx, conn)
+	if !ok {
+		return 0, false
+	}
+	var total float64
+	for i, pid := range pids {
+		s, err := procmon.CPUSeconds(pid)
+		if err != nil {
+			if i == 0 { // the postmaster
+				return 0, false
+			}
+			continue
+		}
+		total += s
+	}
+	return total, true
+}
+
+// serverPIDs returns the postmaster of the PostgreSQL server conn talks to,
+// then its processes (backends, WAL writer, checkpointer...), when it runs
+// on this machine.
+func serverPIDs(ctx context.Context, conn *pgx.Conn) ([]int, bool) {
 	var backend int
 	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
-		return 0, false
+		return nil, false
 	}
 	postmaster, _ := procParent(backend)
 	if postmaster <= 1 {
-		return 0, false
-	}
-	total, err := procmon.CPUSeconds(postmaster)
-	if err != nil {
-		return 0, false
+		return nil, false
 	}
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0, false
+		return nil, false
 	}
+	pids := []int{postmaster}
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
 		if ppid, ok := procParent(pid); ok && ppid == postmaster {
-			if s, err := procmon.CPUSeconds(pid); err == nil {
-				total += s
-			}
+			pids = append(pids, pid)
 		}
 	}
-	return total, true
+	return pids, true
 }
 
 // procParent returns the parent of pid from /proc/PID/stat.

@@ -147,7 +147,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.genModels, "gen-models", 0, "before measuring, generate this many car models with gencatalog (prefix gen) in the stack's database; needed by -series catalog")
 	fs.IntVar(&c.genParts, "gen-parts", 100, "parts per generated model")
 	fs.IntVar(&c.maxInFlight, "max-inflight", 2000, "bound on outstanding requests of an open-model step (protects the machine when the system saturates; 0: none)")
-	fs.BoolVar(&c.pin, "pin", false, "run the services the bench starts on the first CPU it may use and the load generator on the others (Linux; PostgreSQL is not moved), so that a generator on a small machine can offer several times what the stack serves")
+	fs.BoolVar(&c.pin, "pin", false, "run the services the bench starts on the first CPU it may use and the load generator on the others (Linux; with -durable-db the private PostgreSQL goes with the services, the shared server is never moved), so that a generator on a small machine can offer several times what the stack serves")
 	fs.BoolVar(&c.skipBuild, "skip-build", false, "use the binaries already in -bin-dir when starting the stack")
 	fs.StringVar(&c.binDir, "bin-dir", "", "where the stack's binaries are built or found (default bin/); with -skip-build, compare another build")
 	fs.StringVar(&c.serviceLogLevel, "service-log-level", "info", "LOG_LEVEL of the services the bench starts")
@@ -292,7 +292,14 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 		if err := pinSelf(genCPUs); err != nil {
 			return 0, err
 		}
-		b.Config["pinned"] = fmt.Sprintf("services on CPU %s, load generator + reference on %d other CPU(s)", cfg.stackCPUs, genCPUs.Count())
+		b.Config["pinned"] = fmt.Sprintf("services on CPU %s, load generator + reference on %d other CPU(s); PostgreSQL not moved", cfg.stackCPUs, genCPUs.Count())
+		if cfg.durableDB && st.databaseURL != "" {
+			n, err := pinServer(ctx, st.databaseURL, cfg.stackCPUs)
+			if err != nil {
+				return 0, err
+			}
+			b.Config["pinned"] = fmt.Sprintf("services and the private PostgreSQL (%d processes) on CPU %s, load generator + reference on %d other CPU(s)", n, cfg.stackCPUs, genCPUs.Count())
+		}
 	}
 	b.Config["GOMAXPROCS (load generator + reference)"] = strconv.Itoa(runtime.GOMAXPROCS(0))
 	b.Target = st.url

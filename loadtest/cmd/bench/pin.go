@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"runtime"
 	"strconv"
 
+	"github.com/jackc/pgx/v5"
 	"golang.org/x/sys/unix"
 )
 
@@ -58,4 +60,33 @@ func pinSelf(set unix.CPUSet) error {
 	}
 	runtime.GOMAXPROCS(set.Count())
 	return nil
+}
+
+// pinServer moves every process of the PostgreSQL server at databaseURL to
+// the stack's CPU and returns how many it moved. Only for a server the bench
+// booted itself (-durable-db): the database is part of the system under
+// test, and left on every CPU it takes the generator's. Backends started
+// later are forked by the postmaster and inherit its CPU.
+func pinServer(ctx context.Context, databaseURL, stackCPU string) (int, error) {
+	cpu, err := strconv.Atoi(stackCPU)
+	if err != nil {
+		return 0, fmt.Errorf("-pin: stack CPU %q: %w", stackCPU, err)
+	}
+	var set unix.CPUSet
+	set.Set(cpu)
+	conn, err := pgx.Connect(ctx, databaseURL)
+	if err != nil {
+		return 0, fmt.Errorf("-pin: the database: %w", err)
+	}
+	defer conn.Close(context.Background())
+	pids, ok := serverPIDs(ctx, conn)
+	if !ok {
+		return 0, errors.New("-pin: the database server's processes are not on this machine")
+	}
+	for _, pid := range pids {
+		if err := unix.SchedSetaffinity(pid, &set); err != nil && !errors.Is(err, unix.ESRCH) {
+			return 0, fmt.Errorf("-pin: database process %d: %w", pid, err)
+		}
+	}
+	return len(pids), nil
 }

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/sys/unix"
+)
+
+// TestPinServer boots a private PostgreSQL, as -durable-db does, moves it
+// to one CPU and checks that every process of the server, and a backend
+// forked after the move, may run on that CPU only.
+func TestPinServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a PostgreSQL server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var all unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &all); err != nil {
+		t.Fatal(err)
+	}
+	if all.Count() < 2 {
+		t.Skip("one CPU: every process is on it already, pinning shows nothing")
+	}
+	cpu := -1
+	for c := range 1024 {
+		if all.IsSet(c) {
+			cpu = c // the last CPU this process may use: rarely the one the server had
+		}
+	}
+	url, stop, err := privateDurableDB(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+
+	n, err := pinServer(ctx, url, strconv.Itoa(cpu))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 3 { // the postmaster, its background processes, our backend
+		t.Fatalf("moved %d processes, want the postmaster and its children", n)
+	}
+	conn, err := pgx.Connect(ctx, url) // a backend forked after the move
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var backend int
+	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
+		t.Fatal(err)
+	}
+	pids, ok := serverPIDs(ctx, conn)
+	if !ok || len(pids) < n {
+		t.Fatalf("server processes %v (ok %v), want at least the %d moved", pids, ok, n)
+	}
+	sawBackend := false
+	for _, pid := range pids {
+		var set unix.CPUSet
+		if err := unix.SchedGetaffinity(pid, &set); err != nil {
+			continue // ended meanwhile
+		}
+		if set.Count() != 1 || !set.IsSet(cpu) {
+			t.Errorf("process %d may run on %d CPUs, want CPU %d only", pid, set.Count(), cpu)
+		}
+		sawBackend = sawBackend || pid == backend
+	}
+	if !sawBackend {
+		t.Errorf("the new backend %d is not among the server's processes %v", backend, pids)
+	}
+}
