@@ -20,6 +20,8 @@
 D() { DOCKER_BUILDKIT=1 /usr/bin/docker "$@"; }
 
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
+# image_recipe TAG: the recipe hash the image TAG was built with ("" if none).
+image_recipe() { docker image inspect -f '{{index .Config.Labels "carbuild.kind.recipe"}}' "$1" 2>/dev/null || true; }
 
 # recipe_hash DOCKERFILE CONTEXT ARGS...: changes with the Dockerfile, its
 # build args and the scripts it copies from images/, so a changed recipe
@@ -40,7 +42,7 @@ build() {
 	local tag=$1 file=$2 ctx=$3 t0 h
 	shift 3
 	h=$(recipe_hash "$file" "$ctx" "$@")
-	if [[ $(docker image inspect -f '{{index .Config.Labels "carbuild.kind.recipe"}}' "$tag" 2>/dev/null) == "$h" ]]; then return 0; fi
+	if [[ $(image_recipe "$tag") == "$h" ]]; then return 0; fi
 	t0=$(date +%s)
 	nice -n "${KIND_NICE:-10}" /usr/bin/env DOCKER_BUILDKIT=1 /usr/bin/docker build -q --label "carbuild.kind.recipe=$h" -t "$tag" -f "$file" "$@" "$ctx" >/dev/null
 	log "image $tag built in $(($(date +%s) - t0)) s"
@@ -86,7 +88,7 @@ images_base() {
 bin_image() {
 	local tag=$1 base=$2 dir=$3 name=$4 dest=$5 ctx args
 	args=(--build-arg "BASE=$base" --build-arg "SRC=$name" --build-arg "DEST=$dest" --build-arg "BIN_VERSION=$(cat "$dir/$name.version")")
-	[[ $(docker image inspect -f '{{index .Config.Labels "carbuild.kind.recipe"}}' "$tag" 2>/dev/null) != "$(recipe_hash "$KIND_DIR/images/bin.Dockerfile" - "${args[@]}")" ]] || return 0
+	[[ $(image_recipe "$tag") != "$(recipe_hash "$KIND_DIR/images/bin.Dockerfile" - "${args[@]}")" ]] || return 0
 	ctx=$(mktemp -d "$KIND_STATE/ctx.XXXX")
 	cp "$dir/$name" "$ctx/"
 	build "$tag" "$KIND_DIR/images/bin.Dockerfile" "$ctx" "${args[@]}"
