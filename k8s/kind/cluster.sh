@@ -62,19 +62,24 @@ nodes_ready() {
 }
 
 # wait_for WHAT SECONDS CMD...: polls CMD every second until it succeeds;
-# logs how long it took, fails after SECONDS.
+# logs how long it took, fails after SECONDS and then shows what the last
+# try of CMD printed.
 wait_for() {
-	local what=$1 limit=$2 t0 now
+	local what=$1 limit=$2 t0 now out
 	shift 2
 	t0=$(date +%s)
+	out=$(mktemp "${KIND_STATE:-${TMPDIR:-/tmp}}/wait.XXXXXX")
 	while :; do
-		if "$@" >/dev/null 2>&1; then
+		if "$@" >"$out" 2>&1; then
 			log "$what after $(($(date +%s) - t0)) s"
+			rm -f "$out"
 			return 0
 		fi
 		now=$(date +%s)
 		if ((now - t0 >= limit)); then
-			log "FAIL: $what not reached in $limit s"
+			log "FAIL: $what not reached in $limit s; the last try of '$*' printed:"
+			tail -n 20 "$out" >&2
+			rm -f "$out"
 			return 1
 		fi
 		sleep 1

@@ -397,7 +397,13 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 		gw := st.pprofURLs["gateway"] // its operations listener
 		shed0, errS := scrapeTimes(ctx, client, gw, "503", "0.005")
 		ok0, errA := scrapeTimes(ctx, client, gw, "200", "0.05")
-		if ov, err = runOverload(ctx, oclient, osc, sat.Achieved, cfg.overloadFactor, cfg.overloadFor, sampler); err != nil {
+		var profWG sync.WaitGroup
+		if cfg.pprof {
+			capture(ctx, &profWG, b, dir, st.pprofURLs, "overload", cfg.overloadFor-time.Second)
+		}
+		ov, err = runOverload(ctx, oclient, osc, sat.Achieved, cfg.overloadFactor, cfg.overloadFor, sampler)
+		profWG.Wait()
+		if err != nil {
 			b.Notes = append(b.Notes, "overload phase: "+err.Error())
 		}
 		if ov != nil && errS == nil && errA == nil {
