@@ -19,6 +19,7 @@
 #               per worker, pod kill and worker drain under load; autoscale: HPA up and back
 #   tls         tilt ci --overlay=tls: HTTPS only (HSTS), mutual TLS between services (the
 #               server checks the client's identity), PostgreSQL over TLS only; plaintext refused
+#   experiments (only when named) the earlier Locust matrix per overlay, reports under results/
 # Helpers defined inside checks run indirectly (wait_for, under_load).
 # shellcheck disable=SC2317
 NS=carbuild
@@ -268,6 +269,22 @@ overlay_apply() { # overlay replicas
 check_baseline() { overlay_apply baseline 1; }
 check_replicated() { overlay_apply replicated 3; }
 
+# experiments (opt-in, not in make test: KIND_STEPS="dev experiments"): the
+# earlier system's Locust matrix (loadtest/cmd/experiments, users and
+# durations scaled by KIND_EXPERIMENTS_SCALE) through the NodePort, once per
+# overlay of its report (one replica each, three, three spread one per
+# worker); one report per overlay under results/experiments-<time>/.
+check_experiments() {
+	local o n
+	for o in baseline replicated spread; do
+		n=3
+		[[ $o != baseline ]] || n=1
+		overlay_apply "$o" "$n"
+		(cd "$REPO" && go run ./loadtest/cmd/experiments -target "kind-$o=$BASE_URL" -scale "${KIND_EXPERIMENTS_SCALE:-0.1}" \
+			-workers "${KIND_EXPERIMENTS_WORKERS:-0}") || { log "FAIL: experiments on $o"; return 1; }
+	done
+}
+
 check_spread() {
 	local s nodes workers
 	overlay_apply spread 3
@@ -318,8 +335,14 @@ pods_ready_off() { # svc node n: n Ready pods of svc, none on node
 check_autoscale() {
 	local s
 	tilt_ci autoscale
-	wait_for "APIService v1beta1.metrics.k8s.io Available" 180 kubectl wait --for=condition=Available apiservice/v1beta1.metrics.k8s.io --timeout=5s ||
-		{ metrics_api_report; return 1; }
+	# Not Available in time: say what the aggregator and metrics-server
+	# report, then go on to the restart below, after which the metrics API
+	# must answer (seen once in a CI run, cause unknown; the stand-in API
+	# server's aggregator is the suspect, see metrics_api_routed).
+	if ! wait_for "APIService v1beta1.metrics.k8s.io Available" 120 kubectl wait --for=condition=Available apiservice/v1beta1.metrics.k8s.io --timeout=5s; then
+		metrics_api_report
+		echo "apiservice-not-available-before-restart seconds=120" >>"$KIND_STATE/figures"
+	fi
 	metrics_api_routed || restart_apiserver
 	wait_for "metrics-server serves pod metrics" 300 kubectl -n "$NS" top pods
 	for s in catalog pricing gateway; do
@@ -376,13 +399,19 @@ metrics_api_routed() {
 }
 
 restart_apiserver() {
-	local t0
+	local t0 old
 	t0=$(date +%s)
 	log "restarting kube-apiserver on $KIND_CLUSTER-control-plane (stand-in node image defect, see metrics_api_routed)"
+	old=$(docker exec "$KIND_CLUSTER-control-plane" pgrep -f '^kube-apiserver') || return 1
 	docker exec "$KIND_CLUSTER-control-plane" pkill -f '^kube-apiserver' || return 1
-	sleep 3
-	wait_for "kube-apiserver ready again" 120 kubectl get --raw /readyz
-	wait_for "metrics API forwarded after the restart" 60 metrics_api_routed
+	# The kubelet starts the static pod's container again: a new process.
+	apiserver_replaced() {
+		local pid
+		pid=$(docker exec "$KIND_CLUSTER-control-plane" pgrep -f '^kube-apiserver') && [[ $pid != "$old" ]]
+	}
+	wait_for "kube-apiserver process $old replaced" 120 apiserver_replaced || return 1
+	wait_for "kube-apiserver ready again" 120 kubectl get --raw /readyz || return 1
+	wait_for "metrics API forwarded after the restart" 120 metrics_api_routed || { metrics_api_report; return 1; }
 	echo "apiserver-restart-for-metrics-api seconds=$(($(date +%s) - t0))" >>"$KIND_STATE/figures"
 }
 
