@@ -379,6 +379,19 @@ metrics_api_report() {
 	kubectl -n kube-system get pods,endpointslices -l k8s-app=metrics-server -o wide >&2 || true
 	kubectl -n kube-system describe pods -l k8s-app=metrics-server 2>&1 | sed -n '/^Events:/,$p' >&2 || true
 	kubectl -n kube-system logs -l k8s-app=metrics-server --all-containers --prefix --tail=40 >&2 || true
+	# Who answers the aggregator: the same request from the control-plane
+	# node, to the Service and to the pod, with the route it takes.
+	local ip pod target
+	kubectl get nodes -o jsonpath='{range .items[*]}{.metadata.name} podCIDR={.spec.podCIDR} {.status.addresses[?(@.type=="InternalIP")].address}{"\n"}{end}' >&2 || true
+	ip=$(kubectl -n kube-system get svc metrics-server -o jsonpath='{.spec.clusterIP}' 2>/dev/null) || true
+	pod=$(kubectl -n kube-system get pods -l k8s-app=metrics-server -o jsonpath='{.items[0].status.podIP}' 2>/dev/null) || true
+	for target in "$ip:443" "$pod:10250"; do
+		echo "--- from $KIND_CLUSTER-control-plane to $target" >&2
+		docker exec "$KIND_CLUSTER-control-plane" sh -c "ip route get ${target%:*}; curl -sk -m 5 -D - \
+			--cert /etc/kubernetes/pki/front-proxy-client.crt --key /etc/kubernetes/pki/front-proxy-client.key \
+			-H 'X-Remote-User: system:kube-aggregator' -H 'X-Remote-Group: system:masters' \
+			https://$target/apis/metrics.k8s.io/v1beta1 | head -c 800; echo" >&2 || true
+	done
 }
 
 # metrics_api_routed: the API server forwards the metrics API to metrics-server.
