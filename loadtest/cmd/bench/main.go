@@ -101,8 +101,8 @@ type config struct {
 	serviceEnv      []string
 	binDir          string
 	pin             bool
-	stackCPUs       string // with -pin: the services' CPU list
-	durableRates    []int  // durable.go
+	stackCPU        int   // with -pin: the services' CPU
+	durableRates    []int // durable.go
 	durableSet      bool
 	durableStep     time.Duration
 	durableDB       bool
@@ -260,7 +260,7 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 		if cfg.target != "" {
 			return 0, errors.New("-pin moves the services the bench starts: not with -target")
 		}
-		if cfg.stackCPUs, genCPUs, err = splitCPUs(); err != nil {
+		if cfg.stackCPU, genCPUs, err = splitCPUs(); err != nil {
 			return 0, err
 		}
 	}
@@ -292,14 +292,15 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 		if err := pinSelf(genCPUs); err != nil {
 			return 0, err
 		}
-		b.Config["pinned"] = fmt.Sprintf("services on CPU %s, load generator + reference on %d other CPU(s); PostgreSQL not moved", cfg.stackCPUs, genCPUs.Count())
+		placed := "services on CPU %[1]d, load generator + reference on %[2]d other CPU(s); PostgreSQL not moved"
+		n := 0
 		if cfg.durableDB && st.databaseURL != "" {
-			n, err := pinServer(ctx, st.databaseURL, cfg.stackCPUs)
-			if err != nil {
+			if n, err = pinServer(ctx, st.databaseURL, cfg.stackCPU); err != nil {
 				return 0, err
 			}
-			b.Config["pinned"] = fmt.Sprintf("services and the private PostgreSQL (%d processes) on CPU %s, load generator + reference on %d other CPU(s)", n, cfg.stackCPUs, genCPUs.Count())
+			placed = "services and the private PostgreSQL (%[3]d processes) on CPU %[1]d, load generator + reference on %[2]d other CPU(s)"
 		}
+		b.Config["pinned"] = fmt.Sprintf(placed, cfg.stackCPU, genCPUs.Count(), n)
 	}
 	b.Config["GOMAXPROCS (load generator + reference)"] = strconv.Itoa(runtime.GOMAXPROCS(0))
 	b.Target = st.url

@@ -16,10 +16,10 @@ import (
 // first) and the load generator (the others), for -pin: on a small machine
 // a generator that shares the stack's CPUs cannot offer several times the
 // stack's saturation, because the stack's own work starves it.
-func splitCPUs() (stack string, gen unix.CPUSet, err error) {
+func splitCPUs() (stack int, gen unix.CPUSet, err error) {
 	var all unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &all); err != nil {
-		return "", gen, fmt.Errorf("-pin: %w", err)
+		return 0, gen, fmt.Errorf("-pin: %w", err)
 	}
 	first := -1
 	for cpu := range 1024 {
@@ -33,9 +33,9 @@ func splitCPUs() (stack string, gen unix.CPUSet, err error) {
 		gen.Set(cpu)
 	}
 	if gen.Count() == 0 {
-		return "", gen, errors.New("-pin needs at least 2 CPUs (one for the stack, the rest for the generator)")
+		return 0, gen, errors.New("-pin needs at least 2 CPUs (one for the stack, the rest for the generator)")
 	}
-	return strconv.Itoa(first), gen, nil
+	return first, gen, nil
 }
 
 // pinSelf moves every thread of this process to set (new threads inherit
@@ -67,11 +67,7 @@ func pinSelf(set unix.CPUSet) error {
 // booted itself (-durable-db): the database is part of the system under
 // test, and left on every CPU it takes the generator's. Backends started
 // later are forked by the postmaster and inherit its CPU.
-func pinServer(ctx context.Context, databaseURL, stackCPU string) (int, error) {
-	cpu, err := strconv.Atoi(stackCPU)
-	if err != nil {
-		return 0, fmt.Errorf("-pin: stack CPU %q: %w", stackCPU, err)
-	}
+func pinServer(ctx context.Context, databaseURL string, cpu int) (int, error) {
 	var set unix.CPUSet
 	set.Set(cpu)
 	conn, err := pgx.Connect(ctx, databaseURL)

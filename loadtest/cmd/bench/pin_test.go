@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"strconv"
 	"testing"
 	"time"
 
@@ -40,7 +39,7 @@ func TestPinServer(t *testing.T) {
 	}
 	defer stop()
 
-	n, err := pinServer(ctx, url, strconv.Itoa(cpu))
+	n, err := pinServer(ctx, url, cpu)
 	if err != nil {
 		t.Fatal(err)
 	}

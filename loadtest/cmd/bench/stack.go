@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,7 +47,10 @@ func startStack(ctx context.Context, log *slog.Logger, cfg *config) (*stack, err
 	t := time.Now()
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	scfg := devstack.Config{Addrs: addrs, Env: env, Log: log, SkipBuild: cfg.skipBuild, BinDir: cfg.binDir, CPUs: cfg.stackCPUs}
+	scfg := devstack.Config{Addrs: addrs, Env: env, Log: log, SkipBuild: cfg.skipBuild, BinDir: cfg.binDir}
+	if cfg.pin {
+		scfg.CPUs = strconv.Itoa(cfg.stackCPU)
+	}
 	if logs != nil {
 		scfg.Logs = logs
 	}
