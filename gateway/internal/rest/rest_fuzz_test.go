@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/carbuild/carbuild/gateway/internal/backend"
+	"github.com/carbuild/carbuild/gateway/internal/edge"
 	"github.com/carbuild/carbuild/gateway/internal/rest"
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 	moneyv1 "github.com/carbuild/carbuild/shared/gen/carbuild/money/v1"
@@ -126,6 +127,12 @@ func serveBackends(tb testing.TB, b backends) *grpc.ClientConn {
 // newHandler returns the gateway's real handler over the echo backends.
 func newHandler(tb testing.TB) http.Handler {
 	tb.Helper()
+	return newHandlerWith(tb, nil)
+}
+
+// newHandlerWith is newHandler behind the admission guard (nil: none).
+func newHandlerWith(tb testing.TB, guard *edge.Guard) http.Handler {
+	tb.Helper()
 	conn := serveBackends(tb, echo{})
 	log := slog.New(slog.DiscardHandler)
 	watcher := backend.NewWatcher(log, time.Second, map[string]*grpc.ClientConn{"catalog": conn, "pricing": conn})
@@ -133,6 +140,7 @@ func newHandler(tb testing.TB) http.Handler {
 		Catalog: conn, Pricing: conn, Backends: watcher,
 		Registry: prometheus.NewRegistry(), MetricsHandler: http.NotFoundHandler(),
 		MaxBodyBytes: 64 << 10, CORSOrigins: []string{"https://shop.example"},
+		Admission: guard,
 	})
 	if err != nil {
 		tb.Fatal(err)
