@@ -40,7 +40,7 @@ generate: ## regenerate shared/gen (Go, gRPC, grpc-gateway, OpenAPI) from shared
 # The stages of `make test`, in order; .ci/run is `make test`, so this list
 # is what "the tests" are everywhere. scripts/stages.sh runs them one by one,
 # stops at the first failure and prints each stage's wall time.
-TEST_STAGES := deps check-generated vet lint test-go test-race test-fuzz test-observability test-k8s test-browser test-loadtest-unit test-loadtest-smoke
+TEST_STAGES := deps check-generated vet lint test-go test-race test-fuzz test-observability test-k8s test-browser test-loadtest-unit test-loadtest-smoke test-kind
 
 .PHONY: test
 test: ## everything CI runs: every stage of TEST_STAGES in turn, timed (installs what is missing first)

@@ -5,6 +5,8 @@
 #   engine_up STATE DATA   use the Docker engine that answers, else start Debian's dockerd
 #                          (runc-wrap.sh as default runtime, data root DATA, socket in STATE)
 #   engine_down STATE      stop the dockerd this run started (by PID) and clean what it left
+#   host_guard_services    reject forwarded packets to the Service CIDR (a table of its own)
+#   host_guard_rejected    how many such packets were rejected so far
 #   host_restore STATE     put the recorded sysctls back, drop new nft tables and links
 #
 # Everything the run changes on the host is recorded in STATE first, so the
@@ -52,6 +54,37 @@ host_restore() {
 		log "delete link $l"
 		ip link delete "$l" 2>/dev/null || true
 	done < <(comm -13 "$state/links" <(ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort))
+}
+
+# The Service CIDR is virtual: a packet to a ClusterIP exists only inside a node,
+# until kube-proxy's rule rewrites it to a pod. A dial made before that rule exists
+# (the API server dials metrics-server's Service the moment its APIService appears)
+# leaves the node un-DNATed, through the Docker bridge to this host. On a laptop
+# the packet is lost and the dial retried; in this sandbox the egress interceptor
+# answers any address (HTTPS: 404, `server: keryx`), and the aggregator keeps that
+# HTTP/2 connection until the API server restarts (k8s/README.md, "Escaped
+# Service packets"). So the host refuses them, and the dial fails at once and is
+# retried. Kind's Service CIDR is 10.96.0.0/16, inside kubeadm's default /12.
+# The table is new, so host_restore drops it with the others the run created.
+KIND_GUARD_TABLE=carbuild_kind_guard
+KIND_SERVICE_CIDR=10.96.0.0/12
+host_guard_services() {
+	command -v nft >/dev/null || { log "nft not found (Debian: apt-get install nftables): cannot keep packets to the Service CIDR from leaving the host"; return 1; }
+	nft -f - <<EOF
+table ip $KIND_GUARD_TABLE {
+	chain forward {
+		type filter hook forward priority filter - 10; policy accept;
+		ip daddr $KIND_SERVICE_CIDR meta l4proto tcp counter reject with tcp reset
+		ip daddr $KIND_SERVICE_CIDR counter reject with icmp type net-unreachable
+	}
+}
+EOF
+	log "host rejects forwarded packets to the Service CIDR $KIND_SERVICE_CIDR (nft table ip $KIND_GUARD_TABLE)"
+}
+
+host_guard_rejected() {
+	nft -j list table ip "$KIND_GUARD_TABLE" 2>/dev/null |
+		jq '[.nftables[] | .rule? // empty | .expr[] | .counter? // empty | .packets] | add // 0'
 }
 
 engine_up() {

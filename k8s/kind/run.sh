@@ -131,6 +131,7 @@ log "Go binaries ready in $(($(date +%s) - t0)) s ($KIND_BINS)"
 t0=$(date +%s)
 engine_up "$KIND_STATE" "$KIND_DOCKER_DATA"
 [[ -f $KIND_STATE/dockerd.started ]] || touch "$KIND_STATE/engine.external"
+host_guard_services
 # Kind needs more inotify instances than Debian's default (recorded, restored).
 (($(sysctl -n fs.inotify.max_user_instances) >= 512)) || sysctl -q -w fs.inotify.max_user_instances=512
 (($(sysctl -n fs.inotify.max_user_watches) >= 524288)) || sysctl -q -w fs.inotify.max_user_watches=524288
@@ -150,5 +151,6 @@ cluster_create "$NODE_IMAGE"
 cluster_verify
 
 run_checks "$STEPS"
+echo "service-cidr-packets-rejected-at-host packets=$(host_guard_rejected)" >>"$KIND_STATE/figures"
 [[ ! -s $KIND_STATE/figures ]] || { log "figures:"; sed "s/^/  /" "$KIND_STATE/figures" >&2; }
 log "PASS: make test-kind ($(($(date +%s) - RUN_T0)) s; $(($(date +%s) - IMAGES_READY)) s from images ready)"
