@@ -238,6 +238,14 @@ func drainBackend(t *testing.T, name string, orders bool) {
 	if !balanced {
 		t.Fatalf("the load does not reach both %s instances", name)
 	}
+	// The watcher may have dialled instance A before it listened (the stack
+	// is ready as soon as B answers): its connection then waits out gRPC's
+	// reconnect backoff, and each poll meanwhile repeats the old "connection
+	// refused", which would pass for the listener closing. Its own
+	// connection must be up and see SERVING first.
+	if !waitFor(loadBound, hw.servingNow) {
+		t.Fatalf("the health watcher never saw %s SERVING", name)
+	}
 	handledB0 := scrape(t, "http://"+bMetrics+"/metrics", "grpc_server_handled_total", method)
 	steady := time.Now()
 
@@ -272,6 +280,13 @@ func drainBackend(t *testing.T, name string, orders bool) {
 	checkDrainLog(t, name, s.Logs())
 	if notServing.IsZero() || (!unreachable.IsZero() && !notServing.Before(unreachable)) {
 		t.Errorf("readiness did not turn NOT_SERVING before the listener closed (NOT_SERVING %v, unreachable %v)", notServing, unreachable)
+		hw.mu.Lock()
+		for _, s := range hw.seen {
+			if !s.at.Before(termAt.Add(-100 * time.Millisecond)) {
+				t.Logf("health %s: %v %v", since(termAt, s.at), s.state, s.err)
+			}
+		}
+		hw.mu.Unlock()
 	}
 	if sum.failed != 0 {
 		t.Errorf("%d requests failed during the drain, want 0:\n%s", sum.failed, failures(rs, 10))
@@ -424,6 +439,7 @@ type healthWatch struct {
 type healthSeen struct {
 	at    time.Time
 	state healthState
+	err   error
 }
 
 func watchHealth(t *testing.T, addr string, every time.Duration) *healthWatch {
@@ -455,7 +471,7 @@ func watchHealth(t *testing.T, addr string, every time.Duration) *healthWatch {
 			}
 			if st != noAnswer {
 				h.mu.Lock()
-				h.seen = append(h.seen, healthSeen{time.Now(), st})
+				h.seen = append(h.seen, healthSeen{time.Now(), st, err})
 				h.mu.Unlock()
 			}
 			select {
@@ -482,6 +498,13 @@ func (h *healthWatch) first(state healthState, t0 time.Time) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+// servingNow reports whether the latest poll saw SERVING.
+func (h *healthWatch) servingNow() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.seen) > 0 && h.seen[len(h.seen)-1].state == serving
 }
 
 func (h *healthWatch) firstNotServing(t0 time.Time) time.Time  { return h.first(notServing, t0) }
