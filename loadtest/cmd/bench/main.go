@@ -292,15 +292,15 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 		if err := pinSelf(genCPUs); err != nil {
 			return 0, err
 		}
-		placed := "services on CPU %[1]d, load generator + reference on %[2]d other CPU(s); PostgreSQL not moved"
-		n := 0
+		db := "PostgreSQL not moved"
 		if cfg.durableDB && st.databaseURL != "" {
-			if n, err = pinServer(ctx, st.databaseURL, cfg.stackCPU); err != nil {
+			n, err := pinServer(ctx, st.databaseURL, cfg.stackCPU)
+			if err != nil {
 				return 0, err
 			}
-			placed = "services and the private PostgreSQL (%[3]d processes) on CPU %[1]d, load generator + reference on %[2]d other CPU(s)"
+			db = fmt.Sprintf("the private PostgreSQL's %d processes with the services", n)
 		}
-		b.Config["pinned"] = fmt.Sprintf(placed, cfg.stackCPU, genCPUs.Count(), n)
+		b.Config["pinned"] = fmt.Sprintf("services on CPU %d, load generator + reference on %d other CPU(s); %s", cfg.stackCPU, genCPUs.Count(), db)
 	}
 	b.Config["GOMAXPROCS (load generator + reference)"] = strconv.Itoa(runtime.GOMAXPROCS(0))
 	b.Target = st.url
