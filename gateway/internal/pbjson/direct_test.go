@@ -1,6 +1,7 @@
 package pbjson
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -8,9 +9,12 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 	gatewayv1 "github.com/carbuild/carbuild/shared/gen/carbuild/gateway/v1"
 	moneyv1 "github.com/carbuild/carbuild/shared/gen/carbuild/money/v1"
 	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
+	catalogopb "github.com/carbuild/carbuild/shared/gen/catalogo"
+	commonpb "github.com/carbuild/carbuild/shared/gen/common"
 )
 
 // The equivalence tests (pbjson_test.go) pass even if everything went to
@@ -37,6 +41,23 @@ var (
 		CreateTime: &timestamppb.Timestamp{Seconds: 1764255791, Nanos: 123456000}, ReceiptToken: "rcpt_0123456789abcdefABCDEF",
 	}
 	sampleHealth = &gatewayv1.HealthResponse{Status: "healthy", Services: map[string]string{"catalog": "SERVING", "pricing": "SERVING"}}
+	// samplePage is a default page (20 parts) of the big catalog, as
+	// gencatalog names them.
+	samplePage = func() *catalogv1.ListPartsResponse {
+		r := &catalogv1.ListPartsResponse{NextPageToken: "djE6MDAwMDAwMDAwMDA2MTIzNA"}
+		for i := range 20 {
+			r.Parts = append(r.Parts, &catalogv1.Part{Id: "p" + strconv.Itoa(61200+i), CarId: "model-0612-2019",
+				Name: "Farol LED Modelo 612 " + strconv.Itoa(i), Category: catalogv1.PartCategory(1 + i%8), Price: brl(int64(35000 + 17*i))})
+		}
+		return r
+	}()
+	samplePecas = func() *catalogopb.PecasResponse {
+		r := &catalogopb.PecasResponse{}
+		for _, p := range samplePage.Parts {
+			r.Pecas = append(r.Pecas, &commonpb.Peca{Id: p.Id, Nome: p.Name, Valor: float64(p.Price.MinorUnits) / 100})
+		}
+		return r
+	}()
 
 	quoteBody = `{"items":[{"partId":"7","quantity":1},{"partId":"10","quantity":2}]}`
 	orderBody = `{"expectedTotal":{"currencyCode":"BRL","minorUnits":"874500"},"idempotencyKey":"bench-20261206T081658Z-12345","items":[{"partId":"7","quantity":1},{"partId":"10","quantity":2}]}`
@@ -47,7 +68,8 @@ func TestDirectPaths(t *testing.T) {
 	if !m.encode || !m.decode {
 		t.Fatalf("direct paths off: encode %v decode %v (Layout: %v)", m.encode, m.decode, Layout())
 	}
-	for _, v := range []any{sampleQuote, sampleOrder, sampleHealth, &pricingv1.ListOrdersResponse{Orders: []*pricingv1.Order{sampleOrder}}, &pricingv1.Quote{}, &pricingv1.Order{}} {
+	for _, v := range []any{sampleQuote, sampleOrder, sampleHealth, &pricingv1.ListOrdersResponse{Orders: []*pricingv1.Order{sampleOrder}}, &pricingv1.Quote{}, &pricingv1.Order{},
+		samplePage, samplePecas, &catalogv1.BatchGetPartsResponse{Parts: samplePage.Parts}, &catalogv1.ListCarsResponse{Cars: []*catalogv1.Car{{Id: "civic", Name: "Civic", FirstYear: 2023, LastYear: 2023}}}} {
 		if _, ok := m.marshalDirect(v); !ok {
 			t.Errorf("%T %v went to protojson", v, v)
 		}
@@ -70,8 +92,10 @@ func TestDirectPaths(t *testing.T) {
 
 func TestDirectAllocs(t *testing.T) {
 	m := New(gatewayJSONPb())
-	if n := testing.AllocsPerRun(100, func() { _, _ = m.Marshal(sampleOrder) }); n > 1 {
-		t.Errorf("Marshal(order): %v allocations, want 1 (the answer)", n)
+	for _, v := range []any{sampleOrder, samplePage, samplePecas} {
+		if n := testing.AllocsPerRun(100, func() { _, _ = m.Marshal(v) }); n > 1 {
+			t.Errorf("Marshal(%T): %v allocations, want 1 (the answer)", v, n)
+		}
 	}
 }
 
@@ -79,7 +103,7 @@ func BenchmarkMarshal(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		v    any
-	}{{"quote", sampleQuote}, {"order", sampleOrder}, {"health", sampleHealth}} {
+	}{{"quote", sampleQuote}, {"order", sampleOrder}, {"health", sampleHealth}, {"parts", samplePage}, {"pecas", samplePecas}} {
 		for _, impl := range []struct {
 			name string
 			m    runtime.Marshaler

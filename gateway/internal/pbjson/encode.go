@@ -1,15 +1,19 @@
 package pbjson
 
 import (
+	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 	gatewayv1 "github.com/carbuild/carbuild/shared/gen/carbuild/gateway/v1"
 	moneyv1 "github.com/carbuild/carbuild/shared/gen/carbuild/money/v1"
 	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
+	catalogopb "github.com/carbuild/carbuild/shared/gen/catalogo"
+	commonpb "github.com/carbuild/carbuild/shared/gen/common"
 )
 
 // encoder appends protojson's encoding (EmitUnpopulated, single line) of the
@@ -274,4 +278,154 @@ func timestamp(b []byte, t *timestamppb.Timestamp) ([]byte, bool) {
 		b = b[:len(b)-3]
 	}
 	return append(b, 'Z', '"'), true
+}
+
+// part: {"id":…,"carId":…,"name":…,"category":"PART_CATEGORY_ENGINE","price":{…}};
+// a category without a name is left to protojson (it writes the number).
+func (e encoder) part(b []byte, p *catalogv1.Part) ([]byte, bool) {
+	if p == nil {
+		p = &catalogv1.Part{}
+	}
+	b = append(b, '{')
+	b = name(b, "id")
+	b, ok1 := str(b, p.Id)
+	b = e.comma(b)
+	b = name(b, "carId")
+	b, ok2 := str(b, p.CarId)
+	b = e.comma(b)
+	b = name(b, "name")
+	b, ok3 := str(b, p.Name)
+	b = e.comma(b)
+	b = name(b, "category")
+	cat, ok4 := catalogv1.PartCategory_name[int32(p.Category)]
+	b = append(b, '"')
+	b = append(b, cat...)
+	b = append(b, '"')
+	b = e.comma(b)
+	b = name(b, "price")
+	b, ok5 := e.money(b, p.Price)
+	return append(b, '}'), ok1 && ok2 && ok3 && ok4 && ok5
+}
+
+func (e encoder) parts(b []byte, ps []*catalogv1.Part) ([]byte, bool) {
+	b = append(b, '[')
+	ok := true
+	for i, p := range ps {
+		if i > 0 {
+			b = e.comma(b)
+		}
+		var pok bool
+		b, pok = e.part(b, p)
+		ok = ok && pok
+	}
+	return append(b, ']'), ok
+}
+
+// listParts: GET /v1/cars/{car_id}/parts, a page of parts and the token of
+// the next.
+func (e encoder) listParts(b []byte, r *catalogv1.ListPartsResponse) ([]byte, bool) {
+	b = append(b, '{')
+	b = name(b, "parts")
+	b, ok1 := e.parts(b, r.Parts)
+	b = e.comma(b)
+	b = name(b, "nextPageToken")
+	b, ok2 := str(b, r.NextPageToken)
+	return append(b, '}'), ok1 && ok2
+}
+
+// batchGetParts: GET /v1/parts:batchGet.
+func (e encoder) batchGetParts(b []byte, r *catalogv1.BatchGetPartsResponse) ([]byte, bool) {
+	b = append(b, '{')
+	b = name(b, "parts")
+	b, ok := e.parts(b, r.Parts)
+	return append(b, '}'), ok
+}
+
+// listCars: GET /v1/cars.
+func (e encoder) listCars(b []byte, r *catalogv1.ListCarsResponse) ([]byte, bool) {
+	b = append(b, '{')
+	b = name(b, "cars")
+	b = append(b, '[')
+	ok := true
+	for i, c := range r.Cars {
+		if i > 0 {
+			b = e.comma(b)
+		}
+		if c == nil {
+			c = &catalogv1.Car{}
+		}
+		var ok1, ok2 bool
+		b = append(b, '{')
+		b = name(b, "id")
+		b, ok1 = str(b, c.Id)
+		b = e.comma(b)
+		b = name(b, "name")
+		b, ok2 = str(b, c.Name)
+		b = e.comma(b)
+		b = name(b, "firstYear")
+		b = strconv.AppendInt(b, int64(c.FirstYear), 10)
+		b = e.comma(b)
+		b = name(b, "lastYear")
+		b = strconv.AppendInt(b, int64(c.LastYear), 10)
+		b = append(b, '}')
+		ok = ok && ok1 && ok2
+	}
+	return append(b, ']', '}'), ok
+}
+
+// pecas: POST /get-pecas, the earlier system's answer
+// {"pecas":[{"id":"7","nome":"Chassi","valor":8000}]}.
+func (e encoder) pecas(b []byte, r *catalogopb.PecasResponse) ([]byte, bool) {
+	b = append(b, '{')
+	b = name(b, "pecas")
+	b = append(b, '[')
+	ok := true
+	for i, p := range r.Pecas {
+		if i > 0 {
+			b = e.comma(b)
+		}
+		if p == nil {
+			p = &commonpb.Peca{}
+		}
+		var ok1, ok2 bool
+		b = append(b, '{')
+		b = name(b, "id")
+		b, ok1 = str(b, p.Id)
+		b = e.comma(b)
+		b = name(b, "nome")
+		b, ok2 = str(b, p.Nome)
+		b = e.comma(b)
+		b = name(b, "valor")
+		b = float64JSON(b, p.Valor)
+		b = append(b, '}')
+		ok = ok && ok1 && ok2
+	}
+	return append(b, ']', '}'), ok
+}
+
+// float64JSON appends a double as protojson writes it: the shortest form
+// that reads back the same, in exponent form below 1e-6 and from 1e21 with
+// a two-digit negative exponent trimmed (1e-07 → 1e-7), and NaN and the
+// infinities as strings.
+func float64JSON(b []byte, f float64) []byte {
+	switch {
+	case math.IsNaN(f):
+		return append(b, `"NaN"`...)
+	case math.IsInf(f, 1):
+		return append(b, `"Infinity"`...)
+	case math.IsInf(f, -1):
+		return append(b, `"-Infinity"`...)
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
 }

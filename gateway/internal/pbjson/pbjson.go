@@ -1,9 +1,11 @@
 // Package pbjson is the gateway's JSON marshaler for grpc-gateway: runtime.JSONPb
 // (protojson) with a direct encoder for the hot answers (quotes, orders, the
-// order list, /health) and a direct decoder for the hot requests (POST
-// /v1/quotes, POST /v1/orders). protojson walks every message through
-// reflection; on the mixed journey that was the largest share of the
-// gateway's own CPU after the network (docs/performance.md).
+// order list, /health, the catalog's cars and pages of parts, /get-pecas)
+// and a direct decoder for the hot requests (POST /v1/quotes, POST
+// /v1/orders). protojson walks every message through reflection; on the
+// mixed journey that was the largest share of the gateway's own CPU after
+// the network, and on a big catalog's cache misses encoding a page of parts
+// was (docs/performance.md).
 //
 // The output is protojson's, byte for byte (the tests compare them on tables
 // and on random messages), and anything the direct code does not handle
@@ -24,9 +26,12 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 	gatewayv1 "github.com/carbuild/carbuild/shared/gen/carbuild/gateway/v1"
 	moneyv1 "github.com/carbuild/carbuild/shared/gen/carbuild/money/v1"
 	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
+	catalogopb "github.com/carbuild/carbuild/shared/gen/catalogo"
+	commonpb "github.com/carbuild/carbuild/shared/gen/common"
 )
 
 // Marshaler is a runtime.Marshaler: pb (protojson) for every message, with
@@ -98,6 +103,22 @@ func (m *Marshaler) marshalDirect(v any) ([]byte, bool) {
 	case *gatewayv1.HealthResponse:
 		if x != nil {
 			app = func(b []byte) ([]byte, bool) { return m.enc.health(b, x) }
+		}
+	case *catalogv1.ListPartsResponse:
+		if x != nil {
+			app = func(b []byte) ([]byte, bool) { return m.enc.listParts(b, x) }
+		}
+	case *catalogv1.BatchGetPartsResponse:
+		if x != nil {
+			app = func(b []byte) ([]byte, bool) { return m.enc.batchGetParts(b, x) }
+		}
+	case *catalogv1.ListCarsResponse:
+		if x != nil {
+			app = func(b []byte) ([]byte, bool) { return m.enc.listCars(b, x) }
+		}
+	case *catalogopb.PecasResponse:
+		if x != nil {
+			app = func(b []byte) ([]byte, bool) { return m.enc.pecas(b, x) }
 		}
 	}
 	if app == nil {
@@ -228,6 +249,13 @@ var layouts = []struct {
 	{&pricingv1.Order{}, []string{"id optional string", "status optional enum carbuild.pricing.v1.OrderStatus", "lines repeated message carbuild.pricing.v1.QuoteLine", "subtotal optional message carbuild.money.v1.Money", "shipping optional message carbuild.money.v1.Money", "total optional message carbuild.money.v1.Money", "createTime optional message google.protobuf.Timestamp", "receiptToken optional string"}},
 	{&pricingv1.ListOrdersResponse{}, []string{"orders repeated message carbuild.pricing.v1.Order", "nextPageToken optional string"}},
 	{&gatewayv1.HealthResponse{}, []string{"status optional string", "services repeated message carbuild.gateway.v1.HealthResponse.ServicesEntry"}},
+	{&catalogv1.Part{}, []string{"id optional string", "carId optional string", "name optional string", "category optional enum carbuild.catalog.v1.PartCategory", "price optional message carbuild.money.v1.Money"}},
+	{&catalogv1.ListPartsResponse{}, []string{"parts repeated message carbuild.catalog.v1.Part", "nextPageToken optional string"}},
+	{&catalogv1.BatchGetPartsResponse{}, []string{"parts repeated message carbuild.catalog.v1.Part"}},
+	{&catalogv1.Car{}, []string{"id optional string", "name optional string", "firstYear optional int32", "lastYear optional int32"}},
+	{&catalogv1.ListCarsResponse{}, []string{"cars repeated message carbuild.catalog.v1.Car"}},
+	{&commonpb.Peca{}, []string{"id optional string", "nome optional string", "valor optional double"}},
+	{&catalogopb.PecasResponse{}, []string{"pecas repeated message common.Peca"}},
 }
 
 // Layout reports how the generated messages differ from what the direct

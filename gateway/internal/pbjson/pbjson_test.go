@@ -23,6 +23,8 @@ import (
 	gatewayv1 "github.com/carbuild/carbuild/shared/gen/carbuild/gateway/v1"
 	moneyv1 "github.com/carbuild/carbuild/shared/gen/carbuild/money/v1"
 	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
+	catalogopb "github.com/carbuild/carbuild/shared/gen/catalogo"
+	commonpb "github.com/carbuild/carbuild/shared/gen/common"
 )
 
 // reference is what the gateway used before: grpc-gateway's JSONPb, i.e.
@@ -98,12 +100,46 @@ func TestMarshalMatchesProtojson(t *testing.T) {
 		{"health, invalid UTF-8 key", &gatewayv1.HealthResponse{Services: map[string]string{"\xff": "x"}}},
 		{"nil quote", (*pricingv1.Quote)(nil)},
 		{"nil order", (*pricingv1.Order)(nil)},
-		{"another message (protojson's path)", &catalogv1.ListCarsResponse{Cars: []*catalogv1.Car{{Id: "civic", Name: "Civic", FirstYear: 2023, LastYear: 2023}}}},
+		{"cars", &catalogv1.ListCarsResponse{Cars: []*catalogv1.Car{{Id: "civic", Name: "Civic", FirstYear: 2023, LastYear: 2023}, nil, {}}}},
+		{"no cars", &catalogv1.ListCarsResponse{}},
+		{"car extremes", &catalogv1.ListCarsResponse{Cars: []*catalogv1.Car{{FirstYear: math.MinInt32, LastYear: math.MaxInt32}}}},
+		{"page of parts", &catalogv1.ListPartsResponse{Parts: []*catalogv1.Part{samplePart("7", "Chassi", catalogv1.PartCategory_PART_CATEGORY_CHASSIS, 800000), samplePart("10", "Farol LED", catalogv1.PartCategory_PART_CATEGORY_HEADLIGHT, 35000)}, NextPageToken: "djE6MTA"}},
+		{"last page of parts", &catalogv1.ListPartsResponse{Parts: []*catalogv1.Part{samplePart("7", "Chassi", catalogv1.PartCategory_PART_CATEGORY_CHASSIS, 800000)}}},
+		{"no parts", &catalogv1.ListPartsResponse{}},
+		{"parts, nil part and unset price", &catalogv1.ListPartsResponse{Parts: []*catalogv1.Part{nil, {Id: "x"}}}},
+		{"part, unknown category", &catalogv1.ListPartsResponse{Parts: []*catalogv1.Part{{Category: 99}}}},
+		{"part, negative category", &catalogv1.BatchGetPartsResponse{Parts: []*catalogv1.Part{{Category: -1}}}},
+		{"part, invalid UTF-8 name", &catalogv1.ListPartsResponse{Parts: []*catalogv1.Part{{Name: "bad \xff"}}}},
+		{"batch of parts", &catalogv1.BatchGetPartsResponse{Parts: []*catalogv1.Part{samplePart("8", "Motor 2.0 VTEC", catalogv1.PartCategory_PART_CATEGORY_ENGINE, 650000)}}},
+		{"pecas", &catalogopb.PecasResponse{Pecas: []*commonpb.Peca{{Id: "7", Nome: "Chassi", Valor: 8000}, {Id: "10", Nome: "Farol LED", Valor: 350.5}, nil}}},
+		{"no pecas", &catalogopb.PecasResponse{}},
+		{"pecas, float forms", &catalogopb.PecasResponse{Pecas: floatPecas()}},
+		{"pecas, invalid UTF-8", &catalogopb.PecasResponse{Pecas: []*commonpb.Peca{{Nome: "\xc3"}}}},
+		{"another message (protojson's path)", &catalogv1.CatalogRevision{Revision: 42, Live: true}},
 		{"not a message (protojson's path)", []string{"a", "b"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { checkMarshal(t, tt.v) })
 	}
+}
+
+func samplePart(id, name string, cat catalogv1.PartCategory, price int64) *catalogv1.Part {
+	return &catalogv1.Part{Id: id, CarId: "civic-2023", Name: name, Category: cat, Price: brl(price)}
+}
+
+// floats are the doubles whose JSON form has a rule of its own in
+// protojson: exponents at both ends, the 'e-0' trim, signs, zero, NaN and
+// the infinities.
+var floats = []float64{0, math.Copysign(0, -1), 1, -1, 0.1, 350.5, 8000, 1e-6, 9.99e-7, 1e-7, 1.5e-300,
+	5e-324, 1e20, 1e21, 123456789e15, math.MaxFloat64, -math.MaxFloat64, math.SmallestNonzeroFloat64,
+	math.NaN(), math.Inf(1), math.Inf(-1), 1.0 / 3, 2.5e-10, 1e100}
+
+func floatPecas() []*commonpb.Peca {
+	ps := make([]*commonpb.Peca, len(floats))
+	for i, f := range floats {
+		ps[i] = &commonpb.Peca{Id: "f", Valor: f}
+	}
+	return ps
 }
 
 func mustTime(t *testing.T, s string) time.Time {
@@ -126,7 +162,7 @@ func TestMarshalRandom(t *testing.T) {
 		n = 500
 	}
 	for range n {
-		switch r.IntN(4) {
+		switch r.IntN(7) {
 		case 0:
 			checkMarshal(t, randQuote(r))
 		case 1:
@@ -146,8 +182,45 @@ func TestMarshalRandom(t *testing.T) {
 				}
 			}
 			checkMarshal(t, h)
+		case 4:
+			l := &catalogv1.ListPartsResponse{Parts: randParts(r), NextPageToken: randString(r)}
+			checkMarshal(t, l)
+			checkMarshal(t, &catalogv1.BatchGetPartsResponse{Parts: l.Parts})
+		case 5:
+			p := &catalogopb.PecasResponse{}
+			for range r.IntN(4) {
+				p.Pecas = append(p.Pecas, &commonpb.Peca{Id: randString(r), Nome: randString(r), Valor: randFloat(r)})
+			}
+			checkMarshal(t, p)
+		case 6:
+			c := &catalogv1.ListCarsResponse{}
+			for range r.IntN(4) {
+				c.Cars = append(c.Cars, &catalogv1.Car{Id: randString(r), Name: randString(r), FirstYear: randInt32(r), LastYear: randInt32(r)})
+			}
+			checkMarshal(t, c)
 		}
 	}
+}
+
+func randParts(r *rand.Rand) []*catalogv1.Part {
+	var ps []*catalogv1.Part
+	for range r.IntN(5) {
+		ps = append(ps, &catalogv1.Part{Id: randString(r), CarId: randString(r), Name: randString(r),
+			Category: catalogv1.PartCategory(r.IntN(11) - 1), Price: randMoney(r)})
+	}
+	return ps
+}
+
+// randFloat draws from the special forms, from random bit patterns (any
+// exponent) and from prices with two decimals.
+func randFloat(r *rand.Rand) float64 {
+	switch r.IntN(3) {
+	case 0:
+		return floats[r.IntN(len(floats))]
+	case 1:
+		return math.Float64frombits(r.Uint64())
+	}
+	return float64(r.IntN(10_000_000)) / 100
 }
 
 var pieces = []string{"", "a", "Chassi", "Farol LED", "Capô", "😀", "\"", "\\", "/", "\n", "\t", "\x00", "\x1f", "\x7f", "<", ">", "&", "\u2028", "\ufeff", "\ufffd", "日本", " "}
@@ -353,5 +426,8 @@ func FuzzMarshal(f *testing.F) {
 		checkMarshal(t, o)
 		checkMarshal(t, &pricingv1.ListOrdersResponse{Orders: []*pricingv1.Order{o, o}, NextPageToken: token})
 		checkMarshal(t, &gatewayv1.HealthResponse{Status: name, Services: map[string]string{id: name, currency: token}})
+		p := &catalogv1.Part{Id: id, CarId: token, Name: name, Category: catalogv1.PartCategory(status), Price: m}
+		checkMarshal(t, &catalogv1.ListPartsResponse{Parts: []*catalogv1.Part{p, p}, NextPageToken: token})
+		checkMarshal(t, &catalogopb.PecasResponse{Pecas: []*commonpb.Peca{{Id: id, Nome: name, Valor: math.Float64frombits(uint64(units))}}})
 	})
 }
