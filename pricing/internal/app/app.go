@@ -80,10 +80,27 @@ func Run(ctx context.Context, o Options) error {
 			Help:    "Orders per insert transaction (group commit): one commit, so one WAL flush, confirms them all.",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128},
 		})
-		p.Registry.MustRegister(sizes)
+		// Where an order's time goes before its answer: queued for a
+		// flusher, then the batch's transaction (insert and commit).
+		seconds := []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}
+		waited := prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "carbuild_order_batch_wait_seconds",
+			Help:    "How long a batch's oldest order queued for a free flusher (group commit).",
+			Buckets: seconds,
+		})
+		took := prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "carbuild_order_batch_flush_seconds",
+			Help:    "How long a batch's insert transaction took, commit included (group commit).",
+			Buckets: seconds,
+		})
+		p.Registry.MustRegister(sizes, waited, took)
 		orders = store.NewGroupCommit(p.Pool, groupcommit.Options{
 			MaxBatch: o.OrderBatchMax, Flushers: o.OrderBatchFlushers,
-			Observe: func(n int) { sizes.Observe(float64(n)) },
+			Observe: func(b groupcommit.Batch) {
+				sizes.Observe(float64(b.Size))
+				waited.Observe(b.Waited.Seconds())
+				took.Observe(b.Took.Seconds())
+			},
 		})
 	}
 	svc := pricing.NewService(catalog, orders, pricing.NewMetrics(p.Registry))

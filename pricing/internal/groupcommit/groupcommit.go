@@ -46,8 +46,20 @@ type Options struct {
 	// FlushTimeout bounds a flush whose callers have no deadline (default
 	// 30 s).
 	FlushTimeout time.Duration
-	// Observe, when set, is told the size of every batch flushed.
-	Observe func(size int)
+	// Observe, when set, is told about every batch once it is flushed.
+	Observe func(Batch)
+}
+
+// Batch describes one flushed batch.
+type Batch struct {
+	// Size is the writes flushed together.
+	Size int
+	// Waited is how long the batch's oldest write queued for a flusher:
+	// zero when a flusher was free, a whole flush or more when every
+	// flusher was busy.
+	Waited time.Duration
+	// Took is the flush itself.
+	Took time.Duration
 }
 
 // Batcher gathers concurrent calls of Do into batches for flush.
@@ -70,6 +82,7 @@ const (
 type call[T, R any] struct {
 	ctx   context.Context
 	item  T
+	at    time.Time // queued
 	state atomic.Int32
 	done  chan Result[R] // buffered: a flush never blocks on an abandoned caller
 }
@@ -96,6 +109,9 @@ func (b *Batcher[T, R]) Do(ctx context.Context, item T) (R, error) {
 		return zero, err
 	}
 	c := &call[T, R]{ctx: ctx, item: item, done: make(chan Result[R], 1)}
+	if b.o.Observe != nil {
+		c.at = time.Now()
+	}
 	b.mu.Lock()
 	b.queue = append(b.queue, c)
 	start := b.running < b.o.Flushers
@@ -176,10 +192,14 @@ func (b *Batcher[T, R]) run(batch []*call[T, R]) {
 	for i, c := range batch {
 		items[i] = c.item
 	}
+	var start time.Time
 	if b.o.Observe != nil {
-		b.o.Observe(len(batch))
+		start = time.Now()
 	}
 	results := b.flush(ctx, items)
+	if b.o.Observe != nil {
+		b.o.Observe(Batch{Size: len(batch), Waited: start.Sub(batch[0].at), Took: time.Since(start)})
+	}
 	for i, c := range batch {
 		var r Result[R]
 		if i < len(results) {

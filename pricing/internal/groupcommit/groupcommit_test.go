@@ -249,3 +249,47 @@ func TestDoneContextIsNotQueued(t *testing.T) {
 		t.Error("a write whose context had ended was flushed")
 	}
 }
+
+// TestObserve checks what Observe is told, with the clock read only by the
+// test: a batch held in its flush for a span the test measured took at
+// least that span, and a write queued behind it waited at least that span.
+func TestObserve(t *testing.T) {
+	rec := newRecorder()
+	var mu sync.Mutex
+	var seen []Batch
+	b := New(rec.flush, Options{Flushers: 1, Observe: func(o Batch) {
+		mu.Lock()
+		seen = append(seen, o)
+		mu.Unlock()
+	}})
+	done := make(chan struct{}, 3)
+	do := func(item int) {
+		go func() {
+			_, _ = b.Do(t.Context(), item)
+			done <- struct{}{}
+		}()
+	}
+	do(0)
+	<-rec.entered // batch {0} is in its flush
+	do(1)
+	do(2)
+	waitUntil(t, "two writes queued", func() bool { return b.Queued() == 2 })
+	held := time.Now()
+	waitUntil(t, "the clock moved", func() bool { return time.Since(held) > 0 })
+	span := time.Since(held)
+	close(rec.gate)
+	for range 3 {
+		<-done
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 2 || seen[0].Size != 1 || seen[1].Size != 2 {
+		t.Fatalf("observed %+v, want batches of 1 then 2", seen)
+	}
+	if seen[0].Took < span {
+		t.Errorf("first batch took %v, but was held at least %v", seen[0].Took, span)
+	}
+	if seen[1].Waited < span {
+		t.Errorf("second batch waited %v, but queued at least %v behind the first", seen[1].Waited, span)
+	}
+}

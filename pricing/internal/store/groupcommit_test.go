@@ -34,9 +34,9 @@ func newHeldStore(t *testing.T) *heldStore {
 			<-*gate
 		}
 		return h.insertBatch(ctx, orders)
-	}, groupcommit.Options{Flushers: 1, MaxBatch: 128, Observe: func(n int) {
+	}, groupcommit.Options{Flushers: 1, MaxBatch: 128, Observe: func(b groupcommit.Batch) {
 		h.mu.Lock()
-		h.sizes = append(h.sizes, n)
+		h.sizes = append(h.sizes, b.Size)
 		h.mu.Unlock()
 	}})
 	return h
