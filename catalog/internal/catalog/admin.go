@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -258,14 +259,7 @@ func CheckPart(p Part) error {
 }
 
 // Known reports whether c is one of the categories the schema allows.
-func (c Category) Known() bool {
-	switch c {
-	case CategoryChassis, CategoryEngine, CategoryWheels, CategoryHeadlight, CategoryBumper,
-		CategoryHood, CategorySpoiler, CategoryHybridSystem:
-		return true
-	}
-	return false
-}
+func (c Category) Known() bool { return slices.Contains(Categories, c) }
 
 // checkName: not blank, no surrounding space, no control characters (NUL
 // cannot be stored), at most MaxNameLength bytes.

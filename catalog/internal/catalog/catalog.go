@@ -36,6 +36,10 @@ const (
 	CategoryHybridSystem Category = "hybrid_system"
 )
 
+// Categories are the categories the schema allows, in declaration order.
+var Categories = []Category{CategoryChassis, CategoryEngine, CategoryWheels, CategoryHeadlight,
+	CategoryBumper, CategoryHood, CategorySpoiler, CategoryHybridSystem}
+
 // Car is a car model and the model years it covers (inclusive).
 type Car struct {
 	ID        string

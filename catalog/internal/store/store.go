@@ -79,7 +79,11 @@ func (s *Store) ListParts(ctx context.Context, carID string, afterID int64, limi
 	if err != nil {
 		return nil, database.Classify(fmt.Errorf("list parts: %w", err))
 	}
-	parts, err := pgx.CollectRows(rows, scanPart)
+	// Every row's car_id is carID (the query's condition): its string is
+	// shared rather than copied per row.
+	parts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (catalog.Part, error) {
+		return scanPartOf(row, carID)
+	})
 	if err != nil {
 		return nil, database.Classify(fmt.Errorf("list parts: %w", err))
 	}
@@ -105,10 +109,54 @@ func scanCar(row pgx.CollectableRow) (catalog.Car, error) {
 	return c, err
 }
 
-func scanPart(row pgx.CollectableRow) (catalog.Part, error) {
+func scanPart(row pgx.CollectableRow) (catalog.Part, error) { return scanPartOf(row, "") }
+
+// scanPartOf scans a part whose car is most likely carID. A page of parts is
+// the catalog's hottest read; of a row's five strings, three (car, category,
+// currency) take their values from a few known ones, so they are interned
+// rather than allocated per row: only the name is a new string.
+func scanPartOf(row pgx.CollectableRow, carID string) (catalog.Part, error) {
 	var p catalog.Part
 	var category string
-	err := row.Scan(&p.ID, &p.CarID, &p.Name, &category, &p.Price, &p.Currency)
+	err := row.Scan(&p.ID, interned{&p.CarID, carID, nil}, &p.Name, interned{&category, "", categories},
+		&p.Price, interned{&p.Currency, catalog.Currency, nil})
 	p.Category = catalog.Category(category)
 	return p, err
+}
+
+// categories are catalog.Categories as strings.
+var categories = func() []string {
+	s := make([]string, len(catalog.Categories))
+	for i, c := range catalog.Categories {
+		s[i] = string(c)
+	}
+	return s
+}()
+
+// interned scans a NOT NULL text column into *dst: one of the known strings
+// (one, or a set) when the value is among them, with no allocation, and a
+// copy of the value otherwise. (pgx hands a BytesScanner the column's bytes,
+// valid only during the call.)
+type interned struct {
+	dst *string
+	one string
+	set []string
+}
+
+func (i interned) ScanBytes(v []byte) error {
+	if v == nil {
+		return errors.New("cannot scan NULL into a string")
+	}
+	if i.one != "" && string(v) == i.one {
+		*i.dst = i.one
+		return nil
+	}
+	for _, s := range i.set {
+		if string(v) == s {
+			*i.dst = s
+			return nil
+		}
+	}
+	*i.dst = string(v)
+	return nil
 }
