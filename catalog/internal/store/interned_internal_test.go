@@ -25,7 +25,7 @@ func TestInterned(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got string
-			err := interned{&got, tt.one, tt.set}.ScanBytes(tt.value)
+			err := (&interned{&got, tt.one, tt.set}).ScanBytes(tt.value)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("ScanBytes(%q) error %v, want error %v", tt.value, err, tt.wantErr)
 			}
@@ -44,7 +44,8 @@ func TestInterned(t *testing.T) {
 				t.Fatalf("after the buffer changed, the scanned string is %q, want %q", got, tt.want)
 			}
 			buf := []byte(tt.want)
-			allocs := testing.AllocsPerRun(50, func() { _ = interned{&got, tt.one, tt.set}.ScanBytes(buf) })
+			in := &interned{&got, tt.one, tt.set}
+			allocs := testing.AllocsPerRun(50, func() { _ = in.ScanBytes(buf) })
 			if (allocs > 0) != tt.wantAlloc {
 				t.Errorf("ScanBytes(%q): %v allocations, want allocation %v", tt.want, allocs, tt.wantAlloc)
 			}

@@ -81,9 +81,7 @@ func (s *Store) ListParts(ctx context.Context, carID string, afterID int64, limi
 	}
 	// Every row's car_id is carID (the query's condition): its string is
 	// shared rather than copied per row.
-	parts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (catalog.Part, error) {
-		return scanPartOf(row, carID)
-	})
+	parts, err := pgx.CollectRows(rows, newPartScanner(carID).scan)
 	if err != nil {
 		return nil, database.Classify(fmt.Errorf("list parts: %w", err))
 	}
@@ -109,19 +107,36 @@ func scanCar(row pgx.CollectableRow) (catalog.Car, error) {
 	return c, err
 }
 
-func scanPart(row pgx.CollectableRow) (catalog.Part, error) { return scanPartOf(row, "") }
+func scanPart(row pgx.CollectableRow) (catalog.Part, error) { return newPartScanner("").scan(row) }
 
-// scanPartOf scans a part whose car is most likely carID. A page of parts is
-// the catalog's hottest read; of a row's five strings, three (car, category,
-// currency) take their values from a few known ones, so they are interned
-// rather than allocated per row: only the name is a new string.
-func scanPartOf(row pgx.CollectableRow, carID string) (catalog.Part, error) {
-	var p catalog.Part
-	var category string
-	err := row.Scan(&p.ID, interned{&p.CarID, carID, nil}, &p.Name, interned{&category, "", categories},
-		&p.Price, interned{&p.Currency, catalog.Currency, nil})
-	p.Category = catalog.Category(category)
-	return p, err
+// partScanner scans the rows of one query into parts. A page of parts is
+// the catalog's hottest read; of a row's five strings, three (car,
+// category, currency) take their values from a few known ones, so they are
+// interned rather than allocated per row: only the name is a new string.
+// The scanner is made once per query, so that the scan's destinations are
+// pointers into it and handing them to pgx allocates nothing per row.
+type partScanner struct {
+	p                  catalog.Part
+	category           string
+	car, cat, currency interned
+	dest               []any
+}
+
+// newPartScanner returns a scanner for parts most likely of car carID.
+func newPartScanner(carID string) *partScanner {
+	s := &partScanner{}
+	s.car = interned{dst: &s.p.CarID, one: carID}
+	s.cat = interned{dst: &s.category, set: categories}
+	s.currency = interned{dst: &s.p.Currency, one: catalog.Currency}
+	s.dest = []any{&s.p.ID, &s.car, &s.p.Name, &s.cat, &s.p.Price, &s.currency}
+	return s
+}
+
+func (s *partScanner) scan(row pgx.CollectableRow) (catalog.Part, error) {
+	s.p = catalog.Part{}
+	err := row.Scan(s.dest...)
+	s.p.Category = catalog.Category(s.category)
+	return s.p, err
 }
 
 // categories are catalog.Categories as strings.
@@ -143,7 +158,7 @@ type interned struct {
 	set []string
 }
 
-func (i interned) ScanBytes(v []byte) error {
+func (i *interned) ScanBytes(v []byte) error {
 	if v == nil {
 		return errors.New("cannot scan NULL into a string")
 	}
