@@ -94,7 +94,7 @@ func (s *Store) GetParts(ctx context.Context, ids []int64) ([]catalog.Part, erro
 	if err != nil {
 		return nil, database.Classify(fmt.Errorf("get parts: %w", err))
 	}
-	parts, err := pgx.CollectRows(rows, scanPart)
+	parts, err := pgx.CollectRows(rows, newPartScanner("").scan)
 	if err != nil {
 		return nil, database.Classify(fmt.Errorf("get parts: %w", err))
 	}
@@ -106,8 +106,6 @@ func scanCar(row pgx.CollectableRow) (catalog.Car, error) {
 	err := row.Scan(&c.ID, &c.Name, &c.FirstYear, &c.LastYear)
 	return c, err
 }
-
-func scanPart(row pgx.CollectableRow) (catalog.Part, error) { return newPartScanner("").scan(row) }
 
 // partScanner scans the rows of one query into parts. A page of parts is
 // the catalog's hottest read; of a row's five strings, three (car,
