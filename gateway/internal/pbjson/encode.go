@@ -124,15 +124,21 @@ func (e encoder) quoteLine(b []byte, l *pricingv1.QuoteLine) ([]byte, bool) {
 }
 
 func (e encoder) lines(b []byte, ls []*pricingv1.QuoteLine) ([]byte, bool) {
+	return list(e, b, ls, e.quoteLine)
+}
+
+// list appends xs as a JSON array, each element by elem; ok is false when
+// any element's is.
+func list[T any](e encoder, b []byte, xs []T, elem func([]byte, T) ([]byte, bool)) ([]byte, bool) {
 	b = append(b, '[')
 	ok := true
-	for i, l := range ls {
+	for i, x := range xs {
 		if i > 0 {
 			b = e.comma(b)
 		}
-		var lok bool
-		b, lok = e.quoteLine(b, l)
-		ok = ok && lok
+		var xok bool
+		b, xok = elem(b, x)
+		ok = ok && xok
 	}
 	return append(b, ']'), ok
 }
@@ -192,17 +198,7 @@ func (e encoder) order(b []byte, o *pricingv1.Order) ([]byte, bool) {
 func (e encoder) listOrders(b []byte, r *pricingv1.ListOrdersResponse) ([]byte, bool) {
 	b = append(b, '{')
 	b = name(b, "orders")
-	b = append(b, '[')
-	ok := true
-	for i, o := range r.Orders {
-		if i > 0 {
-			b = e.comma(b)
-		}
-		var ook bool
-		b, ook = e.order(b, o)
-		ok = ok && ook
-	}
-	b = append(b, ']')
+	b, ok := list(e, b, r.Orders, e.order)
 	b = e.comma(b)
 	b = name(b, "nextPageToken")
 	b, tok := str(b, r.NextPageToken)
@@ -307,19 +303,7 @@ func (e encoder) part(b []byte, p *catalogv1.Part) ([]byte, bool) {
 	return append(b, '}'), ok1 && ok2 && ok3 && ok4 && ok5
 }
 
-func (e encoder) parts(b []byte, ps []*catalogv1.Part) ([]byte, bool) {
-	b = append(b, '[')
-	ok := true
-	for i, p := range ps {
-		if i > 0 {
-			b = e.comma(b)
-		}
-		var pok bool
-		b, pok = e.part(b, p)
-		ok = ok && pok
-	}
-	return append(b, ']'), ok
-}
+func (e encoder) parts(b []byte, ps []*catalogv1.Part) ([]byte, bool) { return list(e, b, ps, e.part) }
 
 // listParts: GET /v1/cars/{car_id}/parts, a page of parts and the token of
 // the next.
@@ -345,32 +329,27 @@ func (e encoder) batchGetParts(b []byte, r *catalogv1.BatchGetPartsResponse) ([]
 func (e encoder) listCars(b []byte, r *catalogv1.ListCarsResponse) ([]byte, bool) {
 	b = append(b, '{')
 	b = name(b, "cars")
-	b = append(b, '[')
-	ok := true
-	for i, c := range r.Cars {
-		if i > 0 {
-			b = e.comma(b)
-		}
-		if c == nil {
-			c = &catalogv1.Car{}
-		}
-		var ok1, ok2 bool
-		b = append(b, '{')
-		b = name(b, "id")
-		b, ok1 = str(b, c.Id)
-		b = e.comma(b)
-		b = name(b, "name")
-		b, ok2 = str(b, c.Name)
-		b = e.comma(b)
-		b = name(b, "firstYear")
-		b = strconv.AppendInt(b, int64(c.FirstYear), 10)
-		b = e.comma(b)
-		b = name(b, "lastYear")
-		b = strconv.AppendInt(b, int64(c.LastYear), 10)
-		b = append(b, '}')
-		ok = ok && ok1 && ok2
+	b, ok := list(e, b, r.Cars, e.car)
+	return append(b, '}'), ok
+}
+
+func (e encoder) car(b []byte, c *catalogv1.Car) ([]byte, bool) {
+	if c == nil {
+		c = &catalogv1.Car{}
 	}
-	return append(b, ']', '}'), ok
+	b = append(b, '{')
+	b = name(b, "id")
+	b, ok1 := str(b, c.Id)
+	b = e.comma(b)
+	b = name(b, "name")
+	b, ok2 := str(b, c.Name)
+	b = e.comma(b)
+	b = name(b, "firstYear")
+	b = strconv.AppendInt(b, int64(c.FirstYear), 10)
+	b = e.comma(b)
+	b = name(b, "lastYear")
+	b = strconv.AppendInt(b, int64(c.LastYear), 10)
+	return append(b, '}'), ok1 && ok2
 }
 
 // pecas: POST /get-pecas, the earlier system's answer
@@ -378,29 +357,24 @@ func (e encoder) listCars(b []byte, r *catalogv1.ListCarsResponse) ([]byte, bool
 func (e encoder) pecas(b []byte, r *catalogopb.PecasResponse) ([]byte, bool) {
 	b = append(b, '{')
 	b = name(b, "pecas")
-	b = append(b, '[')
-	ok := true
-	for i, p := range r.Pecas {
-		if i > 0 {
-			b = e.comma(b)
-		}
-		if p == nil {
-			p = &commonpb.Peca{}
-		}
-		var ok1, ok2 bool
-		b = append(b, '{')
-		b = name(b, "id")
-		b, ok1 = str(b, p.Id)
-		b = e.comma(b)
-		b = name(b, "nome")
-		b, ok2 = str(b, p.Nome)
-		b = e.comma(b)
-		b = name(b, "valor")
-		b = float64JSON(b, p.Valor)
-		b = append(b, '}')
-		ok = ok && ok1 && ok2
+	b, ok := list(e, b, r.Pecas, e.peca)
+	return append(b, '}'), ok
+}
+
+func (e encoder) peca(b []byte, p *commonpb.Peca) ([]byte, bool) {
+	if p == nil {
+		p = &commonpb.Peca{}
 	}
-	return append(b, ']', '}'), ok
+	b = append(b, '{')
+	b = name(b, "id")
+	b, ok1 := str(b, p.Id)
+	b = e.comma(b)
+	b = name(b, "nome")
+	b, ok2 := str(b, p.Nome)
+	b = e.comma(b)
+	b = name(b, "valor")
+	b = float64JSON(b, p.Valor)
+	return append(b, '}'), ok1 && ok2
 }
 
 // float64JSON appends a double as protojson writes it: the shortest form
