@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -97,5 +98,26 @@ func TestListPartsAndGetParts(t *testing.T) {
 	}
 	if len(got) != 2 {
 		t.Fatalf("GetParts returned %d parts, want 2 (999 does not exist)", len(got))
+	}
+
+	// Both reads scan every column the same way (the scanner interns the
+	// car, category and currency): the civic's parts by id equal its list.
+	byID, err := s.GetParts(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(byID, func(a, b catalog.Part) int { return int(a.ID - b.ID) })
+	if diff := cmp.Diff(parts, byID); diff != "" {
+		t.Errorf("GetParts of the civic's ids differs from ListParts (-list +get):\n%s", diff)
+	}
+	categories := map[catalog.Category]bool{}
+	for _, p := range parts {
+		if !p.Category.Known() || p.Currency != "BRL" || p.CarID != "civic" || p.Name == "" {
+			t.Errorf("part %+v: a column was not read back", p)
+		}
+		categories[p.Category] = true
+	}
+	if len(categories) < 5 {
+		t.Errorf("the civic's parts have %d distinct categories, want the seed's 7", len(categories))
 	}
 }
