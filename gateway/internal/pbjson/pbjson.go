@@ -89,37 +89,21 @@ func (m *Marshaler) marshalDirect(v any) ([]byte, bool) {
 	var app func(b []byte) ([]byte, bool)
 	switch x := v.(type) {
 	case *pricingv1.Quote:
-		if x != nil {
-			app = func(b []byte) ([]byte, bool) { return m.enc.quote(b, x) }
-		}
+		app = bind(x, m.enc.quote)
 	case *pricingv1.Order:
-		if x != nil {
-			app = func(b []byte) ([]byte, bool) { return m.enc.order(b, x) }
-		}
+		app = bind(x, m.enc.order)
 	case *pricingv1.ListOrdersResponse:
-		if x != nil {
-			app = func(b []byte) ([]byte, bool) { return m.enc.listOrders(b, x) }
-		}
+		app = bind(x, m.enc.listOrders)
 	case *gatewayv1.HealthResponse:
-		if x != nil {
-			app = func(b []byte) ([]byte, bool) { return m.enc.health(b, x) }
-		}
+		app = bind(x, m.enc.health)
 	case *catalogv1.ListPartsResponse:
-		if x != nil {
-			app = func(b []byte) ([]byte, bool) { return m.enc.listParts(b, x) }
-		}
+		app = bind(x, m.enc.listParts)
 	case *catalogv1.BatchGetPartsResponse:
-		if x != nil {
-			app = func(b []byte) ([]byte, bool) { return m.enc.batchGetParts(b, x) }
-		}
+		app = bind(x, m.enc.batchGetParts)
 	case *catalogv1.ListCarsResponse:
-		if x != nil {
-			app = func(b []byte) ([]byte, bool) { return m.enc.listCars(b, x) }
-		}
+		app = bind(x, m.enc.listCars)
 	case *catalogopb.PecasResponse:
-		if x != nil {
-			app = func(b []byte) ([]byte, bool) { return m.enc.pecas(b, x) }
-		}
+		app = bind(x, m.enc.pecas)
 	}
 	if app == nil {
 		return nil, false
@@ -135,6 +119,15 @@ func (m *Marshaler) marshalDirect(v any) ([]byte, bool) {
 		scratch.Put(bp)
 	}
 	return out, ok
+}
+
+// bind returns the append of message x by enc; nil for a nil message,
+// which protojson answers itself.
+func bind[T any](x *T, enc func([]byte, *T) ([]byte, bool)) func([]byte) ([]byte, bool) {
+	if x == nil {
+		return nil
+	}
+	return func(b []byte) ([]byte, bool) { return enc(b, x) }
 }
 
 // Unmarshal decodes data into v.
