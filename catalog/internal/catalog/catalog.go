@@ -251,7 +251,6 @@ func (o *nameOrder) sort(parts []Part) {
 	k.keys, k.idx = k.keys[:0], k.idx[:0]
 	if !o.latinKeys(k, parts) {
 		k.buf.Reset()
-		k.keys = k.keys[:0]
 		for _, p := range parts {
 			k.keys = append(k.keys, k.col.KeyFromString(&k.buf, p.Name))
 		}
@@ -277,8 +276,8 @@ func (o *nameOrder) sort(parts []Part) {
 }
 
 // latinKeys fills k.keys with latinKeys' keys of every name, or reports
-// false when a name has a character they do not cover: the keys of one
-// sort must all come from the same scheme.
+// false, k.keys untouched, when a name has a character they do not cover:
+// the keys of one sort must all come from the same scheme.
 func (o *nameOrder) latinKeys(k *sortKeys, parts []Part) bool {
 	k.latin, k.ends = k.latin[:0], k.ends[:0]
 	for _, p := range parts {
