@@ -380,10 +380,16 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 	if cfg.overloadFactor > 0 && b.Closed.Stack != nil && ctx.Err() == nil {
 		osc, _ := seriesScenario(cfg.overloadSeries, ref.URL, st.url, baskets, orders, gen)
 		sat := b.Closed.Stack
+		satPG := -1.0 // the private PostgreSQL's CPU seconds in the closed loop
 		if cfg.overloadSeries != "get-pecas" {
 			fmt.Fprintf(os.Stderr, "== closed loop, %s, %d connections, %s: the overload phase's saturation\n", cfg.overloadSeries, cfg.conns, cfg.closedDuration)
+			pg := pgMeter(ctx, cfg)
 			if sat, err = load.Closed(ctx, client, osc, cfg.conns, cfg.warmup, cfg.closedDuration, prog); err != nil {
 				return 0, fmt.Errorf("closed loop, %s: %w", cfg.overloadSeries, err)
+			}
+			satPG = pg() // includes the warm-up: scaled below by the loop's share
+			if total := sat.Ended.Sub(sat.Started) + cfg.warmup; satPG > 0 && total > 0 {
+				satPG *= sat.Ended.Sub(sat.Started).Seconds() / total.Seconds()
 			}
 			printStats(cfg.overloadSeries+" closed", sat)
 			printCPU(sampler.Usage(sat.Started, sat.Ended))
@@ -402,8 +408,18 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 		if cfg.pprof {
 			capture(ctx, &profWG, b, dir, st.pprofURLs, "overload", cfg.overloadFor-time.Second)
 		}
+		pg := pgMeter(ctx, cfg)
 		ov, err = runOverload(ctx, oclient, osc, sat.Achieved, cfg.overloadFactor, cfg.overloadFor, sampler)
+		ovPG := pg()
 		profWG.Wait()
+		if ov != nil && cfg.overloadSeries != "get-pecas" {
+			satU, ovU := sampler.Usage(sat.Started, sat.Ended), sampler.Usage(ov.Started, ov.Ended)
+			ov.Cost = &overloadCost{
+				Saturation:     perRequest(satU, satPG, sat.Ended.Sub(sat.Started).Seconds(), float64(sat.OK)),
+				Overload:       perRequest(ovU, ovPG, ov.Ended.Sub(ov.Started).Seconds(), float64(ov.Admitted)),
+				SaturationCPUs: satU.CPUs, OverloadCPUs: ovU.CPUs,
+			}
+		}
 		if err != nil {
 			b.Notes = append(b.Notes, "overload phase: "+err.Error())
 		}
@@ -418,6 +434,9 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 		if ov != nil {
 			fmt.Fprintf(os.Stderr, "   offered %.0f req/s: goodput %.0f req/s, admitted %d (P99 %.1f ms%s), shed %d (max %.2f ms%s), other %d\n",
 				ov.Offered, ov.Goodput, ov.Admitted, ov.AdmittedP99, ov.ServerAdmitted.text("200", "50 ms"), ov.Shed, ov.ShedMax, ov.ServerShed.text("503", "5 ms"), ov.Other)
+			if ov.Cost != nil {
+				fmt.Fprintf(os.Stderr, "   %s\n", ov.Cost.text())
+			}
 			if files, err := ov.plot(dir); err != nil {
 				b.Notes = append(b.Notes, "overload plot: "+err.Error())
 			} else {
@@ -639,7 +658,7 @@ func printCPU(u procmon.Usage) {
 	for _, n := range slices.Sorted(maps.Keys(u.Process)) {
 		parts = append(parts, fmt.Sprintf("%s %.0f%%", n, u.Process[n]))
 	}
-	fmt.Fprintf(os.Stderr, "      cpu: %s; machine busy %.0f%% (other processes %.0f%% of one core)\n", strings.Join(parts, ", "), u.Machine, u.Others)
+	fmt.Fprintf(os.Stderr, "      cpu: %s; machine busy %.0f%% (other processes %.0f%% of one core; each CPU %s %%)\n", strings.Join(parts, ", "), u.Machine, u.Others, percents(u.CPUs))
 }
 
 var stderrIsTTY = func() bool {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/carbuild/carbuild/loadtest/internal/load"
@@ -26,6 +28,8 @@ type overload struct {
 	Saturation float64 // req/s of the closed loop
 	Offered    float64 // req/s offered
 	Seconds    float64
+	Started    time.Time
+	Ended      time.Time
 	Sent       int
 	Admitted   int // 2xx
 	Shed       int // 503 and 429 from the overload guard
@@ -41,8 +45,90 @@ type overload struct {
 	// gateway (503 within 5 ms, 200 within 50 ms), when its metrics could
 	// be read.
 	ServerShed, ServerAdmitted *serverTimes
+	// Cost is where the stack's CPU went in the saturation loop and in the
+	// overload; nil when the processes could not be read.
+	Cost *overloadCost
 	// Per-second timeline, for the plot.
 	timeline []overloadSecond
+}
+
+// overloadCost is the stack's CPU per admitted request in the closed loop
+// that set the saturation and in the overload, per process, in µs. When
+// the overload costs more per admitted request than the saturation did,
+// the difference is what the refused requests (and the waiting) took.
+type overloadCost struct {
+	Saturation, Overload map[string]float64 // µs of CPU per admitted request
+	// SaturationCPUs and OverloadCPUs are each CPU's busy share in percent.
+	SaturationCPUs, OverloadCPUs []float64
+}
+
+// perRequest turns a phase's CPU use into µs per admitted request. pg is the
+// private PostgreSQL's CPU seconds over the phase (negative: not measured).
+func perRequest(u procmon.Usage, pg, seconds, admitted float64) map[string]float64 {
+	out := map[string]float64{}
+	if admitted <= 0 || seconds <= 0 {
+		return out
+	}
+	for name, pct := range u.Process {
+		out[name] = pct / 100 * seconds / admitted * 1e6
+	}
+	if pg >= 0 {
+		out["postgres"] = pg / admitted * 1e6
+	}
+	return out
+}
+
+// pgMeter starts measuring the CPU of the private PostgreSQL (-durable-db):
+// the returned func gives the seconds it used since, or -1 when there is
+// no server of the stack's own to measure (a shared one works for others
+// too).
+func pgMeter(ctx context.Context, cfg *config) func() float64 {
+	none := func() float64 { return -1 }
+	if !cfg.durableDB || cfg.databaseURL == "" {
+		return none
+	}
+	conn, err := pgx.Connect(ctx, cfg.databaseURL)
+	if err != nil {
+		return none
+	}
+	c0, ok := serverCPU(ctx, conn)
+	if !ok {
+		conn.Close(context.Background())
+		return none
+	}
+	return func() float64 {
+		defer conn.Close(context.Background())
+		c1, ok := serverCPU(ctx, conn)
+		if !ok {
+			return -1
+		}
+		return c1 - c0
+	}
+}
+
+// text lays the costs side by side, the stack's processes first.
+func (c *overloadCost) text() string {
+	var parts []string
+	for _, n := range slices.Sorted(maps.Keys(c.Saturation)) {
+		parts = append(parts, fmt.Sprintf("%s %.0f → %.0f", n, c.Saturation[n], c.Overload[n]))
+	}
+	return fmt.Sprintf("CPU µs per admitted request, saturation → overload: %s; CPUs busy %s → %s %%",
+		strings.Join(parts, ", "), percents(c.SaturationCPUs), percents(c.OverloadCPUs))
+}
+
+func costText(c *overloadCost) string {
+	if c == nil {
+		return ""
+	}
+	return "; " + c.text()
+}
+
+func percents(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmt.Sprintf("%.0f", x)
+	}
+	return strings.Join(s, "/")
 }
 
 type overloadSecond struct {
@@ -101,6 +187,7 @@ func runOverload(ctx context.Context, client *http.Client, sc load.Scenario, sat
 		}
 	}
 	end := time.Now()
+	o.Started, o.Ended = start, end
 	o.Seconds = end.Sub(start).Seconds()
 	o.Goodput = float64(o.Admitted) / dur.Seconds()
 	o.AdmittedP50, o.AdmittedP99, o.AdmittedMax = percentiles(admittedLat)
@@ -132,7 +219,7 @@ func (o *overload) targets(factor float64) []report.Target {
 	ts := []report.Target{
 		{Name: name + ", goodput", Want: "≥ 80 % of saturation",
 			Got: fmt.Sprintf("%.0f req/s = %.0f %% of %.0f; generator sent %.0f req/s; %d admitted, %d shed, %d other %v",
-				o.Goodput, 100*goodShare, o.Saturation, float64(o.Sent)/o.Seconds, o.Admitted, o.Shed, o.Other, o.Reasons),
+				o.Goodput, 100*goodShare, o.Saturation, float64(o.Sent)/o.Seconds, o.Admitted, o.Shed, o.Other, o.Reasons) + costText(o.Cost),
 			Pass: goodShare >= 0.80},
 		{Name: name + ", admitted P99", Want: "≤ 50 ms",
 			Got:  fmt.Sprintf("P50 %.1f ms, P99 %.1f ms, max %.1f ms%s", o.AdmittedP50, o.AdmittedP99, o.AdmittedMax, o.ServerAdmitted.text("200", "50 ms")),

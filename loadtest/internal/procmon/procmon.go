@@ -98,9 +98,14 @@ type Sample struct {
 	At  time.Time          `json:"at"`
 	Mem map[string]Memory  `json:"mem"`
 	CPU map[string]float64 `json:"cpu_seconds"` // user+system since the process started
-	// Busy and Total are the machine's CPU jiffies (all CPUs) from /proc/stat.
-	Busy, Total uint64 `json:"-"`
+	// Busy and Total are the machine's CPU jiffies (all CPUs) from /proc/stat;
+	// PerCPU the same for each CPU, in /proc/stat's order (cpu0, cpu1...).
+	Busy, Total uint64     `json:"-"`
+	PerCPU      []cpuTicks `json:"-"`
 }
+
+// cpuTicks is one line of /proc/stat: busy and total jiffies.
+type cpuTicks struct{ busy, total uint64 }
 
 // CPUSeconds reads the user+system CPU time of pid from /proc/PID/stat.
 func CPUSeconds(pid int) (float64, error) {
@@ -128,32 +133,44 @@ func CPUSeconds(pid int) (float64, error) {
 // clockTicks is USER_HZ, 100 on every Linux platform Go supports here.
 const clockTicks = 100
 
-// machineCPU returns busy and total jiffies of all CPUs.
-func machineCPU() (busy, total uint64) {
+// machineCPU returns busy and total jiffies of all CPUs, then of each.
+func machineCPU() (all cpuTicks, each []cpuTicks) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return 0, 0
+		return all, nil
 	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	fs := strings.Fields(line)
-	if len(fs) < 5 || fs[0] != "cpu" {
-		return 0, 0
+	for line := range strings.Lines(string(b)) {
+		fs := strings.Fields(line)
+		if len(fs) < 5 || !strings.HasPrefix(fs[0], "cpu") {
+			break // the cpu lines come first
+		}
+		t := parseCPULine(fs[1:])
+		if fs[0] == "cpu" {
+			all = t
+		} else {
+			each = append(each, t)
+		}
 	}
-	for i, f := range fs[1:] {
+	return all, each
+}
+
+// parseCPULine sums the jiffies of one /proc/stat cpu line (after its name).
+func parseCPULine(fs []string) (t cpuTicks) {
+	for i, f := range fs {
 		v, _ := strconv.ParseUint(f, 10, 64)
-		total += v
+		t.total += v
 		if i != 3 && i != 4 { // idle, iowait
-			busy += v
+			t.busy += v
 		}
 	}
 	// guest and guest_nice are already counted in user and nice
-	if len(fs) > 10 {
-		g1, _ := strconv.ParseUint(fs[9], 10, 64)
-		g2, _ := strconv.ParseUint(fs[10], 10, 64)
-		busy -= g1 + g2
-		total -= g1 + g2
+	if len(fs) > 9 {
+		g1, _ := strconv.ParseUint(fs[8], 10, 64)
+		g2, _ := strconv.ParseUint(fs[9], 10, 64)
+		t.busy -= g1 + g2
+		t.total -= g1 + g2
 	}
-	return busy, total
+	return t
 }
 
 // Sampler samples the memory of named processes at an interval.
@@ -192,7 +209,9 @@ func (s *Sampler) sample() {
 			smp.CPU[name] = c
 		}
 	}
-	smp.Busy, smp.Total = machineCPU()
+	var all cpuTicks
+	all, smp.PerCPU = machineCPU()
+	smp.Busy, smp.Total = all.busy, all.total
 	s.mu.Lock()
 	s.samples = append(s.samples, smp)
 	s.mu.Unlock()
@@ -226,6 +245,9 @@ type Usage struct {
 	// Others is the CPU the rest of the machine used meanwhile, in percent of
 	// one CPU: the machine's busy time minus the watched processes'.
 	Others float64 `json:"others_cpu_percent"`
+	// CPUs is each CPU's busy share in percent (cpu0 first): with the stack
+	// pinned to one CPU, it tells whether that CPU was the limit.
+	CPUs []float64 `json:"cpu_busy_percent,omitempty"`
 }
 
 // Usage returns the CPU use between the first and last samples in [from, to].
@@ -260,6 +282,14 @@ func (s *Sampler) Usage(from, to time.Time) Usage {
 			ours += c
 		}
 		u.Others = max(0, u.Machine*float64(runtime.NumCPU())-ours)
+	}
+	if len(first.PerCPU) == len(last.PerCPU) {
+		for i, t := range last.PerCPU {
+			t0 := first.PerCPU[i]
+			if dt := t.total - t0.total; dt > 0 {
+				u.CPUs = append(u.CPUs, 100*float64(t.busy-t0.busy)/float64(dt))
+			}
+		}
 	}
 	return u
 }

@@ -3,6 +3,8 @@ package procmon
 import (
 	"net"
 	"os"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -67,5 +69,40 @@ func TestUsageSeesBusyLoop(t *testing.T) {
 	}
 	if u.Machine <= 0 || u.Machine > 100 {
 		t.Errorf("machine busy = %.0f %%, want (0, 100]", u.Machine)
+	}
+}
+
+func TestParseCPULine(t *testing.T) {
+	for _, c := range []struct {
+		name, line        string
+		wantBusy, wantAll uint64
+	}{
+		// user nice system idle iowait irq softirq steal
+		{"old kernel, 8 fields", "10 1 5 100 4 2 3 0", 21, 125},
+		// ... guest guest_nice, already counted in user and nice
+		{"guest time counted once", "10 1 5 100 4 2 3 0 6 1", 21, 125},
+		{"idle", "0 0 0 50 0 0 0 0 0 0", 0, 50},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := parseCPULine(strings.Fields(c.line))
+			if got.busy != c.wantBusy || got.total != c.wantAll {
+				t.Errorf("parseCPULine(%q) = busy %d total %d, want %d %d", c.line, got.busy, got.total, c.wantBusy, c.wantAll)
+			}
+		})
+	}
+}
+
+func TestMachineCPUListsEachCPU(t *testing.T) {
+	all, each := machineCPU()
+	if len(each) != runtime.NumCPU() {
+		t.Fatalf("machineCPU: %d CPUs, want %d (runtime.NumCPU)", len(each), runtime.NumCPU())
+	}
+	var sum uint64
+	for _, c := range each {
+		sum += c.total
+	}
+	// /proc/stat's first line is the sum of the others, read at one instant.
+	if all.total == 0 || sum < all.total*9/10 || sum > all.total*11/10 {
+		t.Errorf("machineCPU: all CPUs %d jiffies, each summed %d", all.total, sum)
 	}
 }
