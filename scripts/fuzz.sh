@@ -32,6 +32,7 @@ targets=(
 	"./gateway/internal/respcache FuzzEquivalence"
 	"./gateway/internal/pbjson FuzzDecode"
 	"./gateway/internal/pbjson FuzzMarshal"
+	"./gateway/internal/pbjson FuzzKept"
 )
 run=(go test -run '^$' -fuzztime "$FUZZTIME")
 [[ -n ${PARALLEL:-} ]] && run+=(-parallel "$PARALLEL")

@@ -1,12 +1,14 @@
 package pbjson
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
@@ -84,15 +86,40 @@ func TestDirectPaths(t *testing.T) {
 			t.Errorf("order body %q went to protojson", b)
 		}
 	}
+	// The catalog's big answers kept as its bytes are written from them.
+	if _, ok := m.enc.wireListParts(nil, keptWire(t, samplePage)); !ok {
+		t.Error("a page of parts kept as wire bytes went to proto.Unmarshal")
+	}
+	if _, ok := m.enc.wirePecas(nil, keptWire(t, samplePecas)); !ok {
+		t.Error("a get-pecas answer kept as wire bytes went to proto.Unmarshal")
+	}
 	// Options the direct encoder does not reproduce turn it off.
 	if New(&runtime.JSONPb{MarshalOptions: protojson.MarshalOptions{EmitUnpopulated: true, UseProtoNames: true}}).encode {
 		t.Error("UseProtoNames: direct encoder still on")
 	}
 }
 
+// keptWire is m as KeepWire leaves it: its bytes in an empty message.
+func keptWire(t testing.TB, m proto.Message) []byte {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func keptAs[T any, P interface {
+	*T
+	proto.Message
+}](t testing.TB, m P) P {
+	k := P(new(T))
+	k.ProtoReflect().SetUnknown(keptWire(t, m))
+	return k
+}
+
 func TestDirectAllocs(t *testing.T) {
 	m := New(gatewayJSONPb())
-	for _, v := range []any{sampleOrder, samplePage, samplePecas} {
+	for _, v := range []any{sampleOrder, samplePage, samplePecas, keptAs(t, samplePage), keptAs(t, samplePecas)} {
 		if n := testing.AllocsPerRun(100, func() { _, _ = m.Marshal(v) }); n > 1 {
 			t.Errorf("Marshal(%T): %v allocations, want 1 (the answer)", v, n)
 		}
@@ -103,7 +130,8 @@ func BenchmarkMarshal(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		v    any
-	}{{"quote", sampleQuote}, {"order", sampleOrder}, {"health", sampleHealth}, {"parts", samplePage}, {"pecas", samplePecas}} {
+	}{{"quote", sampleQuote}, {"order", sampleOrder}, {"health", sampleHealth}, {"parts", samplePage}, {"pecas", samplePecas},
+		{"parts-kept", keptAs(b, samplePage)}, {"pecas-kept", keptAs(b, samplePecas)}} {
 		for _, impl := range []struct {
 			name string
 			m    runtime.Marshaler
@@ -144,3 +172,52 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAnswer is what the gateway spends on a catalog answer between
+// gRPC's buffer and the JSON: decoded into structs, then encoded (before
+// KeepWire), against copied and written from the bytes (with it).
+func BenchmarkAnswer(b *testing.B) {
+	m := New(gatewayJSONPb())
+	for _, tc := range []struct {
+		name  string
+		msg   proto.Message
+		fresh func() proto.Message
+	}{
+		{"parts", samplePage, func() proto.Message { return &catalogv1.ListPartsResponse{} }},
+		{"pecas", samplePecas, func() proto.Message { return &catalogopb.PecasResponse{} }},
+		{"pecas100", pecas100, func() proto.Message { return &catalogopb.PecasResponse{} }},
+	} {
+		raw := keptWire(b, tc.msg)
+		b.Run(tc.name+"/decoded", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				v := tc.fresh()
+				if err := proto.Unmarshal(raw, v); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := m.Marshal(v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(tc.name+"/kept", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				v := tc.fresh()
+				v.ProtoReflect().SetUnknown(bytes.Clone(raw)) // gRPC's buffer, materialized
+				if _, err := m.Marshal(v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// pecas100 is a get-pecas answer of the big catalog: 100 parts of a model.
+var pecas100 = func() *catalogopb.PecasResponse {
+	r := &catalogopb.PecasResponse{}
+	for i := range 100 {
+		r.Pecas = append(r.Pecas, &commonpb.Peca{Id: "p" + strconv.Itoa(61200+i), Nome: "Farol LED Modelo 612 " + strconv.Itoa(i), Valor: float64(35000+17*i) / 100})
+	}
+	return r
+}()

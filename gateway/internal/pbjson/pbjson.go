@@ -11,6 +11,9 @@
 // and on random messages), and anything the direct code does not handle
 // exactly as protojson does — an error, a rare form — is handed to protojson:
 // it stays the reference, the direct code is a shortcut for the common shapes.
+//
+// The catalog's big answers can also skip their protobuf decoding: see
+// KeepWire (wire.go).
 package pbjson
 
 import (
@@ -70,6 +73,14 @@ func commaSep() string {
 
 // Marshal encodes v; the hot messages directly, anything else with protojson.
 func (m *Marshaler) Marshal(v any) ([]byte, error) {
+	if raw, kind := kept(v); kind != notKept {
+		return m.marshalKept(raw, kind)
+	}
+	return m.marshal(v)
+}
+
+// marshal encodes a decoded message.
+func (m *Marshaler) marshal(v any) ([]byte, error) {
 	if m.encode {
 		if b, ok := m.marshalDirect(v); ok {
 			return b, nil
@@ -105,6 +116,12 @@ func (m *Marshaler) marshalDirect(v any) ([]byte, bool) {
 	case *catalogopb.PecasResponse:
 		app = bind(x, m.enc.pecas)
 	}
+	return appendPooled(app)
+}
+
+// appendPooled runs app on a pooled buffer and copies its answer out; a nil
+// app declines.
+func appendPooled(app func(b []byte) ([]byte, bool)) ([]byte, bool) {
 	if app == nil {
 		return nil, false
 	}

@@ -79,7 +79,7 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 	// as the earlier FastAPI gateway did, so its clients keep working.
 	v1 := runtime.NewServeMux(muxOptions(m, o.Cache, false)...)
 	compat := runtime.NewServeMux(muxOptions(m, o.Cache, true)...)
-	if err := catalogv1.RegisterCatalogServiceHandlerClient(ctx, v1, catalogv1.NewCatalogServiceClient(o.Catalog)); err != nil {
+	if err := catalogv1.RegisterCatalogServiceHandlerClient(ctx, v1, wireCatalog{catalogv1.NewCatalogServiceClient(o.Catalog)}); err != nil {
 		return nil, fmt.Errorf("register catalog v1: %w", err)
 	}
 	if err := catalogv1.RegisterCatalogAdminServiceHandlerClient(ctx, v1, catalogv1.NewCatalogAdminServiceClient(o.Catalog)); err != nil {
@@ -88,7 +88,7 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 	if err := pricingv1.RegisterPricingServiceHandlerClient(ctx, v1, headerKeyPricing{pricingv1.NewPricingServiceClient(o.Pricing)}); err != nil {
 		return nil, fmt.Errorf("register pricing v1: %w", err)
 	}
-	if err := catalogopb.RegisterCatalogoServiceHandlerClient(ctx, compat, catalogopb.NewCatalogoServiceClient(o.Catalog)); err != nil {
+	if err := catalogopb.RegisterCatalogoServiceHandlerClient(ctx, compat, wireCatalogo{catalogopb.NewCatalogoServiceClient(o.Catalog)}); err != nil {
 		return nil, fmt.Errorf("register catalogo: %w", err)
 	}
 	if err := pricingpb.RegisterOrcamentoServiceHandlerClient(ctx, compat, pricingpb.NewOrcamentoServiceClient(o.Pricing)); err != nil {
