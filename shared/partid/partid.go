@@ -26,3 +26,6 @@ func Parse(s string) (int64, error) {
 
 // Format writes a part id.
 func Format(id int64) string { return strconv.FormatInt(id, 10) }
+
+// Append appends the part id as Format writes it.
+func Append(b []byte, id int64) []byte { return strconv.AppendInt(b, id, 10) }

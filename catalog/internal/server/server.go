@@ -101,39 +101,67 @@ func (s *Compat) GetPecas(ctx context.Context, req *catalogopb.Carro) (*catalogo
 	if err != nil {
 		return nil, err
 	}
+	return pecasOf(parts), nil
+}
+
+// pecasOf converts to the earlier system's shape, price in reais (the only
+// place the catalog leaves integer centavos): a whole model's messages and
+// ids in a few allocations, not two per part.
+func pecasOf(parts []catalog.Part) *catalogopb.PecasResponse {
+	pecas := make([]commonpb.Peca, len(parts))
 	resp := &catalogopb.PecasResponse{Pecas: make([]*commonpb.Peca, len(parts))}
-	for i, p := range parts {
-		resp.Pecas[i] = partToPeca(p)
+	for i, id := range formatIDs(parts) {
+		p := parts[i]
+		pecas[i].Id, pecas[i].Nome, pecas[i].Valor = id, p.Name, float64(p.Price)/100
+		resp.Pecas[i] = &pecas[i]
 	}
-	return resp, nil
+	return resp
+}
+
+// formatIDs writes the parts' ids (partid) as substrings of one string: one
+// allocation for a page or a model rather than one per part.
+func formatIDs(parts []catalog.Part) []string {
+	b := make([]byte, 0, 8*len(parts)) // ids of up to 7 digits, a million parts, without growing
+	for _, p := range parts {
+		b = partid.Append(b, p.ID)
+	}
+	all := string(b)
+	ids := make([]string, len(parts))
+	for i, p := range parts {
+		n := len(partid.Append(b[:0], p.ID))
+		ids[i], all = all[:n], all[n:]
+	}
+	return ids
 }
 
 func carToProto(c catalog.Car) *catalogv1.Car {
 	return &catalogv1.Car{Id: c.ID, Name: c.Name, FirstYear: int32(c.FirstYear), LastYear: int32(c.LastYear)}
 }
 
+// partsToProto converts a page: its messages and ids in a few allocations,
+// not three per part.
 func partsToProto(parts []catalog.Part) []*catalogv1.Part {
 	out := make([]*catalogv1.Part, len(parts))
-	for i, p := range parts {
-		out[i] = partToProto(p)
+	msgs := make([]catalogv1.Part, len(parts))
+	prices := make([]moneyv1.Money, len(parts))
+	for i, id := range formatIDs(parts) {
+		setPart(&msgs[i], &prices[i], id, parts[i])
+		out[i] = &msgs[i]
 	}
 	return out
 }
 
 func partToProto(p catalog.Part) *catalogv1.Part {
-	return &catalogv1.Part{
-		Id:       partid.Format(p.ID),
-		CarId:    p.CarID,
-		Name:     p.Name,
-		Category: categoryToProto(p.Category),
-		Price:    &moneyv1.Money{CurrencyCode: p.Currency, MinorUnits: p.Price},
-	}
+	var m catalogv1.Part
+	setPart(&m, new(moneyv1.Money), partid.Format(p.ID), p)
+	return &m
 }
 
-// partToPeca converts to the earlier system's shape: price in reais. This is
-// the only place the catalog leaves integer centavos.
-func partToPeca(p catalog.Part) *commonpb.Peca {
-	return &commonpb.Peca{Id: partid.Format(p.ID), Nome: p.Name, Valor: float64(p.Price) / 100}
+// setPart fills an empty message m, and its price, from p, whose id is id.
+func setPart(m *catalogv1.Part, price *moneyv1.Money, id string, p catalog.Part) {
+	price.CurrencyCode, price.MinorUnits = p.Currency, p.Price
+	m.Id, m.CarId, m.Name = id, p.CarID, p.Name
+	m.Category, m.Price = categoryToProto(p.Category), price
 }
 
 var categories = map[catalog.Category]catalogv1.PartCategory{
