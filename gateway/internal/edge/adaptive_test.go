@@ -3,6 +3,8 @@ package edge
 import (
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestAdaptiveLimit drives the limit with made-up completions: slow
@@ -50,5 +52,43 @@ func TestAdaptiveLimit(t *testing.T) {
 	}
 	if got := a.current(); got != 20 {
 		t.Errorf("after many fast, full windows: %d, want the ceiling 20", got)
+	}
+}
+
+// TestAdmissionLimitGauge checks that carbuild_gateway_admission_limit
+// shows the bound in force: the fixed one, or the adaptive one as it moves;
+// without a bound there is no series.
+func TestAdmissionLimitGauge(t *testing.T) {
+	limitOf := func(reg *prometheus.Registry) (float64, bool) {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "carbuild_gateway_admission_limit" {
+				return mf.GetMetric()[0].GetGauge().GetValue(), true
+			}
+		}
+		return 0, false
+	}
+	reg := prometheus.NewRegistry()
+	New(reg, Options{MaxInFlight: 64})
+	if got, ok := limitOf(reg); !ok || got != 64 {
+		t.Errorf("fixed bound 64: gauge %v (present %v)", got, ok)
+	}
+
+	reg = prometheus.NewRegistry()
+	g := New(reg, Options{MaxInFlight: 20, MinInFlight: 4, LatencyTarget: 50 * time.Millisecond})
+	for range adaptiveWindow {
+		g.adaptive.done(80*time.Millisecond, 20) // a slow window: 20 → 16
+	}
+	if got, ok := limitOf(reg); !ok || got != 16 {
+		t.Errorf("adaptive bound after a slow window: gauge %v (present %v), want 16", got, ok)
+	}
+
+	reg = prometheus.NewRegistry()
+	New(reg, Options{Rate: 10})
+	if got, ok := limitOf(reg); ok {
+		t.Errorf("no bound: gauge present (%v)", got)
 	}
 }

@@ -142,7 +142,21 @@ func New(reg prometheus.Registerer, o Options) *Guard {
 		Help: "Requests admitted by the overload guard and not yet answered (bounded by GATEWAY_MAX_IN_FLIGHT).",
 	}, func() float64 { return float64(g.inFlight.Load()) })
 	reg.MustRegister(g.shed, g.inFlightGauge)
+	if o.MaxInFlight > 0 {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "carbuild_gateway_admission_limit",
+			Help: "The overload guard's bound on admitted requests now: GATEWAY_MAX_IN_FLIGHT, or the adaptive limit below it when GATEWAY_LATENCY_TARGET is set (browsing may use GATEWAY_BROWSE_PERCENT of it).",
+		}, func() float64 { return float64(g.limit()) }))
+	}
 	return g
+}
+
+// limit is the bound on admitted checkout requests now.
+func (g *Guard) limit() int64 {
+	if g.adaptive != nil {
+		return g.adaptive.current()
+	}
+	return int64(g.o.MaxInFlight)
 }
 
 // Wrap returns next behind the guards. It goes inside authentication,
@@ -162,9 +176,8 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 			}
 		}
 		if g.o.MaxInFlight > 0 {
-			limit, browse := int64(g.o.MaxInFlight), g.browseMax
+			limit, browse := g.limit(), g.browseMax
 			if g.adaptive != nil {
-				limit = g.adaptive.current()
 				browse = int64(math.Ceil(float64(limit) * g.o.BrowseShare))
 			}
 			if class == Browse {

@@ -382,9 +382,13 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 		sat := b.Closed.Stack
 		satPG := -1.0 // the private PostgreSQL's CPU seconds in the closed loop
 		if cfg.overloadSeries != "get-pecas" {
-			fmt.Fprintf(os.Stderr, "== closed loop, %s, %d connections, %s: the overload phase's saturation\n", cfg.overloadSeries, cfg.conns, cfg.closedDuration)
+			conns := saturationConns(ctx, client, st.pprofURLs["gateway"], cfg.conns)
+			if conns != cfg.conns {
+				b.Notes = append(b.Notes, fmt.Sprintf("overload phase: the saturation loop used %d connections, the gateway's admission limit (not -conns %d): with more, the loop itself is shed and spins on 503s", conns, cfg.conns))
+			}
+			fmt.Fprintf(os.Stderr, "== closed loop, %s, %d connections, %s: the overload phase's saturation\n", cfg.overloadSeries, conns, cfg.closedDuration)
 			pg := pgMeter(ctx, cfg)
-			if sat, err = load.Closed(ctx, client, osc, cfg.conns, cfg.warmup, cfg.closedDuration, prog); err != nil {
+			if sat, err = load.Closed(ctx, client, osc, conns, cfg.warmup, cfg.closedDuration, prog); err != nil {
 				return 0, fmt.Errorf("closed loop, %s: %w", cfg.overloadSeries, err)
 			}
 			satPG = pg() // includes the warm-up: scaled below by the loop's share

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
+	"io"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,5 +163,28 @@ func TestPerRequest(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestSaturationConns(t *testing.T) {
+	for _, c := range []struct {
+		name, exposition string
+		want             int
+	}{
+		{"bound below -conns", "carbuild_gateway_admission_limit 32\n", 32},
+		{"bound above -conns", "carbuild_gateway_admission_limit 128\n", 64},
+		{"adaptive bound shrunk to 1", "# TYPE carbuild_gateway_admission_limit gauge\ncarbuild_gateway_admission_limit 1\n", 1},
+		{"no bound", "carbuild_gateway_admitted_in_flight 0\n", 64},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, c.exposition) }))
+			defer srv.Close()
+			if got := saturationConns(context.Background(), srv.Client(), srv.URL, 64); got != c.want {
+				t.Errorf("saturationConns = %d, want %d", got, c.want)
+			}
+		})
+	}
+	if got := saturationConns(context.Background(), http.DefaultClient, "", 64); got != 64 {
+		t.Errorf("no gateway metrics URL: %d connections, want -conns", got)
 	}
 }

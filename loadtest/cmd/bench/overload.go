@@ -78,6 +78,19 @@ func perRequest(u procmon.Usage, pg, seconds, admitted float64) map[string]float
 	return out
 }
 
+// saturationConns is how many connections the closed loop that measures
+// the saturation may use: conns, or fewer when the gateway admits fewer
+// requests at once (carbuild_gateway_admission_limit on its operations
+// listener): a loop with more connections than the bound is partly shed, and
+// its shed requests, answered at once, come straight back.
+func saturationConns(ctx context.Context, client *http.Client, gatewayOps string, conns int) int {
+	m, err := scrapeCounters(ctx, client, gatewayOps, "carbuild_gateway_admission_limit")
+	if limit, ok := m["carbuild_gateway_admission_limit"]; err == nil && ok && limit >= 1 && int(limit) < conns {
+		return int(limit)
+	}
+	return conns
+}
+
 // pgMeter starts measuring the CPU of the private PostgreSQL (-durable-db):
 // the returned func gives the seconds it used since, or -1 when there is
 // no server of the stack's own to measure (a shared one works for others
