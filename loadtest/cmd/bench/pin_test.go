@@ -55,9 +55,11 @@ func TestPinServer(t *testing.T) {
 	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
 		t.Fatal(err)
 	}
+	// Not as many as were moved: a short-lived process (the move's own
+	// backend, an autovacuum worker) may have ended meanwhile.
 	pids, ok := serverPIDs(ctx, conn)
-	if !ok || len(pids) < n {
-		t.Fatalf("server processes %v (ok %v), want at least the %d moved", pids, ok, n)
+	if !ok || len(pids) < 3 {
+		t.Fatalf("server processes %v (ok %v), want the postmaster and its children", pids, ok)
 	}
 	sawBackend := false
 	for _, pid := range pids {
