@@ -382,6 +382,9 @@ func (e encoder) peca(b []byte, p *commonpb.Peca) ([]byte, bool) {
 // a two-digit negative exponent trimmed (1e-07 → 1e-7), and NaN and the
 // infinities as strings.
 func float64JSON(b []byte, f float64) []byte {
+	if b, ok := centsJSON(b, f); ok {
+		return b
+	}
 	switch {
 	case math.IsNaN(f):
 		return append(b, `"NaN"`...)
@@ -402,4 +405,34 @@ func float64JSON(b []byte, f float64) []byte {
 		}
 	}
 	return b
+}
+
+// centsJSON appends f quickly when it is a whole number of hundredths, as
+// the earlier system's prices in reais are (float64(centavos) / 100), and
+// reports false otherwise. For such an f the shortest decimal that reads
+// back as f is n/100 itself with its trailing zeros cut: f is the double
+// nearest to n/100 (the division rounds correctly), and no other decimal of
+// at most 15 significant digits is that near, as doubles are 2^-52 apart
+// relative to their size and such decimals at least 10^-15. It is what
+// strconv writes (TestCentsJSON), without its general shortest-digits
+// search.
+func centsJSON(b []byte, f float64) ([]byte, bool) {
+	const maxCents = 1e15 // |n| < 10^15: at most 15 significant digits
+	n := math.Round(f * 100)
+	if !(math.Abs(n) < maxCents) || n/100 != f || n == 0 {
+		return b, false // zero keeps its sign through strconv
+	}
+	c := int64(n)
+	if c < 0 {
+		b = append(b, '-')
+		c = -c
+	}
+	b = strconv.AppendInt(b, c/100, 10)
+	if frac := c % 100; frac != 0 {
+		b = append(b, '.', byte('0'+frac/10))
+		if frac%10 != 0 {
+			b = append(b, byte('0'+frac%10))
+		}
+	}
+	return b, true
 }
