@@ -3,16 +3,14 @@ package catalogclient_test
 import (
 	"context"
 	"log/slog"
-	"net"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/carbuild/carbuild/catalog/catalogclient"
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
+	"github.com/carbuild/carbuild/shared/grpctest"
 )
 
 // fakeCatalog is a catalog whose WatchRevision streams say what the test
@@ -65,19 +63,8 @@ func (s *fakeCatalog) Next(t testing.TB) chan<- *catalogv1.CatalogRevision {
 // that ends the watcher and waits for it; both also happen at cleanup.
 func startFake(t testing.TB, f catalogclient.Follower) (*fakeCatalog, *grpc.Server, func()) {
 	t.Helper()
-	lis := bufconn.Listen(1 << 20)
-	srv := grpc.NewServer()
 	fake := &fakeCatalog{streams: make(chan chan *catalogv1.CatalogRevision)}
-	catalogv1.RegisterCatalogServiceServer(srv, fake)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	srv, conn := grpctest.Serve(t, func(s *grpc.Server) { catalogv1.RegisterCatalogServiceServer(s, fake) })
 	w := catalogclient.NewWatcher(slog.New(slog.DiscardHandler), catalogv1.NewCatalogServiceClient(conn), f)
 	w.MinBackoff, w.MaxBackoff = time.Millisecond, 10*time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())

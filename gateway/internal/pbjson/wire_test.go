@@ -5,12 +5,9 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
-	"net"
 	"testing"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
@@ -19,6 +16,7 @@ import (
 	moneyv1 "github.com/carbuild/carbuild/shared/gen/carbuild/money/v1"
 	catalogopb "github.com/carbuild/carbuild/shared/gen/catalogo"
 	commonpb "github.com/carbuild/carbuild/shared/gen/common"
+	"github.com/carbuild/carbuild/shared/grpctest"
 )
 
 func newListParts() proto.Message { return &catalogv1.ListPartsResponse{} }
@@ -279,19 +277,10 @@ func TestKeepWireOverGRPC(t *testing.T) {
 		page:  &catalogv1.ListPartsResponse{Parts: []*catalogv1.Part{samplePart("7", "Chassi", 1, 800000)}, NextPageToken: "next"},
 		cars:  &catalogv1.ListCarsResponse{Cars: []*catalogv1.Car{{Id: "civic", Name: "Civic", FirstYear: 2023, LastYear: 2023}}},
 	}
-	lis := bufconn.Listen(1 << 20)
-	s := grpc.NewServer()
-	catalogopb.RegisterCatalogoServiceServer(s, srv)
-	catalogv1.RegisterCatalogServiceServer(s, srv)
-	go func() { _ = s.Serve(lis) }()
-	t.Cleanup(s.Stop)
-	cc, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cc.Close() })
+	_, cc := grpctest.Serve(t, func(s *grpc.Server) {
+		catalogopb.RegisterCatalogoServiceServer(s, srv)
+		catalogv1.RegisterCatalogServiceServer(s, srv)
+	})
 	ctx := context.Background()
 	m := pbjson.New(reference(false))
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,8 +15,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/carbuild/carbuild/gateway/internal/backend"
 	"github.com/carbuild/carbuild/gateway/internal/edge"
@@ -28,6 +25,7 @@ import (
 	catalogopb "github.com/carbuild/carbuild/shared/gen/catalogo"
 	commonpb "github.com/carbuild/carbuild/shared/gen/common"
 	pricingpb "github.com/carbuild/carbuild/shared/gen/pricing"
+	"github.com/carbuild/carbuild/shared/grpctest"
 )
 
 // The gateway's request decoding is fuzzed through the real handler that
@@ -106,21 +104,12 @@ type backends interface {
 // returns a connection to it.
 func serveBackends(tb testing.TB, b backends) *grpc.ClientConn {
 	tb.Helper()
-	lis := bufconn.Listen(1 << 20)
-	srv := grpc.NewServer()
-	catalogv1.RegisterCatalogServiceServer(srv, b)
-	catalogopb.RegisterCatalogoServiceServer(srv, b)
-	pricingv1.RegisterPricingServiceServer(srv, b)
-	pricingpb.RegisterOrcamentoServiceServer(srv, b)
-	go func() { _ = srv.Serve(lis) }()
-	tb.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { conn.Close() })
+	_, conn := grpctest.Serve(tb, func(srv *grpc.Server) {
+		catalogv1.RegisterCatalogServiceServer(srv, b)
+		catalogopb.RegisterCatalogoServiceServer(srv, b)
+		pricingv1.RegisterPricingServiceServer(srv, b)
+		pricingpb.RegisterOrcamentoServiceServer(srv, b)
+	})
 	return conn
 }
 

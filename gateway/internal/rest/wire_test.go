@@ -2,18 +2,16 @@ package rest
 
 import (
 	"context"
-	"net"
 	"testing"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
 
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 	moneyv1 "github.com/carbuild/carbuild/shared/gen/carbuild/money/v1"
 	catalogopb "github.com/carbuild/carbuild/shared/gen/catalogo"
 	commonpb "github.com/carbuild/carbuild/shared/gen/common"
+	"github.com/carbuild/carbuild/shared/grpctest"
 )
 
 type bigAnswers struct {
@@ -37,19 +35,10 @@ func (bigAnswers) GetPecas(context.Context, *catalogopb.Carro) (*catalogopb.Peca
 // TestCatalogAnswersKeptAsWire checks that the clients the routes use take
 // the big answers as the catalog's bytes (pbjson.KeepWire), untouched.
 func TestCatalogAnswersKeptAsWire(t *testing.T) {
-	lis := bufconn.Listen(1 << 20)
-	s := grpc.NewServer()
-	catalogv1.RegisterCatalogServiceServer(s, bigAnswers{})
-	catalogopb.RegisterCatalogoServiceServer(s, bigAnswers{})
-	go func() { _ = s.Serve(lis) }()
-	t.Cleanup(s.Stop)
-	cc, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cc.Close() })
+	_, cc := grpctest.Serve(t, func(s *grpc.Server) {
+		catalogv1.RegisterCatalogServiceServer(s, bigAnswers{})
+		catalogopb.RegisterCatalogoServiceServer(s, bigAnswers{})
+	})
 
 	gotPage, err := wireCatalog{catalogv1.NewCatalogServiceClient(cc)}.ListParts(context.Background(), &catalogv1.ListPartsRequest{CarId: "civic"})
 	if err != nil {

@@ -3,7 +3,6 @@ package catalogclient
 import (
 	"context"
 	"errors"
-	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -14,16 +13,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 
 	catalogcache "github.com/carbuild/carbuild/catalog/catalogclient"
 	"github.com/carbuild/carbuild/pricing/internal/quote"
 	"github.com/carbuild/carbuild/shared/errs"
 	catalogv1 "github.com/carbuild/carbuild/shared/gen/carbuild/catalog/v1"
 	moneyv1 "github.com/carbuild/carbuild/shared/gen/carbuild/money/v1"
+	"github.com/carbuild/carbuild/shared/grpctest"
 )
 
 // fakeCatalog answers BatchGetParts from prices (part id → centavos) with
@@ -106,19 +104,8 @@ const testTTL = 30 * time.Second
 // cache's own rules are catalog/catalogclient's, tested there).
 func newFixture(t *testing.T, maxParts int) *fixture {
 	t.Helper()
-	lis := bufconn.Listen(1 << 20)
-	srv := grpc.NewServer()
 	cat := &fakeCatalog{prices: map[int64]int64{1: 500000, 2: 350000, 3: 80000}, revision: "5"}
-	catalogv1.RegisterCatalogServiceServer(srv, cat)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	_, conn := grpctest.Serve(t, func(srv *grpc.Server) { catalogv1.RegisterCatalogServiceServer(srv, cat) })
 	clk := &clock{now: time.Unix(1_800_000_000, 0)}
 	reg := prometheus.NewRegistry()
 	cache := NewCache(reg, CacheOptions{MaxParts: maxParts, TTL: testTTL, Now: clk.Now})
