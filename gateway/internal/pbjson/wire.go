@@ -47,17 +47,14 @@ func (keepWire) Name() string { return protoCodec.Name() }
 func (keepWire) Marshal(v any) (mem.BufferSlice, error) { return protoCodec.Marshal(v) }
 
 func (keepWire) Unmarshal(data mem.BufferSlice, v any) error {
-	switch x := v.(type) {
-	case *catalogv1.ListPartsResponse:
-		x.Reset()
-		x.ProtoReflect().SetUnknown(data.Materialize())
-	case *catalogopb.PecasResponse:
-		x.Reset()
-		x.ProtoReflect().SetUnknown(data.Materialize())
-	default:
-		return protoCodec.Unmarshal(data, v)
+	switch v.(type) {
+	case *catalogv1.ListPartsResponse, *catalogopb.PecasResponse:
+		m := v.(proto.Message)
+		proto.Reset(m)
+		m.ProtoReflect().SetUnknown(data.Materialize())
+		return nil
 	}
-	return nil
+	return protoCodec.Unmarshal(data, v)
 }
 
 // keptKind says which answer the bytes of a KeepWire message are.
@@ -118,8 +115,8 @@ func (m *Marshaler) marshalKept(raw []byte, kind keptKind) ([]byte, error) {
 // while its JSON is appended, and raw outlives them.
 func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
-// field reads one field's tag and value: a varint or fixed64 in n, a
-// length-delimited value in v. ok is false on malformed input.
+// field is one field read from the wire: its number and wire type, a
+// varint or fixed64 value in n, a length-delimited one in v.
 type field struct {
 	num protowire.Number
 	typ protowire.Type
