@@ -12,6 +12,7 @@ package server
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/carbuild/carbuild/catalog/internal/catalog"
 	"github.com/carbuild/carbuild/shared/errs"
@@ -119,17 +120,19 @@ func pecasOf(parts []catalog.Part) *catalogopb.PecasResponse {
 }
 
 // formatIDs writes the parts' ids (partid) as substrings of one string: one
-// allocation for a page or a model rather than one per part.
+// allocation for a page or a model rather than one per part. Each id ends
+// with a comma in the string (digits never contain one), where its substring
+// is cut.
 func formatIDs(parts []catalog.Part) []string {
-	b := make([]byte, 0, 8*len(parts)) // ids of up to 7 digits, a million parts, without growing
+	b := make([]byte, 0, 9*len(parts)) // ids of up to 7 digits, a million parts, without growing
 	for _, p := range parts {
-		b = partid.Append(b, p.ID)
+		b = append(partid.Append(b, p.ID), ',')
 	}
 	all := string(b)
 	ids := make([]string, len(parts))
-	for i, p := range parts {
-		n := len(partid.Append(b[:0], p.ID))
-		ids[i], all = all[:n], all[n:]
+	for i := range ids {
+		end := strings.IndexByte(all, ',')
+		ids[i], all = all[:end], all[end+1:]
 	}
 	return ids
 }
