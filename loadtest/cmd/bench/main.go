@@ -381,6 +381,7 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 		osc, _ := seriesScenario(cfg.overloadSeries, ref.URL, st.url, baskets, orders, gen)
 		sat := b.Closed.Stack
 		satPG := -1.0 // the private PostgreSQL's CPU seconds in the closed loop
+		var satU procmon.Usage
 		if cfg.overloadSeries != "get-pecas" {
 			conns := saturationConns(ctx, client, st.pprofURLs["gateway"], cfg.conns)
 			if conns != cfg.conns {
@@ -396,7 +397,8 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 				satPG *= sat.Ended.Sub(sat.Started).Seconds() / total.Seconds()
 			}
 			printStats(cfg.overloadSeries+" closed", sat)
-			printCPU(sampler.Usage(sat.Started, sat.Ended))
+			satU = sampler.Usage(sat.Started, sat.Ended)
+			printCPU(satU)
 			sleep(ctx, cfg.settle)
 		}
 		fmt.Fprintf(os.Stderr, "== overload: %.0f× the %s closed loop's %.0f req/s, %s\n", cfg.overloadFactor, cfg.overloadSeries, sat.Achieved, cfg.overloadFor)
@@ -417,7 +419,7 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 		ovPG := pg()
 		profWG.Wait()
 		if ov != nil && cfg.overloadSeries != "get-pecas" {
-			satU, ovU := sampler.Usage(sat.Started, sat.Ended), sampler.Usage(ov.Started, ov.Ended)
+			ovU := sampler.Usage(ov.Started, ov.Ended)
 			ov.Cost = &overloadCost{
 				Saturation:     perRequest(satU, satPG, sat.Ended.Sub(sat.Started).Seconds(), float64(sat.OK)),
 				Overload:       perRequest(ovU, ovPG, ov.Ended.Sub(ov.Started).Seconds(), float64(ov.Admitted)),
