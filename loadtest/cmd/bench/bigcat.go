@@ -138,6 +138,7 @@ func runBigcat(ctx context.Context, log *slog.Logger, cfg *config, args []string
 	if err != nil {
 		return 0, fmt.Errorf("bigcat: %w", err)
 	}
+	watchDatabase(ctx, b, sampler, st.databaseURL, cfg.durableDB)
 	defer conn.Close(context.Background())
 	t = time.Now()
 	data, err := bigcat.Load(ctx, conn, gen.Prefix)

@@ -449,39 +449,61 @@ func durableTarget(problems []string, s *report.Series, steps []durableStep) rep
 	return t
 }
 
-// serverCPU returns the CPU time, in seconds, of the postmaster of the
-// PostgreSQL server conn talks to and of all its processes, when it runs
-// on this machine (ok false otherwise). Processes that ended meanwhile
-// take their time with them: the pool's connections stay open.
+// serverCPU returns the CPU time, in seconds, of the PostgreSQL server conn
+// talks to, when it runs on this machine (ok false otherwise): its
+// postmaster and every process it started, running or ended
+// (procmon.TreeCPUSeconds).
 func serverCPU(ctx context.Context, conn *pgx.Conn) (float64, bool) {
-	pids, ok := serverPIDs(ctx, conn)
+	postmaster, ok := postmasterOf(ctx, conn)
 	if !ok {
 		return 0, false
 	}
-	var total float64
-	for i, pid := range pids {
-		s, err := procmon.CPUSeconds(pid)
-		if err != nil {
-			if i == 0 { // the postmaster
-				return 0, false
-			}
-			continue
-		}
-		total += s
+	s, err := procmon.TreeCPUSeconds(postmaster)
+	return s, err == nil
+}
+
+// watchDatabase adds the PostgreSQL server at databaseURL to the sampled
+// processes as "postgres" when it runs on this machine, so that its CPU
+// per request is reported beside the services' instead of among other
+// processes'. A shared server's (not private) other work counts too.
+func watchDatabase(ctx context.Context, b *report.Bench, s *procmon.Sampler, databaseURL string, private bool) {
+	if databaseURL == "" {
+		return
 	}
-	return total, true
+	conn, err := pgx.Connect(ctx, databaseURL)
+	if err != nil {
+		return
+	}
+	defer conn.Close(context.Background())
+	postmaster, ok := postmasterOf(ctx, conn)
+	if !ok {
+		return
+	}
+	s.WatchTree("postgres", postmaster)
+	what := "the stack's private PostgreSQL server (-durable-db), every process"
+	if !private {
+		what = "the shared PostgreSQL server the stack's database is on, every process: its other databases' work counts too"
+	}
+	b.Config["cpu of postgres"] = what
+}
+
+// postmasterOf returns the postmaster of the PostgreSQL server conn talks
+// to, when it runs on this machine.
+func postmasterOf(ctx context.Context, conn *pgx.Conn) (int, bool) {
+	var backend int
+	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
+		return 0, false
+	}
+	postmaster, _ := procParent(backend)
+	return postmaster, postmaster > 1
 }
 
 // serverPIDs returns the postmaster of the PostgreSQL server conn talks to,
 // then its processes (backends, WAL writer, checkpointer...), when it runs
 // on this machine.
 func serverPIDs(ctx context.Context, conn *pgx.Conn) ([]int, bool) {
-	var backend int
-	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
-		return nil, false
-	}
-	postmaster, _ := procParent(backend)
-	if postmaster <= 1 {
+	postmaster, ok := postmasterOf(ctx, conn)
+	if !ok {
 		return nil, false
 	}
 	entries, err := os.ReadDir("/proc")

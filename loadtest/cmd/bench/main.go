@@ -329,6 +329,7 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 	b.PIDs = maps.Clone(b.PIDs)
 	b.PIDs["bench"] = os.Getpid() // the load generator (and the in-process reference)
 	sampler := procmon.NewSampler(b.PIDs)
+	watchDatabase(ctx, b, sampler, cfg.databaseURL, cfg.durableDB)
 	sctx, scancel := context.WithCancel(ctx)
 	defer scancel()
 	go sampler.Run(sctx, 200*time.Millisecond)
@@ -380,7 +381,6 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 	if cfg.overloadFactor > 0 && b.Closed.Stack != nil && ctx.Err() == nil {
 		osc, _ := seriesScenario(cfg.overloadSeries, ref.URL, st.url, baskets, orders, gen)
 		sat := b.Closed.Stack
-		satPG := -1.0 // the private PostgreSQL's CPU seconds in the closed loop
 		var satU procmon.Usage
 		if cfg.overloadSeries != "get-pecas" {
 			conns := saturationConns(ctx, client, st.pprofURLs["gateway"], cfg.conns)
@@ -388,13 +388,8 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 				b.Notes = append(b.Notes, fmt.Sprintf("overload phase: the saturation loop used %d connections, the gateway's admission limit (not -conns %d): with more, the loop itself is shed and spins on 503s", conns, cfg.conns))
 			}
 			fmt.Fprintf(os.Stderr, "== closed loop, %s, %d connections, %s: the overload phase's saturation\n", cfg.overloadSeries, conns, cfg.closedDuration)
-			pg := pgMeter(ctx, cfg)
 			if sat, err = load.Closed(ctx, client, osc, conns, cfg.warmup, cfg.closedDuration, prog); err != nil {
 				return 0, fmt.Errorf("closed loop, %s: %w", cfg.overloadSeries, err)
-			}
-			satPG = pg() // includes the warm-up: scaled below by the loop's share
-			if total := sat.Ended.Sub(sat.Started) + cfg.warmup; satPG > 0 && total > 0 {
-				satPG *= sat.Ended.Sub(sat.Started).Seconds() / total.Seconds()
 			}
 			printStats(cfg.overloadSeries+" closed", sat)
 			satU = sampler.Usage(sat.Started, sat.Ended)
@@ -414,15 +409,13 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 		if cfg.pprof {
 			capture(ctx, &profWG, b, dir, st.pprofURLs, "overload", cfg.overloadFor-time.Second)
 		}
-		pg := pgMeter(ctx, cfg)
 		ov, err = runOverload(ctx, oclient, osc, sat.Achieved, cfg.overloadFactor, cfg.overloadFor, sampler)
-		ovPG := pg()
 		profWG.Wait()
 		if ov != nil && cfg.overloadSeries != "get-pecas" {
 			ovU := sampler.Usage(ov.Started, ov.Ended)
 			ov.Cost = &overloadCost{
-				Saturation:     perRequest(satU, satPG, sat.Ended.Sub(sat.Started).Seconds(), float64(sat.OK)),
-				Overload:       perRequest(ovU, ovPG, ov.Ended.Sub(ov.Started).Seconds(), float64(ov.Admitted)),
+				Saturation:     perRequest(satU, sat.Ended.Sub(sat.Started).Seconds(), float64(sat.OK)),
+				Overload:       perRequest(ovU, ov.Ended.Sub(ov.Started).Seconds(), float64(ov.Admitted)),
 				SaturationCPUs: satU.CPUs, OverloadCPUs: ovU.CPUs,
 			}
 		}

@@ -141,19 +141,18 @@ func TestParseOverloadFlags(t *testing.T) {
 }
 
 func TestPerRequest(t *testing.T) {
-	u := procmon.Usage{Process: map[string]float64{"gateway": 50, "pricing": 20}}
+	u := procmon.Usage{Process: map[string]float64{"gateway": 50, "pricing": 20, "postgres": 20}}
 	for _, c := range []struct {
-		name        string
-		pg, secs, n float64
-		want        map[string]float64
+		name    string
+		secs, n float64
+		want    map[string]float64
 	}{
 		// 50 % of a CPU for 10 s is 5 s; over 50,000 requests, 100 µs each.
-		{"with the private PostgreSQL", 2, 10, 50_000, map[string]float64{"gateway": 100, "pricing": 40, "postgres": 40}},
-		{"PostgreSQL not measured", -1, 10, 50_000, map[string]float64{"gateway": 100, "pricing": 40}},
-		{"nothing admitted", 2, 10, 0, map[string]float64{}},
+		{"every watched process", 10, 50_000, map[string]float64{"gateway": 100, "pricing": 40, "postgres": 40}},
+		{"nothing admitted", 10, 0, map[string]float64{}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got := perRequest(u, c.pg, c.secs, c.n)
+			got := perRequest(u, c.secs, c.n)
 			if len(got) != len(c.want) {
 				t.Fatalf("perRequest = %v, want %v", got, c.want)
 			}

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/carbuild/carbuild/loadtest/internal/load"
@@ -62,18 +61,15 @@ type overloadCost struct {
 	SaturationCPUs, OverloadCPUs []float64
 }
 
-// perRequest turns a phase's CPU use into µs per admitted request. pg is the
-// private PostgreSQL's CPU seconds over the phase (negative: not measured).
-func perRequest(u procmon.Usage, pg, seconds, admitted float64) map[string]float64 {
+// perRequest turns a phase's CPU use into µs per admitted request, per
+// watched process (the stack's PostgreSQL among them when it runs here).
+func perRequest(u procmon.Usage, seconds, admitted float64) map[string]float64 {
 	out := map[string]float64{}
 	if admitted <= 0 || seconds <= 0 {
 		return out
 	}
 	for name, pct := range u.Process {
 		out[name] = pct / 100 * seconds / admitted * 1e6
-	}
-	if pg >= 0 {
-		out["postgres"] = pg / admitted * 1e6
 	}
 	return out
 }
@@ -89,34 +85,6 @@ func saturationConns(ctx context.Context, client *http.Client, gatewayOps string
 		return int(limit)
 	}
 	return conns
-}
-
-// pgMeter starts measuring the CPU of the private PostgreSQL (-durable-db):
-// the returned func gives the seconds it used since, or -1 when there is
-// no server of the stack's own to measure (a shared one works for others
-// too).
-func pgMeter(ctx context.Context, cfg *config) func() float64 {
-	none := func() float64 { return -1 }
-	if !cfg.durableDB || cfg.databaseURL == "" {
-		return none
-	}
-	conn, err := pgx.Connect(ctx, cfg.databaseURL)
-	if err != nil {
-		return none
-	}
-	c0, ok := serverCPU(ctx, conn)
-	if !ok {
-		conn.Close(context.Background())
-		return none
-	}
-	return func() float64 {
-		defer conn.Close(context.Background())
-		c1, ok := serverCPU(ctx, conn)
-		if !ok {
-			return -1
-		}
-		return c1 - c0
-	}
 }
 
 // text lays the costs side by side, the stack's processes first.

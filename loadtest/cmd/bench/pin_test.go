@@ -9,6 +9,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sys/unix"
+
+	"github.com/carbuild/carbuild/loadtest/internal/procmon"
+	"github.com/carbuild/carbuild/loadtest/internal/report"
 )
 
 // TestPinServer boots a private PostgreSQL, as -durable-db does, moves it
@@ -74,5 +77,63 @@ func TestPinServer(t *testing.T) {
 	}
 	if !sawBackend {
 		t.Errorf("the new backend %d is not among the server's processes %v", backend, pids)
+	}
+}
+
+// TestWatchDatabase boots a private PostgreSQL and checks that the sampler
+// reports its CPU as "postgres", backends that ended included: the work is
+// done on connections closed before the last sample.
+func TestWatchDatabase(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a PostgreSQL server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	url, stop, err := privateDurableDB(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	b := &report.Bench{Config: map[string]string{}}
+	s := procmon.NewSampler(map[string]int{})
+	watchDatabase(ctx, b, s, url, true)
+	if b.Config["cpu of postgres"] == "" {
+		t.Fatal("watchDatabase did not watch the server")
+	}
+	from := time.Now()
+	sctx, scancel := context.WithCancel(ctx)
+	defer scancel()
+	go s.Run(sctx, 10*time.Millisecond) // samples at once, then every 10 ms
+	meter, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meter.Close(context.Background())
+	c0, ok := serverCPU(ctx, meter)
+	if !ok {
+		t.Fatal("serverCPU: the server is not measured")
+	}
+	// Work on short connections until the server has used 0.1 s of CPU.
+	for c := c0; c-c0 < 0.1; c, _ = serverCPU(ctx, meter) {
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, "SELECT count(*) FROM generate_series(1, 200000)"); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close(ctx)
+	}
+	// A sample taken after the work.
+	for n := len(s.Samples()); len(s.Samples()) <= n+1; {
+		time.Sleep(5 * time.Millisecond)
+	}
+	scancel()
+	elapsed := time.Since(from).Seconds()
+	u := s.Usage(from, time.Now())
+	// The connections' backends ended: their time is counted once they are
+	// reaped, which the postmaster does at once; allow for a last one.
+	if got, want := u.Process["postgres"], 100*0.05/elapsed; got < want {
+		t.Errorf("postgres CPU = %.1f %% over %.2f s, want at least %.1f %% (0.05 s)", got, elapsed, want)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -109,25 +110,90 @@ type cpuTicks struct{ busy, total uint64 }
 
 // CPUSeconds reads the user+system CPU time of pid from /proc/PID/stat.
 func CPUSeconds(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := readStat(pid)
 	if err != nil {
 		return 0, err
 	}
-	// The command name (field 2) may hold spaces; fields after ")" are fixed.
-	i := strings.LastIndexByte(string(b), ')')
+	return float64(st.utime+st.stime) / clockTicks, nil
+}
+
+// TreeCPUSeconds is the CPU time of pid and of its children, live or
+// ended: its own user+system time, what its reaped children used (cutime,
+// cstime), and each live child's time with its own reaped children's. A
+// server that forks a process per connection, like PostgreSQL's
+// postmaster, is measured whole this way, and a backend that exits between
+// two readings takes nothing with it once it is reaped. (Grandchildren that
+// still run are not counted.)
+func TreeCPUSeconds(pid int) (float64, error) {
+	root, err := readStat(pid)
+	if err != nil {
+		return 0, err
+	}
+	ticks := root.utime + root.stime + root.cutime + root.cstime
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil || child == pid {
+			continue
+		}
+		st, err := readStat(child)
+		if err != nil || st.ppid != pid {
+			continue // not a child, or it ended meanwhile
+		}
+		ticks += st.utime + st.stime + st.cutime + st.cstime
+	}
+	return float64(ticks) / clockTicks, nil
+}
+
+// procStat is what procmon reads of /proc/PID/stat.
+type procStat struct {
+	ppid                         int
+	utime, stime, cutime, cstime uint64 // clock ticks
+}
+
+func readStat(pid int) (procStat, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return procStat{}, err
+	}
+	st, err := parseStat(string(b))
+	if err != nil {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return st, nil
+}
+
+// parseStat reads a /proc/PID/stat line.
+func parseStat(s string) (procStat, error) {
+	// The command name (field 2) may hold spaces and parentheses; the
+	// fields after the last ")" are fixed: state (3), ppid (4)... utime
+	// (14), stime (15), cutime (16), cstime (17).
+	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+		return procStat{}, fmt.Errorf("unexpected format")
 	}
-	fs := strings.Fields(string(b[i+1:]))
-	if len(fs) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	fs := strings.Fields(s[i+1:])
+	if len(fs) < 15 {
+		return procStat{}, fmt.Errorf("too few fields")
 	}
-	ut, err1 := strconv.ParseUint(fs[11], 10, 64) // utime, field 14
-	st, err2 := strconv.ParseUint(fs[12], 10, 64) // stime, field 15
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime", pid)
+	var st procStat
+	var err error
+	if st.ppid, err = strconv.Atoi(fs[1]); err != nil {
+		return procStat{}, fmt.Errorf("bad ppid")
 	}
-	return float64(ut+st) / clockTicks, nil
+	for j, dst := range []*uint64{&st.utime, &st.stime, &st.cutime, &st.cstime} {
+		// cutime and cstime are signed in the kernel's format, never
+		// negative in practice.
+		v, err := strconv.ParseInt(fs[11+j], 10, 64)
+		if err != nil || v < 0 {
+			return procStat{}, fmt.Errorf("bad CPU time in field %d", 14+j)
+		}
+		*dst = uint64(v)
+	}
+	return st, nil
 }
 
 // clockTicks is USER_HZ, 100 on every Linux platform Go supports here.
@@ -177,6 +243,7 @@ func parseCPULine(fs []string) (t cpuTicks) {
 type Sampler struct {
 	pids    map[string]int
 	mu      sync.Mutex
+	trees   map[string]int // name → a process measured with its children (CPU only)
 	samples []Sample
 }
 
@@ -199,6 +266,19 @@ func (s *Sampler) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
+// WatchTree also samples the CPU of pid and its children as name
+// (TreeCPUSeconds; no memory): a server with a process per connection, such
+// as PostgreSQL's postmaster, whose CPU would otherwise count as other
+// processes'.
+func (s *Sampler) WatchTree(name string, pid int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.trees == nil {
+		s.trees = map[string]int{}
+	}
+	s.trees[name] = pid
+}
+
 func (s *Sampler) sample() {
 	smp := Sample{At: time.Now(), Mem: map[string]Memory{}, CPU: map[string]float64{}}
 	for name, pid := range s.pids {
@@ -206,6 +286,14 @@ func (s *Sampler) sample() {
 			smp.Mem[name] = m
 		}
 		if c, err := CPUSeconds(pid); err == nil {
+			smp.CPU[name] = c
+		}
+	}
+	s.mu.Lock()
+	trees := maps.Clone(s.trees)
+	s.mu.Unlock()
+	for name, pid := range trees {
+		if c, err := TreeCPUSeconds(pid); err == nil {
 			smp.CPU[name] = c
 		}
 	}
@@ -272,7 +360,9 @@ func (s *Sampler) Usage(from, to time.Time) Usage {
 	secs := last.At.Sub(first.At).Seconds()
 	for name, c := range last.CPU {
 		if c0, ok := first.CPU[name]; ok && secs > 0 {
-			u.Process[name] = 100 * (c - c0) / secs
+			// A tree may drop for a moment: a child that ended but is not
+			// reaped yet counts in neither its own time nor its parent's.
+			u.Process[name] = max(0, 100*(c-c0)/secs)
 		}
 	}
 	if dt := last.Total - first.Total; dt > 0 {
