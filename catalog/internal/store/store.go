@@ -36,6 +36,11 @@ SELECT id, car_id, name, category, price_minor, currency FROM catalog.parts
 WHERE id = ANY($1) AND retired_at IS NULL`
 )
 
+// partsPrealloc bounds the parts a read makes room for before the rows
+// come: a large limit (a whole car read in batches of 1,000) must not take
+// 1,000 parts' memory for a car of 100.
+const partsPrealloc = 128
+
 // Store is the PostgreSQL catalog store.
 type Store struct {
 	pool *pgxpool.Pool
@@ -80,8 +85,10 @@ func (s *Store) ListParts(ctx context.Context, carID string, afterID int64, limi
 		return nil, database.Classify(fmt.Errorf("list parts: %w", err))
 	}
 	// Every row's car_id is carID (the query's condition): its string is
-	// shared rather than copied per row.
-	parts, err := pgx.CollectRows(rows, newPartScanner(carID).scan)
+	// shared rather than copied per row. The slice is made for the rows
+	// asked, up to a car's usual size, not grown from one row by doubling
+	// (a page of 21 parts: one allocation of 1.7 kB instead of six, 5 kB).
+	parts, err := pgx.AppendRows(make([]catalog.Part, 0, min(limit, partsPrealloc)), rows, newPartScanner(carID).scan)
 	if err != nil {
 		return nil, database.Classify(fmt.Errorf("list parts: %w", err))
 	}
@@ -94,7 +101,7 @@ func (s *Store) GetParts(ctx context.Context, ids []int64) ([]catalog.Part, erro
 	if err != nil {
 		return nil, database.Classify(fmt.Errorf("get parts: %w", err))
 	}
-	parts, err := pgx.CollectRows(rows, newPartScanner("").scan)
+	parts, err := pgx.AppendRows(make([]catalog.Part, 0, min(len(ids), partsPrealloc)), rows, newPartScanner("").scan)
 	if err != nil {
 		return nil, database.Classify(fmt.Errorf("get parts: %w", err))
 	}
