@@ -18,7 +18,15 @@ func TuneGC(lookupEnv func(string) (string, bool)) {
 	if v, ok := lookupEnv("GOGC"); !ok || v == "" {
 		debug.SetGCPercent(DefaultGCPercent)
 	}
+	SetMemoryLimit(lookupEnv, DefaultMemoryLimit)
+}
+
+// SetMemoryLimit sets the soft memory limit to limit bytes unless the
+// GOMEMLIMIT variable says otherwise: for a service whose live heap is
+// larger than a few MiB by design (a cache), so that GOGC's headroom is not
+// cut to a collection every few MiB of garbage.
+func SetMemoryLimit(lookupEnv func(string) (string, bool), limit int64) {
 	if v, ok := lookupEnv("GOMEMLIMIT"); !ok || v == "" {
-		debug.SetMemoryLimit(DefaultMemoryLimit)
+		debug.SetMemoryLimit(limit)
 	}
 }

@@ -37,3 +37,17 @@ func TestGCLimits(t *testing.T) {
 		})
 	}
 }
+
+func TestSetMemoryLimit(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	debug.SetMemoryLimit(7 << 40)
+	SetMemoryLimit(func(string) (string, bool) { return "", false }, 96<<20)
+	if got := debug.SetMemoryLimit(-1); got != 96<<20 {
+		t.Errorf("memory limit = %d; want %d", got, 96<<20)
+	}
+	debug.SetMemoryLimit(7 << 40)
+	SetMemoryLimit(func(k string) (string, bool) { return "100MiB", k == "GOMEMLIMIT" }, 96<<20)
+	if got := debug.SetMemoryLimit(-1); got != 7<<40 {
+		t.Errorf("memory limit with GOMEMLIMIT set = %d; want the runtime's (%d)", got, int64(7<<40))
+	}
+}
