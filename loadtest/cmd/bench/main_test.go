@@ -187,3 +187,28 @@ func TestSaturationConns(t *testing.T) {
 		t.Errorf("no gateway metrics URL: %d connections, want -conns", got)
 	}
 }
+
+func TestOverloadGoodputNeedsTheOfferedLoad(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		sent     int
+		goodput  float64
+		wantPass bool
+		wantNote bool
+	}{
+		{"offered and good", 28_500, 2_500, true, false},
+		{"offered, goodput short", 28_500, 2_000, false, false},
+		{"good, but the generator sent a lighter load", 20_000, 2_500, false, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o := &overload{Offered: 3_000, Saturation: 3_000, Seconds: 10, Sent: c.sent, Goodput: c.goodput}
+			got := o.targets(3)[0]
+			if got.Pass != c.wantPass {
+				t.Errorf("goodput target passes = %v, want %v (%s)", got.Pass, c.wantPass, got.Got)
+			}
+			if note := strings.HasPrefix(got.Got, "not judged"); note != c.wantNote {
+				t.Errorf("goodput target says %q; want a 'not judged' note: %v", got.Got, c.wantNote)
+			}
+		})
+	}
+}
