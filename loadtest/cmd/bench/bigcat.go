@@ -138,8 +138,8 @@ func runBigcat(ctx context.Context, log *slog.Logger, cfg *config, args []string
 	if err != nil {
 		return 0, fmt.Errorf("bigcat: %w", err)
 	}
-	watchDatabase(ctx, b, sampler, st.databaseURL, cfg.durableDB)
 	defer conn.Close(context.Background())
+	watchDatabase(ctx, b, sampler, st.databaseURL, cfg.durableDB)
 	t = time.Now()
 	data, err := bigcat.Load(ctx, conn, gen.Prefix)
 	if err != nil {

@@ -494,8 +494,8 @@ func postmasterOf(ctx context.Context, conn *pgx.Conn) (int, bool) {
 	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
 		return 0, false
 	}
-	postmaster, _ := procParent(backend)
-	return postmaster, postmaster > 1
+	postmaster, err := procmon.Parent(backend)
+	return postmaster, err == nil && postmaster > 1
 }
 
 // serverPIDs returns the postmaster of the PostgreSQL server conn talks to,
@@ -506,37 +506,9 @@ func serverPIDs(ctx context.Context, conn *pgx.Conn) ([]int, bool) {
 	if !ok {
 		return nil, false
 	}
-	entries, err := os.ReadDir("/proc")
+	children, err := procmon.Children(postmaster)
 	if err != nil {
 		return nil, false
 	}
-	pids := []int{postmaster}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if ppid, ok := procParent(pid); ok && ppid == postmaster {
-			pids = append(pids, pid)
-		}
-	}
-	return pids, true
-}
-
-// procParent returns the parent of pid from /proc/PID/stat.
-func procParent(pid int) (int, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, false
-	}
-	i := strings.LastIndexByte(string(b), ')') // the command name may hold spaces
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 {
-		return 0, false
-	}
-	ppid, err := strconv.Atoi(f[1])
-	return ppid, err == nil
+	return append([]int{postmaster}, children...), true
 }

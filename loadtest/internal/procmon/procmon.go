@@ -130,9 +130,30 @@ func TreeCPUSeconds(pid int) (float64, error) {
 		return 0, err
 	}
 	ticks := root.utime + root.stime + root.cutime + root.cstime
+	err = eachChild(pid, func(_ int, st procStat) {
+		ticks += st.utime + st.stime + st.cutime + st.cstime
+	})
+	return float64(ticks) / clockTicks, err
+}
+
+// Parent returns the parent of pid, from /proc/PID/stat.
+func Parent(pid int) (int, error) {
+	st, err := readStat(pid)
+	return st.ppid, err
+}
+
+// Children returns the running processes whose parent is pid.
+func Children(pid int) ([]int, error) {
+	var pids []int
+	err := eachChild(pid, func(child int, _ procStat) { pids = append(pids, child) })
+	return pids, err
+}
+
+// eachChild calls f with every running child of pid and its stat.
+func eachChild(pid int, f func(child int, st procStat)) error {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0, err
+		return err
 	}
 	for _, e := range entries {
 		child, err := strconv.Atoi(e.Name())
@@ -143,9 +164,9 @@ func TreeCPUSeconds(pid int) (float64, error) {
 		if err != nil || st.ppid != pid {
 			continue // not a child, or it ended meanwhile
 		}
-		ticks += st.utime + st.stime + st.cutime + st.cstime
+		f(child, st)
 	}
-	return float64(ticks) / clockTicks, nil
+	return nil
 }
 
 // procStat is what procmon reads of /proc/PID/stat.

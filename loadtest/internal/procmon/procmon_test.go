@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -190,6 +191,13 @@ func TestTreeCPUCountsChildrenLiveAndEnded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	child := cmd.Process.Pid
+	if kids, err := Children(self); err != nil || !slices.Contains(kids, child) {
+		t.Errorf("Children(self) = %v, %v; want the running child %d among them", kids, err, child)
+	}
+	if parent, err := Parent(child); err != nil || parent != self {
+		t.Errorf("Parent(child) = %d, %v; want %d", parent, err, self)
+	}
 	stdin.Close()
 	if err := cmd.Wait(); err != nil {
 		t.Fatal(err)
@@ -202,12 +210,12 @@ func TestTreeCPUCountsChildrenLiveAndEnded(t *testing.T) {
 	own, _ := CPUSeconds(self)
 	// 0.3 s, less two clock ticks: this process's own time and the tree's
 	// are read at different instants.
-	const child = 0.275
-	if got := live - tree0 - (own - own0); got < child {
-		t.Errorf("while the child ran, the tree grew by %.2f s beyond this process's own time, want ≥ %.2f", got, child)
+	const childCPU = 0.275
+	if got := live - tree0 - (own - own0); got < childCPU {
+		t.Errorf("while the child ran, the tree grew by %.2f s beyond this process's own time, want ≥ %.2f", got, childCPU)
 	}
-	if got := ended - tree0 - (own - own0); got < child {
-		t.Errorf("after the child ended, the tree grew by %.2f s beyond this process's own time, want ≥ %.2f", got, child)
+	if got := ended - tree0 - (own - own0); got < childCPU {
+		t.Errorf("after the child ended, the tree grew by %.2f s beyond this process's own time, want ≥ %.2f", got, childCPU)
 	}
 	if ended < live {
 		t.Errorf("the tree went back from %.2f to %.2f s when its child was reaped", live, ended)
