@@ -36,13 +36,16 @@ run_checks() {
 
 tilt_ci() { # overlay
 	local t0 rc=0
-	[[ -n $TILT ]] || { tiltless_ci "$1"; return; }
 	# The completed migrate Job of the last overlay goes first, so that every
 	# overlay's deploy runs its migration afresh, as the first one does: with
 	# it left in place Tilt re-applied the same Job, attached to its finished
 	# pod, and once left catalog, pricing and gateway "waiting-for-dep" on a
 	# migrate that was ok, until tilt ci's timeout (baseline right after dev).
+	# Without Tilt it matters as much: a Job's pod template is immutable, and
+	# an overlay that changes more than the image (tls adds a volume) cannot
+	# be applied over the last one's Job.
 	kubectl -n "$NS" delete job migrate --ignore-not-found --cascade=foreground --wait=true >/dev/null
+	[[ -n $TILT ]] || { tiltless_ci "$1"; return; }
 	t0=$(date +%s)
 	(cd "$REPO" && "$TILT" ci --web-mode=prod --port 0 --timeout 15m --context "$KIND_CONTEXT" -- --overlay="$1") \
 		>"$KIND_STATE/tilt-ci-$1.log" 2>&1 || rc=$?

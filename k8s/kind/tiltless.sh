@@ -38,7 +38,7 @@ tiltless_image() {
 }
 
 tiltless_ci() {
-	local overlay=$1 t0 s name pkg ref sed_args=() manifest old deploys d
+	local overlay=$1 t0 s name pkg ref sed_args=() manifest deploys d
 	t0=$(date +%s)
 	log "tilt not found: the Tiltfile's build and deploy for overlay $overlay by script (k8s/kind/tiltless.sh)"
 	for s in "${TILTLESS_SERVICES[@]}"; do
@@ -49,11 +49,8 @@ tiltless_ci() {
 	done
 	manifest=$KIND_STATE/tiltless-$overlay.yaml
 	kubectl kustomize "$REPO/k8s/overlays/$overlay" | sed "${sed_args[@]}" >"$manifest"
-	# A Job's pod template is immutable: Tilt replaces the Job when its image changes.
-	old=$(kubectl -n "$NS" get job migrate -o jsonpath='{.spec.template.spec.containers[0].image}' 2>/dev/null || true)
-	if [[ -n $old ]] && ! grep -q "image: $old\$" "$manifest"; then
-		kubectl -n "$NS" delete job migrate --wait=true >/dev/null
-	fi
+	# The last overlay's migrate Job is gone: tilt_ci (checks.sh) deletes it
+	# first, on either path (a Job's pod template is immutable).
 	kubectl apply -f "$manifest" >"$KIND_STATE/tiltless-$overlay.log"
 	kubectl -n "$NS" rollout status statefulset/postgres --timeout=300s >/dev/null
 	kubectl -n "$NS" wait --for=condition=complete job/migrate --timeout=300s >/dev/null
