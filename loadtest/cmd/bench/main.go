@@ -409,7 +409,7 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 		if cfg.pprof {
 			capture(ctx, &profWG, b, dir, st.pprofURLs, "overload", cfg.overloadFor-time.Second)
 		}
-		ov, err = runOverload(ctx, oclient, osc, sat.Achieved, cfg.overloadFactor, cfg.overloadFor, sampler)
+		ov, err = runOverload(ctx, oclient, osc, sat, cfg.overloadFactor, cfg.overloadFor, sampler)
 		profWG.Wait()
 		if ov != nil && cfg.overloadSeries != "get-pecas" {
 			ovU := sampler.Usage(ov.Started, ov.Ended)

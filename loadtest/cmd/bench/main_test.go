@@ -190,18 +190,22 @@ func TestSaturationConns(t *testing.T) {
 
 func TestOverloadGoodputNeedsTheOfferedLoad(t *testing.T) {
 	for _, c := range []struct {
-		name     string
-		sent     int
-		goodput  float64
-		wantPass bool
-		wantNote bool
+		name      string
+		sent      int
+		goodput   float64
+		satErrors int // of the saturation loop's 30,000 answers
+		wantPass  bool
+		wantNote  bool
 	}{
-		{"offered and good", 28_500, 2_500, true, false},
-		{"offered, goodput short", 28_500, 2_000, false, false},
-		{"good, but the generator sent a lighter load", 20_000, 2_500, false, true},
+		{"offered and good", 28_500, 2_500, 0, true, false},
+		{"offered, goodput short", 28_500, 2_000, 0, false, false},
+		{"good, but the generator sent a lighter load", 20_000, 2_500, 0, false, true},
+		{"good, a few of the saturation loop's answers failed", 28_500, 2_500, 300, true, false},
+		{"good against a saturation loop the guard shed", 28_500, 2_500, 301, false, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			o := &overload{Offered: 3_000, Saturation: 3_000, Seconds: 10, Sent: c.sent, Goodput: c.goodput}
+			o := &overload{Offered: 3_000, Saturation: 3_000, SaturationSent: 30_000, SaturationErrors: c.satErrors,
+				Seconds: 10, Sent: c.sent, Goodput: c.goodput}
 			got := o.targets(3)[0]
 			if got.Pass != c.wantPass {
 				t.Errorf("goodput target passes = %v, want %v (%s)", got.Pass, c.wantPass, got.Got)
