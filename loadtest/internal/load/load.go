@@ -340,49 +340,131 @@ func do(ctx context.Context, client *http.Client, tgt *vegeta.Target) *vegeta.Re
 	return res
 }
 
-// Open offers rate requests per second for dur (vegeta's constant pacer, open
-// model: a request is sent on schedule even when earlier ones have not
-// answered) and reports what came back. At most maxInFlight requests are
-// outstanding (0: no bound); when a saturated system reaches that bound the
-// generator falls behind schedule, which shows as Sent < offered. Requests
-// still running at the end are waited for up to the client's timeout.
+// Open offers rate requests per second for dur (open model: a request is sent
+// on schedule even when earlier ones have not answered) and reports what came
+// back. Each request goes to an idle connection, or to a new one when every
+// connection is busy; at most maxInFlight connections, so requests, are
+// outstanding (0: no bound), and when a saturated system reaches that bound
+// the generator falls behind schedule, which shows as Sent < offered.
+// Requests still running at the end are waited for, up to the client's
+// timeout. The connections are dialled with client's dialer (an
+// *http.Transport's) and closed at the end.
 func Open(ctx context.Context, client *http.Client, sc Scenario, rate int, dur time.Duration, maxInFlight int, prog *Progress) (*Stats, error) {
 	prog.Reset(fmt.Sprintf("%s %d/s", sc.Name, rate))
-	opts := []func(*vegeta.Attacker){
-		vegeta.Client(client),
-		vegeta.Workers(uint64(min(max(rate/100, 8), 256))),
-		vegeta.MaxBody(1 << 20),
+	if rate <= 0 {
+		return nil, fmt.Errorf("open model: rate %d", rate)
 	}
-	if maxInFlight > 0 {
-		opts = append(opts, vegeta.MaxWorkers(uint64(maxInFlight)))
+	dial, err := dialer(client)
+	if err != nil {
+		return nil, err
 	}
-	atk := vegeta.NewAttacker(opts...)
-	pacer := vegeta.ConstantPacer{Freq: rate, Per: time.Second}
-	results := atk.Attack(sc.Targeter, pacer, dur, sc.Name)
-	c := newCollector()
-	done := ctx.Done()
-	for {
-		select {
-		case r, ok := <-results:
-			if !ok {
-				s := c.stats(0)
-				s.Offered = float64(rate)
-				// Achieved is over the offered window, not including the drain.
-				if dur > 0 {
-					s.Achieved = float64(s.OK) / max(dur.Seconds(), s.Seconds)
-				}
-				return s, nil
+	var (
+		slots  = make(chan struct{}) // unbuffered: a send is taken by an idle connection
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		all    = newCollector()
+		conns  int
+		failed atomic.Value // the targeter's error
+	)
+	stop := make(chan struct{})
+	var stopOnce sync.Once
+	connection := func() {
+		defer wg.Done()
+		c := &conn{dial: dial, timeout: client.Timeout}
+		defer c.close()
+		col := newCollector()
+		for range slots {
+			var tgt vegeta.Target
+			if err := sc.Targeter(&tgt); err != nil {
+				failed.Store(err)
+				stopOnce.Do(func() { close(stop) })
+				break
 			}
-			kind, err := judge(sc, r)
+			res := c.do(&tgt)
+			kind, err := judge(sc, res)
 			prog.count(err)
-			c.add(kind, r.Timestamp, r.Latency, err)
-		case <-done:
-			atk.Stop()
-			for range results { // let the in-flight requests finish
+			col.add(kind, res.Timestamp, res.Latency, err)
+		}
+		for range slots { // after a targeter error, let the dispatcher finish
+		}
+		mu.Lock()
+		all.merge(col)
+		mu.Unlock()
+	}
+	began := time.Now()
+	total := int(dur.Seconds() * float64(rate))
+	var cancelled error
+	// A request late on its schedule is sent at once, as long as the window
+	// lasts: a generator held up by busy connections sends fewer, not later.
+	timer, end := time.NewTimer(time.Hour), time.NewTimer(dur)
+	defer timer.Stop()
+	defer end.Stop()
+dispatch:
+	for n := 0; n < total; n++ {
+		due := began.Add(time.Duration(float64(n) * float64(time.Second) / float64(rate)))
+		if wait := time.Until(due); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				cancelled = ctx.Err()
+				break dispatch
+			case <-stop:
+				break dispatch
 			}
-			return nil, ctx.Err()
+		}
+		select {
+		case slots <- struct{}{}:
+			continue
+		default: // every connection is busy
+		}
+		if maxInFlight <= 0 || conns < maxInFlight {
+			conns++
+			wg.Add(1)
+			go connection()
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-end.C:
+			break dispatch
+		case <-ctx.Done():
+			cancelled = ctx.Err()
+			break dispatch
+		case <-stop:
+			break dispatch
 		}
 	}
+	close(slots)
+	wg.Wait()
+	if v := failed.Load(); v != nil {
+		return nil, fmt.Errorf("targeter: %w", v.(error))
+	}
+	if cancelled != nil {
+		return nil, cancelled
+	}
+	s := all.stats(0)
+	s.Offered = float64(rate)
+	// Achieved is over the offered window, not including the drain.
+	if dur > 0 {
+		s.Achieved = float64(s.OK) / max(dur.Seconds(), s.Seconds)
+	}
+	return s, nil
+}
+
+// dialer returns the function that opens a connection like client would: with
+// its Transport's DialContext, or a plain TCP dialer.
+func dialer(client *http.Client) (func(addr string) (net.Conn, error), error) {
+	d := (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	if client.Transport != nil {
+		t, ok := client.Transport.(*http.Transport)
+		if !ok {
+			return nil, fmt.Errorf("open model: client's transport is a %T, want *http.Transport", client.Transport)
+		}
+		if t.DialContext != nil {
+			d = t.DialContext
+		}
+	}
+	return func(addr string) (net.Conn, error) { return d(context.Background(), "tcp", addr) }, nil
 }
 
 // SortedKinds returns the per-kind keys in a stable order.
