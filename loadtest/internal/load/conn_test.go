@@ -119,9 +119,9 @@ func TestOpenKeepsAtMostMaxInFlightOutstanding(t *testing.T) {
 	srv, opened, _ := countingServer(t, func(http.ResponseWriter, *http.Request) { <-release })
 	defer close(release)
 	// 100 requests are due in the 100 ms window; each answer would take
-	// forever and times out after 200 ms, so no connection is free before
+	// forever and times out after a second, so no connection is free before
 	// the window ends: exactly 3 are sent, and they time out.
-	s, err := Open(context.Background(), NewClient(3, 200*time.Millisecond), scenario(srv.URL), 1000, 100*time.Millisecond, 3, nil)
+	s, err := Open(context.Background(), NewClient(3, time.Second), scenario(srv.URL), 1000, 100*time.Millisecond, 3, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
