@@ -10,7 +10,7 @@
 //     open model, for -overload-duration, and judges the overload control of
 //     issue #15: goodput, the admitted requests' P99, how fast shed requests
 //     are answered, the gateway's memory (overload-*.png plots);
-//  4. offers constant arrival rates (vegeta, open model) step by step, per
+//  4. offers constant arrival rates (open model, internal/load) step by step, per
 //     series (POST /get-pecas on the reference and the stack, the mixed journey
 //     health/parts/quote/order, optionally single v1 endpoints) until the P99
 //     passes -slo-p99, the errors pass -error-budget or the generator can no
