@@ -210,6 +210,12 @@ under_load() {
 	fi
 	if ((req == 0 || fail != 0)); then
 		grep -A3 -i 'error\|fail' "$KIND_STATE/locust-$name.log" | head -20 >&2
+		# Which hop failed: the services' warnings and errors of the run.
+		local svc
+		for svc in gateway pricing catalog; do
+			kubectl -n "$NS" logs -l "app.kubernetes.io/name=$svc" --since=3m --prefix --tail=-1 2>&1 |
+				grep -E '"level":"(WARN|ERROR)"|level=(WARN|ERROR)' | tail -20 >&2 || true
+		done
 		log "FAIL: $name: $fail of $req requests failed"
 		return 1
 	fi
