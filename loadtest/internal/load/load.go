@@ -227,13 +227,16 @@ func (p *Progress) String() string {
 	return fmt.Sprintf("%-34s %5.1fs  sent %7d  ok %7d  errors %5d  %7.0f ok/s", label, el.Seconds(), p.Sent.Load(), p.OK.Load(), p.Failed.Load(), rate)
 }
 
+// dialContext opens the generator's connections, in both models.
+var dialContext = (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+
 // NewClient returns an HTTP/1.1 keep-alive client for load, its pool sized for conns
 // idle connections per host (the open model opens more when it needs them).
 func NewClient(conns int, timeout time.Duration) *http.Client {
 	return &http.Client{
 		Timeout: timeout,
 		Transport: &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			DialContext:         dialContext,
 			MaxIdleConns:        0,
 			MaxIdleConnsPerHost: conns,
 			IdleConnTimeout:     90 * time.Second,
@@ -454,7 +457,7 @@ dispatch:
 // dialer returns the function that opens a connection like client would: with
 // its Transport's DialContext, or a plain TCP dialer.
 func dialer(client *http.Client) (func(addr string) (net.Conn, error), error) {
-	d := (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	d := dialContext
 	if client.Transport != nil {
 		t, ok := client.Transport.(*http.Transport)
 		if !ok {
