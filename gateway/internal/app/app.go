@@ -90,6 +90,7 @@ func Run(ctx context.Context, o Options) error {
 		Cache:        cache,
 		Admission:    edge.New(p.Registry, o.Edge),
 		Verifier:     p.Verifier,
+		Log:          p.Log,
 	})
 	if err != nil {
 		return err

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
@@ -48,14 +50,16 @@ func writeError(w http.ResponseWriter, code int, statusName, msg string, compat 
 // status code (grpc-gateway's mapping), its name and message in the JSON
 // body. Statuses from the backends pass through with their message (the
 // backends answer only messages meant for clients: package errs), except
-// transport-level failures, whose messages would expose internal addresses.
-func errorHandler(compat bool) runtime.ErrorHandlerFunc {
+// transport-level failures, whose messages would expose internal addresses;
+// those are logged (logFailure) with the message the client is not shown.
+func errorHandler(log *slog.Logger, compat bool) runtime.ErrorHandlerFunc {
 	return func(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 		if bodyTooLarge(r) {
 			writeError(w, http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE", "request body larger than the limit", compat)
 			return
 		}
 		st := status.Convert(err)
+		logFailure(ctx, log, r, st)
 		msg := st.Message()
 		switch st.Code() {
 		case codes.Unavailable:
@@ -72,6 +76,42 @@ func errorHandler(compat bool) runtime.ErrorHandlerFunc {
 		}
 		writeError(w, runtime.HTTPStatusFromCode(st.Code()), code.Code(st.Code()).String(), msg, compat)
 	}
+}
+
+// failureLevel is the level a failed call is logged at, as the backends log
+// the calls they answer (grpcserver's callLevel): what the client caused is
+// debug, overload and a backend's trouble warn, the rest error.
+func failureLevel(c codes.Code) slog.Level {
+	switch c {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted:
+		return slog.LevelWarn
+	case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unimplemented:
+		return slog.LevelError
+	default:
+		return slog.LevelDebug
+	}
+}
+
+// logFailure logs a call that failed with st: the route, the gRPC status
+// with its full message (the client may get a generic one) and how long the
+// request had taken, which tells a deadline from a prompt refusal. Nothing
+// is built when the level is off; a nil log logs nothing.
+func logFailure(ctx context.Context, log *slog.Logger, r *http.Request, st *status.Status) {
+	lvl := failureLevel(st.Code())
+	if log == nil || !log.Enabled(ctx, lvl) {
+		return
+	}
+	route, start, ok := routeOf(ctx)
+	attrs := []slog.Attr{
+		slog.String("http.method", r.Method),
+		slog.String("http.route", route),
+		slog.String("grpc.code", st.Code().String()),
+		slog.String("grpc.error", st.Message()),
+	}
+	if ok {
+		attrs = append(attrs, slog.Float64("time_ms", float64(time.Since(start).Microseconds())/1000))
+	}
+	log.LogAttrs(ctx, lvl, "request failed", attrs...)
 }
 
 // queryParser is grpc-gateway's query parser with its number errors said in

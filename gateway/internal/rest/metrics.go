@@ -43,7 +43,10 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 // routeKey carries the *routeLabel the route handlers fill in.
 type routeKey struct{}
 
-type routeLabel struct{ v atomic.Pointer[string] }
+type routeLabel struct {
+	v     atomic.Pointer[string]
+	start time.Time // when measure began the request
+}
 
 // OtherRoute labels requests no route matched.
 const OtherRoute = "other"
@@ -54,12 +57,26 @@ func setRoute(ctx context.Context, route string) {
 	}
 }
 
+// routeOf returns the route template and the start of the request ctx
+// belongs to, as measure and the route handlers recorded them.
+func routeOf(ctx context.Context) (route string, start time.Time, ok bool) {
+	l, ok := ctx.Value(routeKey{}).(*routeLabel)
+	if !ok {
+		return OtherRoute, time.Time{}, false
+	}
+	route = OtherRoute
+	if p := l.v.Load(); p != nil {
+		route = *p
+	}
+	return route, l.start, true
+}
+
 // measure wraps the whole handler: it counts and times every request with
 // the route template that the inner handlers reported.
 func (m *httpMetrics) measure(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		label := &routeLabel{}
+		label := &routeLabel{start: start}
 		rw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), routeKey{}, label)))
 		route := OtherRoute

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -63,6 +64,10 @@ type Options struct {
 	// Verifier checks bearer tokens (nil: authentication off, a token is
 	// refused with 401).
 	Verifier *auth.Verifier
+	// Log, when set, gets a line for every call a backend failed (warn for
+	// overload, timeouts and unavailable backends, error for internal
+	// errors), with the detail the client's answer leaves out.
+	Log *slog.Logger
 }
 
 // compatRoutes are the earlier system's paths, served by the lenient mux.
@@ -77,8 +82,8 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 
 	// v1 is strict: unknown JSON fields are a 400. The compat mux ignores them,
 	// as the earlier FastAPI gateway did, so its clients keep working.
-	v1 := runtime.NewServeMux(muxOptions(m, o.Cache, false)...)
-	compat := runtime.NewServeMux(muxOptions(m, o.Cache, true)...)
+	v1 := runtime.NewServeMux(muxOptions(m, o.Log, o.Cache, false)...)
+	compat := runtime.NewServeMux(muxOptions(m, o.Log, o.Cache, true)...)
 	if err := catalogv1.RegisterCatalogServiceHandlerClient(ctx, v1, wireCatalog{catalogv1.NewCatalogServiceClient(o.Catalog)}); err != nil {
 		return nil, fmt.Errorf("register catalog v1: %w", err)
 	}
@@ -138,7 +143,7 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 	return h, nil
 }
 
-func muxOptions(m *httpMetrics, cache *respcache.Cache, compat bool) []runtime.ServeMuxOption {
+func muxOptions(m *httpMetrics, log *slog.Logger, cache *respcache.Cache, compat bool) []runtime.ServeMuxOption {
 	// The route label comes first, so that cache hits are labelled too.
 	mws := []runtime.Middleware{m.gatewayRoute}
 	if cache != nil {
@@ -151,7 +156,7 @@ func muxOptions(m *httpMetrics, cache *respcache.Cache, compat bool) []runtime.S
 			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: compat},
 		})),
-		runtime.WithErrorHandler(errorHandler(compat)),
+		runtime.WithErrorHandler(errorHandler(log, compat)),
 		runtime.SetQueryParameterParser(&queryParser{}),
 		runtime.WithRoutingErrorHandler(routingErrorHandler(compat)),
 		runtime.WithIncomingHeaderMatcher(incomingHeaders),
