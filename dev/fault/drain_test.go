@@ -543,10 +543,17 @@ func TestDrainInFlight(t *testing.T) {
 	s := startStack(t, stack.Config{Addrs: addrs, Env: []string{"CATALOG_ADDR=" + px.addr(), "CATALOG_TIMEOUT=10s"}})
 	hw := watchHealth(t, s.Addrs.Pricing, 20*time.Millisecond)
 	defer hw.stop()
-	px.setDelay(time.Second) // each way: a quote takes about 2 s
-
 	const inFlight = 8
 	quote := call{kind: "quote", method: "POST", path: "/v1/quotes", body: `{"items":[{"partId":"8","quantity":1}]}`}
+	// One quote first, at full speed, so that pricing's connection to the
+	// catalog is up and its health check has answered: set up through the
+	// slowed proxy it would cost the first quotes two more round trips
+	// (4 s) on top of their own.
+	if st, body := httpPost(s.GatewayURL+quote.path, quote.body); st != http.StatusOK {
+		t.Fatalf("warm-up quote: %d %s", st, body)
+	}
+	px.setDelay(time.Second) // each way: a quote takes about 2 s
+
 	l := startLoad(loadConfig{Rate: 100, Workers: inFlight, Targets: fixed(s.GatewayURL), Next: func(int) call { return quote }})
 	// Every worker is waiting on a slow quote that pricing is handling.
 	waitInFlight(t, "http://"+s.Addrs.PricingMetrics, "CreateQuote", inFlight)
