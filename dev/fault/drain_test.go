@@ -546,9 +546,10 @@ func TestDrainInFlight(t *testing.T) {
 	const inFlight = 8
 	quote := call{kind: "quote", method: "POST", path: "/v1/quotes", body: `{"items":[{"partId":"8","quantity":1}]}`}
 	// One quote first, at full speed, so that pricing's connection to the
-	// catalog is up and its health check has answered: set up through the
-	// slowed proxy it would cost the first quotes two more round trips
-	// (4 s) on top of their own.
+	// catalog is up: set up through the slowed proxy, its HTTP/2 handshake
+	// would add a round trip (2 s) to the first quotes, ~4 s in all, close
+	// to the gateway's 5 s deadline (with one more round trip, client-side
+	// health checking tried once, two of them got 504).
 	if st, body := httpPost(s.GatewayURL+quote.path, quote.body); st != http.StatusOK {
 		t.Fatalf("warm-up quote: %d %s", st, body)
 	}

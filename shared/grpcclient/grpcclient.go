@@ -1,8 +1,7 @@
 // Package grpcclient opens the one client connection a service keeps per
 // backend: client metrics, keepalive, a default deadline for calls that have
-// none, a round-robin policy over every address the target resolves to that
-// reports SERVING (client-side health checking), and retries on UNAVAILABLE
-// for the methods their protos declare safe to repeat.
+// none, a round-robin policy over every address the target resolves to, and
+// retries on UNAVAILABLE for the methods their protos declare safe to repeat.
 package grpcclient
 
 import (
@@ -15,9 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	// The client side of health checking (the service config's
-	// healthCheckConfig): without it the setting is ignored.
-	_ "google.golang.org/grpc/health"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
@@ -130,22 +126,9 @@ const (
 	retryMultiplier     = 3
 )
 
-// serviceConfig is the connection's default service config: round robin
-// over the backends whose grpc.health.v1 status of the server as a whole
-// ("", readiness) is SERVING, and the retry policy for every method of
-// files' services that its proto declares safe to repeat.
-//
-// Health checking: each connection to a backend keeps a Watch stream open,
-// and the balancer picks only those whose last status is SERVING. A backend
-// that starts shutting down says NOT_SERVING first (package lifecycle) and
-// gets no new call from that instant, instead of until its drain's GOAWAY
-// (SHUTDOWN_DELAY later) or the next DNS re-resolution; one whose database
-// check fails gets none until it passes again. It also keeps the gateway's
-// backend poll (a Check on this connection) from landing on the one
-// instance of several that is leaving: before, its NOT_SERVING flipped the
-// gateway's /readyz and /health every few seconds during a rollout. A server
-// without the health service (UNIMPLEMENTED) counts as serving. With no
-// backend serving, a call fails UNAVAILABLE at once (then the retry policy).
+// serviceConfig is the connection's default service config: round robin,
+// and the retry policy for every method of files' services that its proto
+// declares safe to repeat.
 func serviceConfig(files []protoreflect.FileDescriptor) (string, error) {
 	type name struct {
 		Service string `json:"service"`
@@ -176,14 +159,10 @@ func serviceConfig(files []protoreflect.FileDescriptor) (string, error) {
 			}
 		}
 	}
-	type healthCheckConfig struct {
-		ServiceName string `json:"serviceName"`
-	}
 	cfg := struct {
 		LoadBalancingConfig []map[string]struct{} `json:"loadBalancingConfig"`
-		HealthCheckConfig   healthCheckConfig     `json:"healthCheckConfig"`
 		MethodConfig        []methodConfig        `json:"methodConfig,omitempty"`
-	}{LoadBalancingConfig: []map[string]struct{}{{"round_robin": {}}}, HealthCheckConfig: healthCheckConfig{ServiceName: ""}}
+	}{LoadBalancingConfig: []map[string]struct{}{{"round_robin": {}}}}
 	if len(safe) > 0 {
 		cfg.MethodConfig = []methodConfig{{Name: safe, RetryPolicy: &retryPolicy{
 			MaxAttempts:          retryAttempts,

@@ -12,9 +12,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/peer"
-	"google.golang.org/grpc/resolver"
-	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -104,7 +101,6 @@ func TestRetriesOnlyWhatIsSafeToRepeat(t *testing.T) {
 		}
 		return stream.SendMsg(new(emptypb.Empty))
 	}))
-	healthpb.RegisterHealthServer(srv, health.NewServer()) // SERVING: calls are picked
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -173,97 +169,4 @@ func TestDownBackendFailsUnavailable(t *testing.T) {
 	if status.Code(err) != codes.Unavailable {
 		t.Errorf("got %v, want UNAVAILABLE", err)
 	}
-}
-
-// healthBackend is a backend with the health service and the address it
-// listens on.
-type healthBackend struct {
-	addr   string
-	health *health.Server
-}
-
-func startHealthBackend(t *testing.T) healthBackend {
-	t.Helper()
-	srv := grpc.NewServer()
-	hs := health.NewServer()
-	healthpb.RegisterHealthServer(srv, hs)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-	return healthBackend{addr: lis.Addr().String(), health: hs}
-}
-
-// Calls go only to backends that report SERVING (client-side health
-// checking): a backend that turns NOT_SERVING, as one does when it starts
-// shutting down, gets no new call until it serves again, and with none
-// serving a call fails UNAVAILABLE at once instead of reaching one.
-func TestOnlyServingBackendsArePicked(t *testing.T) {
-	a, b := startHealthBackend(t), startHealthBackend(t)
-	r := manual.NewBuilderWithScheme("healthtest")
-	r.InitialState(resolver.State{Addresses: []resolver.Address{{Addr: a.addr}, {Addr: b.addr}}})
-	conn, err := grpcclient.Dial(r.Scheme()+":///backends", grpcclient.NewMetrics(prometheus.NewRegistry()), grpcclient.Options{
-		DefaultTimeout: 5 * time.Second,
-		Extra:          []grpc.DialOption{grpc.WithResolvers(r)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	client := healthpb.NewHealthClient(conn)
-
-	// calls makes n Checks and counts the backends that answered them
-	// SERVING (by address) and any other answer (by address and status: a
-	// status change reaches the client a moment after it is made).
-	calls := func(n int) (map[string]int, error) {
-		seen := map[string]int{}
-		for range n {
-			var p peer.Peer
-			resp, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{}, grpc.Peer(&p))
-			if err != nil {
-				return seen, err
-			}
-			key := p.Addr.String()
-			if st := resp.GetStatus(); st != healthpb.HealthCheckResponse_SERVING {
-				key += " " + st.String()
-			}
-			seen[key]++
-		}
-		return seen, nil
-	}
-	// until waits (up to 10 s) for 20 calls in a row to be answered by
-	// exactly the backends in want.
-	until := func(what string, want ...string) {
-		t.Helper()
-		var seen map[string]int
-		var err error
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			seen, err = calls(20)
-			if err == nil && len(seen) == len(want) && seen[want[0]] > 0 && seen[want[len(want)-1]] > 0 {
-				return
-			}
-		}
-		t.Fatalf("%s: 20 calls went to %v (err %v); want each of %v", what, seen, err, want)
-	}
-
-	until("both serving", a.addr, b.addr)
-	b.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-	until("b not serving", a.addr)
-	if seen, err := calls(100); err != nil || len(seen) != 1 || seen[a.addr] != 100 {
-		t.Errorf("with b not serving, 100 calls went to %v (err %v); want all to a", seen, err)
-	}
-	b.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	until("b serving again", a.addr, b.addr)
-
-	a.health.Shutdown() // every service NOT_SERVING, as at the start of a shutdown
-	b.health.Shutdown()
-	var err2 error
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if _, err2 = calls(1); status.Code(err2) == codes.Unavailable {
-			return
-		}
-	}
-	t.Errorf("with no backend serving, a call got %v; want UNAVAILABLE", err2)
 }
