@@ -34,6 +34,18 @@ type Watcher struct {
 // was SERVING counts as down: one slow check under overload is not an outage.
 const failuresToDown = 3
 
+// checksPerPoll bounds the Checks of one poll. A backend's connection
+// balances over every instance it knows, so one Check reaches one of them:
+// while one instance of several is leaving (NOT_SERVING through its
+// SHUTDOWN_DELAY, still serving), a single Check that lands on it would
+// report the whole backend NOT_SERVING, and /readyz and /health flickered
+// with it (every second or two on both surviving gateways in the Kind
+// kill-pods step). So a NOT_SERVING answer is asked again, on the next
+// instance the balancer picks: the backend serves if any of them says so.
+// With every instance NOT_SERVING (one replica leaving, a database outage)
+// the poll still says NOT_SERVING.
+const checksPerPoll = 4
+
 // NewWatcher watches each named connection's overall health ("" service).
 func NewWatcher(log *slog.Logger, interval time.Duration, conns map[string]*grpc.ClientConn) *Watcher {
 	w := &Watcher{log: log, interval: interval, clients: map[string]healthpb.HealthClient{}, statuses: map[string]string{}, failures: map[string]int{}}
@@ -67,6 +79,9 @@ func (w *Watcher) poll(ctx context.Context) {
 			cctx, cancel := context.WithTimeout(ctx, w.interval)
 			defer cancel()
 			resp, err := c.Check(cctx, &healthpb.HealthCheckRequest{})
+			for i := 1; i < checksPerPoll && err == nil && resp.GetStatus() != healthpb.HealthCheckResponse_SERVING; i++ {
+				resp, err = c.Check(cctx, &healthpb.HealthCheckRequest{})
+			}
 			if ctx.Err() != nil {
 				return
 			}
@@ -74,7 +89,7 @@ func (w *Watcher) poll(ctx context.Context) {
 			prev := w.statuses[name]
 			st := prev
 			if err == nil {
-				st = resp.GetStatus().String() // an answer, even NOT_SERVING, counts at once
+				st = resp.GetStatus().String() // an answer, even NOT_SERVING from every Check, counts at once
 				w.failures[name] = 0
 			} else if w.failures[name]++; w.failures[name] >= failuresToDown || prev != healthpb.HealthCheckResponse_SERVING.String() {
 				st = "UNREACHABLE"
