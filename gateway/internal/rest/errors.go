@@ -50,8 +50,8 @@ func writeError(w http.ResponseWriter, code int, statusName, msg string, compat 
 // status code (grpc-gateway's mapping), its name and message in the JSON
 // body. Statuses from the backends pass through with their message (the
 // backends answer only messages meant for clients: package errs), except
-// transport-level failures, whose messages would expose internal addresses;
-// those are logged (logFailure) with the message the client is not shown.
+// transport-level failures, whose messages would expose internal addresses.
+// Every failure is also logged (logFailure), with the full message.
 func errorHandler(log *slog.Logger, compat bool) runtime.ErrorHandlerFunc {
 	return func(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 		if bodyTooLarge(r) {

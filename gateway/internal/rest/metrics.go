@@ -48,6 +48,14 @@ type routeLabel struct {
 	start time.Time // when measure began the request
 }
 
+// route is the template the route handlers reported, OtherRoute if none.
+func (l *routeLabel) route() string {
+	if p := l.v.Load(); p != nil {
+		return *p
+	}
+	return OtherRoute
+}
+
 // OtherRoute labels requests no route matched.
 const OtherRoute = "other"
 
@@ -64,11 +72,7 @@ func routeOf(ctx context.Context) (route string, start time.Time, ok bool) {
 	if !ok {
 		return OtherRoute, time.Time{}, false
 	}
-	route = OtherRoute
-	if p := l.v.Load(); p != nil {
-		route = *p
-	}
-	return route, l.start, true
+	return l.route(), l.start, true
 }
 
 // measure wraps the whole handler: it counts and times every request with
@@ -79,10 +83,7 @@ func (m *httpMetrics) measure(next http.Handler) http.Handler {
 		label := &routeLabel{start: start}
 		rw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), routeKey{}, label)))
-		route := OtherRoute
-		if p := label.v.Load(); p != nil {
-			route = *p
-		}
+		route := label.route()
 		if rw.code == http.StatusNotFound && route == "/" {
 			route = OtherRoute // the storefront's catch-all did not match a file
 		}
