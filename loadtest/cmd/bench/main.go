@@ -58,6 +58,13 @@ import (
 
 func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if spec := os.Getenv(relayEnv); spec != "" { // the relay series' server (relay.go)
+		if err := serveRelay(spec); err != nil {
+			log.Error("relay failed", "err", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	code, err := run(ctx, log, os.Args[1:])
@@ -124,7 +131,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.DurationVar(&c.settle, "settle", time.Second, "pause between steps")
 	fs.DurationVar(&c.sloP99, "slo-p99", 10*time.Millisecond, "stop a series when a step's P99 exceeds this")
 	fs.Float64Var(&c.errorBudget, "error-budget", 0.001, "stop a series when a step's error ratio exceeds this")
-	fs.StringVar(&series, "series", "reference,get-pecas,mixed", "open-model series: reference, get-pecas, mixed, health, parts, quote, order, catalog (first page of a random generated car's parts; needs -gen-models) (comma-separated)")
+	fs.StringVar(&series, "series", "reference,get-pecas,mixed", "open-model series: reference, get-pecas, mixed, relay (the mixed journey through a bare net/http + grpc-go relay to the stack's pricing: the gateway's floor), health, parts, quote, order, catalog (first page of a random generated car's parts; needs -gen-models) (comma-separated)")
 	fs.DurationVar(&c.timeout, "timeout", 2*time.Second, "per-request timeout")
 	fs.StringVar(&ports, "ports", "gateway=0,catalog=50051,pricing=50052", "listening port of each service process, to find its PID for memory figures (gateway=0: the target's port)")
 	fs.StringVar(&c.databaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL to count the stored orders (env DATABASE_URL); empty: count through the API only")
@@ -171,7 +178,7 @@ func parseFlags(args []string) (*config, error) {
 	if !slices.IsSorted(c.rates) {
 		return nil, errors.New("-rates must rise")
 	}
-	known := map[string]bool{"reference": true, "get-pecas": true, "mixed": true, "health": true, "parts": true, "quote": true, "order": true, "catalog": true}
+	known := map[string]bool{"reference": true, "get-pecas": true, "mixed": true, "relay": true, "health": true, "parts": true, "quote": true, "order": true, "catalog": true}
 	for _, s := range strings.Split(series, ",") {
 		s = strings.TrimSpace(s)
 		if s == "" {
@@ -328,6 +335,20 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 	}
 	b.PIDs = maps.Clone(b.PIDs)
 	b.PIDs["bench"] = os.Getpid() // the load generator (and the in-process reference)
+	relayURL := ""
+	if slices.Contains(cfg.series, "relay") {
+		if st.pricingAddr == "" {
+			return 0, errors.New("the relay series needs the stack the bench starts (not -target): it calls that stack's pricing")
+		}
+		rp, err := startRelay(ctx, st.pricingAddr, st.url+scenario.PartsPath)
+		if err != nil {
+			return 0, err
+		}
+		defer func() { _ = rp.stop() }()
+		relayURL = rp.url
+		b.PIDs["relay"] = rp.pid
+		b.Config["relay"] = "net/http + protojson + a plain grpc-go client of the stack's pricing (package reference, Relay)"
+	}
 	sampler := procmon.NewSampler(b.PIDs)
 	watchDatabase(ctx, b, sampler, cfg.databaseURL, cfg.durableDB)
 	sctx, scancel := context.WithCancel(ctx)
@@ -449,6 +470,9 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 	// 3. Open-model series.
 	for _, name := range cfg.series {
 		sc, what := seriesScenario(name, ref.URL, st.url, baskets, orders, gen)
+		if name == "relay" {
+			sc, what = scenario.Mixed("relay", relayURL, baskets, orders, nil), "The mixed journey through the relay: net/http, protojson and one plain grpc-go connection to the stack's pricing, /health and the parts page from memory; no grpc-gateway, middleware, metrics or cache (the gateway's floor)."
+		}
 		s := &report.Series{Name: name, What: what}
 		b.Series = append(b.Series, s)
 		fmt.Fprintf(os.Stderr, "== open model: %s\n", name)
@@ -474,6 +498,9 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 			s.CPU = append(s.CPU, sampler.Usage(stats.Started, stats.Ended))
 			printStats(fmt.Sprintf("%s %d/s", name, rate), stats)
 			printCPU(s.CPU[len(s.CPU)-1])
+			if name == "mixed" || name == "relay" {
+				printFront(s.CPU[len(s.CPU)-1], stats)
+			}
 			if why := breaks(cfg, stats); why != "" {
 				s.StoppedWhy = fmt.Sprintf("at %d req/s %s", rate, why)
 				break
@@ -650,6 +677,19 @@ func printStats(label string, s *load.Stats) {
 	for r, n := range s.Reasons {
 		fmt.Fprintf(os.Stderr, "      %d × %s\n", n, r)
 	}
+}
+
+// printFront prints the CPU per request of the process in front of the
+// mixed journey's backends: the gateway, or the relay.
+func printFront(u procmon.Usage, st *load.Stats) {
+	per := perRequest(u, st.Ended.Sub(st.Started).Seconds(), float64(st.OK))
+	var parts []string
+	for _, n := range []string{"gateway", "relay"} {
+		if u.Process[n] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.0f µs", n, per[n]))
+		}
+	}
+	fmt.Fprintf(os.Stderr, "      cpu per request: %s (busy share ÷ answered requests)\n", strings.Join(parts, ", "))
 }
 
 func printCPU(u procmon.Usage) {

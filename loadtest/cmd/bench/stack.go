@@ -18,6 +18,7 @@ type stack struct {
 	pids        map[string]int // service processes, when the bench started them
 	pprofURLs   map[string]string
 	databaseURL string // database the stack uses, when known
+	pricingAddr string // pricing's gRPC address, when the bench started the stack
 	stop        func() error
 }
 
@@ -72,6 +73,7 @@ func startStack(ctx context.Context, log *slog.Logger, cfg *config) (*stack, err
 	st := &stack{
 		url:         s.GatewayURL,
 		databaseURL: s.DatabaseURL,
+		pricingAddr: addrs.Pricing,
 		pids:        map[string]int{},
 		pprofURLs: map[string]string{
 			"gateway": "http://" + addrs.GatewayMetrics,

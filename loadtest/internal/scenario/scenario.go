@@ -363,6 +363,9 @@ func v1Kinds(base string) func(u string) string {
 	}
 }
 
+// PartsPath is the catalog read of the mixed journey.
+const PartsPath = "/v1/cars/civic/parts?year=2023"
+
 // Mixed is the journey of the benchmark: GET /health, GET /v1/cars/civic/parts,
 // POST /v1/quotes and POST /v1/orders in equal weight (round robin). Quotes and
 // orders cycle through the baskets, which must have been quoted (see Quote);
@@ -379,7 +382,7 @@ func Mixed(name, base string, baskets []*Basket, orders *Orders, kinds []string)
 		seen[k] = newValidated()
 	}
 	var n atomic.Uint64
-	partsURL := base + "/v1/cars/civic/parts?year=2023"
+	partsURL := base + PartsPath
 	return load.Scenario{
 		Name: name,
 		Targeter: func(t *vegeta.Target) error {
