@@ -19,6 +19,7 @@ import (
 
 	"github.com/carbuild/carbuild/loadtest/internal/reference"
 	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
+	"github.com/carbuild/carbuild/shared/grpcclient"
 )
 
 // relayEnv, set in the environment, turns this program into the relay series'
@@ -98,7 +99,11 @@ func serveRelay(spec string) error {
 	if err != nil {
 		return err
 	}
-	conn, err := grpc.NewClient(pricingAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// The transport settings the services' connections use (static
+	// flow-control windows: no BDP pings), so that the floor is not raised
+	// by a setting the gateway does without; none of their interceptors.
+	conn, err := grpc.NewClient(pricingAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithStaticStreamWindowSize(grpcclient.WindowBytes), grpc.WithStaticConnWindowSize(2*grpcclient.WindowBytes))
 	if err != nil {
 		return err
 	}
