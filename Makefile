@@ -158,6 +158,10 @@ bench: ## benchmark the local stack against a bare reference; report + plots und
 bench-overload: ## only the overload phase (orders at 3x their closed loop), stack and its private PostgreSQL pinned to one CPU, the generator to the other(s); plots under results/
 	go run ./loadtest/cmd/bench -pin -durable-db -series= $(BENCH_FLAGS)
 
+.PHONY: bench-floor
+bench-floor: ## issue 17 target 2: the mixed journey through the gateway and through a bare relay (net/http + grpc-go to the same pricing, the gateway's floor), CPU per request of each, profiles
+	go run ./loadtest/cmd/bench -series mixed,relay -rates 2000,5000 -step-duration 10s -overload-factor 0 -durable-orders-rates= -pprof $(BENCH_FLAGS)
+
 .PHONY: bench-bigcat
 bench-bigcat: ## issue 17 target 1: 1,000,000 parts over 10,000 models, uniformly random cold reads of /v1/cars/{id}/parts and /get-pecas vs a bare in-memory reference, RSS per service, EXPLAIN of the catalog's queries
 	go run ./loadtest/cmd/bench -scenario bigcat $(BENCH_FLAGS)
