@@ -19,7 +19,6 @@ import (
 
 	"github.com/carbuild/carbuild/loadtest/internal/reference"
 	pricingv1 "github.com/carbuild/carbuild/shared/gen/carbuild/pricing/v1"
-	"github.com/carbuild/carbuild/shared/grpcclient"
 )
 
 // relayEnv, set in the environment, turns this program into the relay series'
@@ -27,6 +26,10 @@ import (
 // URL>". The bench starts its own binary that way, so that the relay is a
 // process of its own whose CPU is measured apart from the load generator's.
 const relayEnv = "CARBUILD_BENCH_RELAY"
+
+// relayWindowBytes is grpcclient.WindowBytes, the services' stream window
+// (not imported: that package would bring its metrics' dependencies).
+const relayWindowBytes = 1 << 20
 
 // relayProc is a running relay.
 type relayProc struct {
@@ -99,11 +102,11 @@ func serveRelay(spec string) error {
 	if err != nil {
 		return err
 	}
-	// The transport settings the services' connections use (static
-	// flow-control windows: no BDP pings), so that the floor is not raised
-	// by a setting the gateway does without; none of their interceptors.
+	// The static flow-control windows of the services' connections
+	// (shared/grpcclient: no BDP pings), so that the floor is not raised by
+	// a cost the gateway does without; none of their interceptors.
 	conn, err := grpc.NewClient(pricingAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithStaticStreamWindowSize(grpcclient.WindowBytes), grpc.WithStaticConnWindowSize(2*grpcclient.WindowBytes))
+		grpc.WithStaticStreamWindowSize(relayWindowBytes), grpc.WithStaticConnWindowSize(2*relayWindowBytes))
 	if err != nil {
 		return err
 	}
