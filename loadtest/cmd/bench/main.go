@@ -400,7 +400,7 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 	// 2. Overload: a scenario's closed-loop throughput, several times over.
 	var ov *overload
 	if cfg.overloadFactor > 0 && b.Closed.Stack != nil && ctx.Err() == nil {
-		osc, _ := seriesScenario(cfg.overloadSeries, ref.URL, st.url, baskets, orders, gen)
+		osc, _ := seriesScenario(cfg.overloadSeries, ref.URL, st.url, relayURL, baskets, orders, gen)
 		sat := b.Closed.Stack
 		var satU procmon.Usage
 		if cfg.overloadSeries != "get-pecas" {
@@ -469,10 +469,7 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 
 	// 3. Open-model series.
 	for _, name := range cfg.series {
-		sc, what := seriesScenario(name, ref.URL, st.url, baskets, orders, gen)
-		if name == "relay" {
-			sc, what = scenario.Mixed("relay", relayURL, baskets, orders, nil), "The mixed journey through the relay: net/http, protojson and one plain grpc-go connection to the stack's pricing, /health and the parts page from memory; no grpc-gateway, middleware, metrics or cache (the gateway's floor)."
-		}
+		sc, what := seriesScenario(name, ref.URL, st.url, relayURL, baskets, orders, gen)
 		s := &report.Series{Name: name, What: what}
 		b.Series = append(b.Series, s)
 		fmt.Fprintf(os.Stderr, "== open model: %s\n", name)
@@ -551,7 +548,7 @@ func run(ctx context.Context, log *slog.Logger, args []string) (int, error) {
 	return printTargets(b, dir, cfg.strict), nil
 }
 
-func seriesScenario(name, refURL, stackURL string, baskets []*scenario.Basket, orders *scenario.Orders, gen gencatalog.Options) (load.Scenario, string) {
+func seriesScenario(name, refURL, stackURL, relayURL string, baskets []*scenario.Basket, orders *scenario.Orders, gen gencatalog.Options) (load.Scenario, string) {
 	switch name {
 	case "catalog":
 		return scenario.GeneratedParts(stackURL, gen.Models, gen.Parts, gen.CarID),
@@ -562,6 +559,9 @@ func seriesScenario(name, refURL, stackURL string, baskets []*scenario.Basket, o
 		return sc, "POST /get-pecas {Civic} on the bare in-process reference server."
 	case "get-pecas":
 		return scenario.GetPecas(stackURL), "POST /get-pecas {Civic} through the stack (gateway → catalog)."
+	case "relay":
+		return scenario.Mixed("relay", relayURL, baskets, orders, nil),
+			"The mixed journey through the relay: net/http, protojson and one plain grpc-go connection to the stack's pricing, /health and the parts page from memory; no grpc-gateway, middleware, metrics or cache (the gateway's floor)."
 	case "mixed":
 		return scenario.Mixed("mixed", stackURL, baskets, orders, nil),
 			"Mixed journey through the stack: GET /health, GET /v1/cars/civic/parts, POST /v1/quotes, POST /v1/orders in equal weight; each order has a fresh idempotency key and the quoted total."

@@ -29,14 +29,8 @@ const RelayTimeout = 5 * time.Second
 // this design uses (net/http, grpc-go) cost, whatever the gateway adds.
 func Relay(pricing pricingv1.PricingServiceClient, parts []byte) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"status":"healthy"}`))
-	})
-	mux.HandleFunc("GET /v1/cars/{id}/parts", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(parts)
-	})
+	mux.Handle("GET /health", healthy)
+	mux.Handle("GET /v1/cars/{id}/parts", jsonBytes(parts))
 	mux.Handle("POST /v1/quotes", relay(func(ctx context.Context, body []byte) (proto.Message, error) {
 		in := &pricingv1.CreateQuoteRequest{}
 		if err := protojson.Unmarshal(body, in); err != nil {
